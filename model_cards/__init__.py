@@ -1,0 +1,1 @@
+"""Model and dataset card templates and their rendering."""

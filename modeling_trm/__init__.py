@@ -1,0 +1,1 @@
+"""TRM and HRM as transformers models (filled in by the modeling work)."""
