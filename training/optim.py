@@ -1,0 +1,215 @@
+"""Optimizers, EMA and the learning-rate schedule of the official TRM training (spec §4).
+
+* :class:`AdamATan2` — Adam with ``atan2`` instead of the ``m / (sqrt(v) + eps)`` division
+  (Everett et al. 2024), in the exact form of the ``adam-atan2`` package the official code imports.
+  That package only ships a CUDA kernel and ``adam-atan2-pytorch`` implements a *different* rule
+  (scale constants, different bias correction), so it is written out here.
+* :class:`SparsePuzzleEmbeddingSignSGD` — sign-SGD with lazy decoupled weight decay for the puzzle
+  embedding table, which is a buffer (not a parameter) updated only on the rows present in a batch.
+* :class:`EMA` — exponential moving average of the trainable parameters (what gets evaluated/saved).
+* :func:`lr_lambda` — linear warm-up then cosine decay to ``lr_min_ratio`` (spec §4.2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def lr_lambda(step: int, warmup_steps: int, total_steps: int, lr_min_ratio: float = 1.0) -> float:
+    """LR multiplier of optimizer step ``step`` (counted from 1, as in the official loop).
+
+    Linear warm-up over ``warmup_steps``, then a cosine from 1 down to ``lr_min_ratio`` at
+    ``total_steps``. The official recipes all use ``lr_min_ratio=1.0``: warm-up then constant.
+    """
+    if step < warmup_steps:
+        return step / max(1, warmup_steps)
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return lr_min_ratio + max(0.0, (1.0 - lr_min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+class AdamATan2(torch.optim.Optimizer):
+    """AdamATan2 as used by the official TRM/HRM training (spec §4.1(a), pitfall 16).
+
+    Per step ``t`` (from 1), for every parameter::
+
+        p ← p · (1 − lr·wd)                                  # decoupled, not bias-corrected
+        m ← lerp(m, g, 1 − β1);   v ← β2·v + (1 − β2)·g²
+        p ← p − lr / (1 − β1^t) · atan2(m, sqrt(v) / sqrt(1 − β2^t))
+
+    There is no epsilon: ``atan2`` is bounded and well defined at 0, and the update is invariant to
+    the scale of the gradient. Moment updates use ``torch._foreach_*`` over a whole group.
+    """
+
+    def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.95), weight_decay: float = 0.0):
+        if lr < 0 or weight_decay < 0:
+            raise ValueError(f"lr and weight_decay must be >= 0, got lr={lr}, weight_decay={weight_decay}")
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+
+        for group in self.param_groups:
+            params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("AdamATan2 does not support sparse gradients")
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.tensor(0.0)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                params.append(p)
+                grads.append(p.grad)
+                exp_avgs.append(state["exp_avg"])
+                exp_avg_sqs.append(state["exp_avg_sq"])
+                steps.append(state["step"].item())
+            if not params:
+                continue
+
+            lr, weight_decay = group["lr"], group["weight_decay"]
+            beta1, beta2 = group["betas"]
+            if weight_decay != 0:
+                torch._foreach_mul_(params, 1.0 - lr * weight_decay)
+            torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
+            torch._foreach_mul_(exp_avg_sqs, beta2)
+            torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
+
+            # sqrt(v) / sqrt(1 - β2^t); the first-moment correction scales the step outside atan2.
+            denominators = torch._foreach_sqrt(exp_avg_sqs)
+            torch._foreach_div_(denominators, [math.sqrt(1.0 - beta2**t) for t in steps])
+            for p, m, denom, t in zip(params, exp_avgs, denominators, steps):
+                p.add_(torch.atan2(m, denom), alpha=-lr / (1.0 - beta1**t))
+        return loss
+
+
+class SparsePuzzleEmbeddingSignSGD(torch.optim.Optimizer):
+    """Sign-SGD for the puzzle-embedding table with lazy decoupled weight decay (spec §4.1(b)).
+
+    The table (``puzzle_embedding.weight``) is a buffer. In a training forward the model copies the
+    batch's rows into the leaf tensor ``puzzle_embedding.local_rows`` and records their ids in
+    ``puzzle_embedding.local_ids``; after ``backward()`` call :meth:`collect` (once per backward, so
+    gradient accumulation works), then :meth:`step`. The step gathers (gradient, id) pairs from all
+    ranks, sums the gradients of each unique id and updates only those rows::
+
+        w[id] ← w[id] · (1 − lr·wd) − lr · sign(Σ g)
+
+    Every rank applies the same update to its own copy, so the table never has to be broadcast.
+    """
+
+    def __init__(self, puzzle_embedding: nn.Module, lr: float = 1e-2, weight_decay: float = 0.1):
+        self.puzzle_embedding = puzzle_embedding
+        super().__init__([puzzle_embedding.weight], dict(lr=lr, weight_decay=weight_decay))
+        self._pending_grads: list[torch.Tensor] = []
+        self._pending_ids: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def collect(self) -> None:
+        """Stash the gradient of the rows used by the last forward/backward."""
+        local_rows = getattr(self.puzzle_embedding, "local_rows", None)
+        if local_rows is None or local_rows.grad is None:
+            return
+        self._pending_grads.append(local_rows.grad.detach().clone())
+        self._pending_ids.append(self.puzzle_embedding.local_ids.detach().to(torch.long).clone())
+        local_rows.grad = None
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self._pending_grads.clear()
+        self._pending_ids.clear()
+        local_rows = getattr(self.puzzle_embedding, "local_rows", None)
+        if local_rows is not None:
+            local_rows.grad = None
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        (table,) = self.param_groups[0]["params"]
+        if self._pending_grads:
+            grads = torch.cat(self._pending_grads)
+            ids = torch.cat(self._pending_ids)
+        else:  # a rank without rows still has to join the collective below
+            grads = table.new_zeros(0, table.shape[1])
+            ids = torch.zeros(0, dtype=torch.long, device=table.device)
+        grads, ids = _all_gather_rows(grads.to(table.dtype), ids)
+        self.zero_grad()
+        if ids.numel() == 0:
+            return None
+        unique_ids, inverse = torch.unique(ids, return_inverse=True)
+        summed = torch.zeros(len(unique_ids), table.shape[1], dtype=table.dtype, device=table.device)
+        summed.index_add_(0, inverse, grads)
+        group = self.param_groups[0]
+        rows = table[unique_ids] * (1.0 - group["lr"] * group["weight_decay"]) - group["lr"] * torch.sign(summed)
+        table[unique_ids] = rows
+        return None
+
+
+def _all_gather_rows(grads: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate (grads, ids) of every rank, in rank order (ranks may hold different counts)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return grads, ids
+    world_size = dist.get_world_size()
+    count = torch.tensor([ids.numel()], device=ids.device)
+    counts = [torch.zeros_like(count) for _ in range(world_size)]
+    dist.all_gather(counts, count)
+    counts = [int(c.item()) for c in counts]
+    most = max(counts)
+    padded_grads = grads.new_zeros(most, grads.shape[1])
+    padded_grads[: len(grads)] = grads
+    padded_ids = ids.new_zeros(most)
+    padded_ids[: len(ids)] = ids
+    all_grads = [torch.empty_like(padded_grads) for _ in range(world_size)]
+    all_ids = [torch.empty_like(padded_ids) for _ in range(world_size)]
+    dist.all_gather(all_grads, padded_grads)
+    dist.all_gather(all_ids, padded_ids)
+    grads = torch.cat([g[:c] for g, c in zip(all_grads, counts)])
+    ids = torch.cat([i[:c] for i, c in zip(all_ids, counts)])
+    return grads, ids
+
+
+class EMA:
+    """Exponential moving average of the trainable parameters (spec §4.3).
+
+    ``shadow ← (1 − decay)·θ + decay·shadow`` after every optimizer step, starting from the initial
+    parameters (no warm-up, no bias correction). Buffers — the puzzle table, the initial latents —
+    are not averaged: the EMA model evaluates with the live buffers.
+    """
+
+    def __init__(self, model: nn.Module, decay: float = 0.999):
+        self.decay = decay
+        self.names = [name for name, p in model.named_parameters() if p.requires_grad]
+        self.shadow = [p.detach().clone() for name, p in model.named_parameters() if p.requires_grad]
+
+    def _params(self, model: nn.Module) -> list[torch.Tensor]:
+        named = dict(model.named_parameters())
+        return [named[name] for name in self.names]
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        torch._foreach_lerp_(self.shadow, [p.detach() for p in self._params(model)], 1.0 - self.decay)
+
+    @torch.no_grad()
+    def copy_to(self, model: nn.Module) -> None:
+        """Overwrite the model's parameters with the averaged ones."""
+        torch._foreach_copy_(self._params(model), self.shadow)
+
+    def state_dict(self) -> dict:
+        return {"decay": self.decay, "shadow": dict(zip(self.names, self.shadow))}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        missing = set(self.names) - set(state_dict["shadow"])
+        if missing:
+            raise KeyError(f"EMA state has no entry for parameters {sorted(missing)}")
+        self.decay = state_dict["decay"]
+        for shadow, name in zip(self.shadow, self.names):
+            shadow.copy_(state_dict["shadow"][name])
