@@ -1,0 +1,258 @@
+"""`TrainingConfig` and the named presets: the paper's recipes (spec §4.4, §7.1) and small CPU runs.
+
+A config is a flat dataclass plus a ``model`` dict of `TRMConfig`/`HRMConfig` keyword arguments
+(the dataset fills in ``vocab_size``, ``seq_len`` and ``num_puzzle_identifiers``). Anything can be
+overridden as ``key=value`` (``model.hidden_size=128``) on the ``trm train`` command line or loaded
+from YAML. Lengths follow the official code: ``epochs`` and ``eval_interval`` count passes over the
+training *groups* and are converted to optimizer steps with the dataset statistics.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class TrainingConfig:
+    # --- data: a saved puzzle dataset (folder or Hub repo) or a recipe built locally ---
+    dataset: str | None = None
+    dataset_recipe: str | None = None
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # extra build_dataset kwargs
+    dataset_seed: int = 0
+    # --- model ---
+    model_type: str = "trm"  # "trm" or "hrm"
+    model: dict[str, Any] = field(default_factory=dict)  # TRMConfig / HRMConfig kwargs
+    init_from: str | None = None  # fine-tune from a from_pretrained folder / repo
+    # --- optimisation (official names and defaults) ---
+    global_batch_size: int = 768
+    gradient_accumulation_steps: int = 1
+    epochs: int = 100_000
+    max_steps: int | None = None  # cap on optimizer steps (default: derived from epochs)
+    lr: float = 1e-4
+    lr_min_ratio: float = 1.0
+    lr_warmup_steps: int = 2000
+    beta1: float = 0.9
+    beta2: float = 0.95
+    weight_decay: float = 0.1
+    puzzle_emb_lr: float = 1e-2
+    puzzle_emb_weight_decay: float = 0.1
+    ema: bool = True
+    ema_rate: float = 0.999
+    seed: int = 0
+    compile: bool = False
+    # --- evaluation, logging, checkpoints ---
+    eval_interval: int = 10_000  # epochs between evaluations (official); also checkpoint interval
+    eval_at_start: bool = False  # evaluate the untrained model (the "before" number)
+    eval_batch_size: int | None = None  # per process; default global_batch_size // processes
+    eval_max_examples: int | None = None  # evaluate on the first N test examples only
+    log_interval: int = 50  # optimizer steps between train-metric logs
+    log_with: str | None = "auto"  # "tensorboard", "trackio", "none" or "auto" (tensorboard if installed)
+    checkpoint_interval: int | None = None  # optimizer steps; default: at every evaluation
+    keep_checkpoints: int = 2
+    output_dir: str = "trm-output"
+    push_to_hub: str | None = None
+    resume_from: str | None = None  # "latest" or a checkpoint directory
+    solve_sample: bool = True  # print one solved test puzzle at the end
+
+    def __post_init__(self):
+        if self.model_type not in ("trm", "hrm"):
+            raise ValueError(f"model_type must be 'trm' or 'hrm', got {self.model_type!r}")
+        if (self.dataset is None) == (self.dataset_recipe is None):
+            raise ValueError("set exactly one of `dataset` (a saved dataset folder or Hub repo) and `dataset_recipe`")
+        for name in ("global_batch_size", "gradient_accumulation_steps", "epochs", "eval_interval", "log_interval"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.epochs % self.eval_interval:
+            raise ValueError(f"epochs ({self.epochs}) must be divisible by eval_interval ({self.eval_interval})")
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown TrainingConfig field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**copy.deepcopy(values))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainingConfig:
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        preset = values.pop("preset", None)
+        base = PRESETS[preset].to_dict() if preset else {}
+        return cls.from_dict(apply_overrides(base, values))
+
+    def save_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    def with_overrides(self, overrides: dict[str, Any] | list[str]) -> TrainingConfig:
+        if isinstance(overrides, list):
+            overrides = parse_overrides(overrides)
+        return TrainingConfig.from_dict(apply_overrides(self.to_dict(), overrides))
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["lr=3e-4", "model.hidden_size=128"]`` -> ``{"lr": 3e-4, "model.hidden_size": 128}`` (YAML-typed)."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return overrides
+
+
+def apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Merge dotted keys into nested dicts: ``model.hidden_size`` sets ``values["model"]["hidden_size"]``."""
+    values = copy.deepcopy(values)
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        target = values
+        for parent in parents:
+            target = target.setdefault(parent, {})
+            if not isinstance(target, dict):
+                raise ValueError(f"cannot set {key!r}: {parent!r} is not a mapping")
+        if isinstance(value, dict) and isinstance(target.get(leaf), dict):
+            target[leaf] = apply_overrides(target[leaf], value)
+        else:
+            target[leaf] = value
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets
+
+# Common to every official TRM run (spec §4.4; config/arch/trm.yaml + cfg_pretrain.yaml).
+_TRM_PAPER_MODEL = dict(
+    hidden_size=512,
+    num_attention_heads=8,
+    expansion=4,
+    num_layers=2,
+    num_recursions=3,
+    puzzle_embedding_dim=512,
+    puzzle_prefix_len=16,
+    max_supervision_steps=16,
+    halt_exploration_prob=0.1,
+    act_continue=False,
+    token_mixer="attention",
+    position_encoding="rope",
+    rope_theta=10000.0,
+    rms_norm_eps=1e-5,
+    forward_dtype="bfloat16",
+)
+_PAPER_OPTIM = dict(global_batch_size=768, lr=1e-4, lr_warmup_steps=2000, lr_min_ratio=1.0, beta1=0.9, beta2=0.95,
+                    ema=True, ema_rate=0.999, seed=0)
+_SUDOKU_MAZE_OPTIM = dict(epochs=50_000, eval_interval=5_000, puzzle_emb_lr=1e-4, weight_decay=1.0,
+                          puzzle_emb_weight_decay=1.0)
+_ARC_OPTIM = dict(epochs=100_000, eval_interval=10_000, puzzle_emb_lr=1e-2, weight_decay=0.1,
+                  puzzle_emb_weight_decay=0.1)
+
+
+def _trm(**model_deltas) -> dict[str, Any]:
+    return {**_TRM_PAPER_MODEL, **model_deltas}
+
+
+# HRM (spec §7.1): two 4-layer modules, 2x2 cycles, one prefix slot, no EMA in the HRM repo.
+_HRM_PAPER_MODEL = dict(
+    hidden_size=512,
+    num_attention_heads=8,
+    expansion=4,
+    num_high_layers=4,
+    num_low_layers=4,
+    high_cycles=2,
+    low_cycles=2,
+    puzzle_embedding_dim=512,
+    max_supervision_steps=16,
+    halt_exploration_prob=0.1,
+    position_encoding="rope",
+    rope_theta=10000.0,
+    rms_norm_eps=1e-5,
+    forward_dtype="bfloat16",
+)
+
+PRESETS: dict[str, TrainingConfig] = {
+    # The paper's recipes. Each needs its full dataset built first (see `trm data`); the recipe
+    # names are hub_datasets recipes, `dataset=PATH_OR_REPO` points at an already built copy.
+    "sudoku-mlp": TrainingConfig(
+        dataset_recipe="sudoku-extreme-1k-aug-1000",
+        model=_trm(num_latent_updates=6, token_mixer="mlp", position_encoding="none"),
+        **_PAPER_OPTIM, **_SUDOKU_MAZE_OPTIM,
+    ),
+    "sudoku-att": TrainingConfig(
+        dataset_recipe="sudoku-extreme-1k-aug-1000",
+        model=_trm(num_latent_updates=6),
+        **_PAPER_OPTIM, **_SUDOKU_MAZE_OPTIM,
+    ),
+    "maze-att": TrainingConfig(
+        dataset_recipe="maze-30x30-hard-1k",
+        model=_trm(num_latent_updates=4),
+        **_PAPER_OPTIM, **_SUDOKU_MAZE_OPTIM,
+    ),
+    "arc1": TrainingConfig(
+        dataset_recipe="arc1concept-aug-1000",
+        model=_trm(num_latent_updates=4),
+        **_PAPER_OPTIM, **_ARC_OPTIM,
+    ),
+    "arc2": TrainingConfig(
+        dataset_recipe="arc2concept-aug-1000",
+        model=_trm(num_latent_updates=4),
+        **_PAPER_OPTIM, **_ARC_OPTIM,
+    ),
+    "hrm-sudoku": TrainingConfig(
+        dataset_recipe="sudoku-extreme-1k-aug-1000",
+        model_type="hrm",
+        model=dict(_HRM_PAPER_MODEL),
+        **{**_PAPER_OPTIM, "ema": False},
+        epochs=20_000, eval_interval=2_000, puzzle_emb_lr=1e-4, weight_decay=1.0, puzzle_emb_weight_decay=1.0,
+    ),
+    "hrm-arc1": TrainingConfig(
+        dataset_recipe="arc1concept-aug-1000",
+        model_type="hrm",
+        model=dict(_HRM_PAPER_MODEL),
+        **{**_PAPER_OPTIM, "ema": False},
+        **_ARC_OPTIM,
+    ),
+}
+
+DEFAULT_PRESET = "sudoku-small"
+
+# Small presets: generated locally (no downloads), fp32, sized for a 2-core CPU.
+PRESETS["sudoku-small"] = TrainingConfig(
+    dataset_recipe="sudoku-gen-small",
+    model=dict(
+        hidden_size=64,
+        num_attention_heads=4,
+        expansion=4,
+        num_layers=2,
+        num_recursions=2,
+        num_latent_updates=2,
+        puzzle_embedding_dim=0,
+        puzzle_prefix_len=0,
+        max_supervision_steps=4,
+        halt_exploration_prob=0.1,
+        act_continue=False,
+        token_mixer="attention",
+        position_encoding="rope",
+        forward_dtype="float32",
+    ),
+    global_batch_size=64,
+    epochs=100,
+    eval_interval=10,
+    lr=1e-3,
+    lr_warmup_steps=100,
+    weight_decay=0.1,
+    puzzle_emb_lr=1e-2,
+    puzzle_emb_weight_decay=0.1,
+    ema_rate=0.99,
+    eval_at_start=True,
+    log_interval=10,
+    output_dir="trm-sudoku-small",
+)

@@ -1,0 +1,147 @@
+"""Batches for training and evaluation, following the official sampler (spec §5.2–5.3).
+
+Training data is consumed in *chunks* of ``eval_interval`` epochs, as in the official
+``_iter_train``: a chunk concatenates one permutation of the groups per epoch; every visited group
+contributes one uniformly chosen variant ("puzzle") with all of its examples in random order, and
+these are packed greedily into global batches (the puzzle that overflows a batch is truncated to a
+random subset; an incomplete last batch is dropped). Each process takes its contiguous slice of a
+global batch.
+
+Unlike the official code everything is seeded — the group order and variant choice per chunk
+(``seed, chunk``), the within-puzzle shuffle per batch (``seed, chunk, batch``) — so a batch is a
+pure function of its position and resuming only needs ``(chunk, batch)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+def _segment_starts(values: np.ndarray) -> np.ndarray:
+    """Start offsets of the runs of equal values, plus the end: CSR offsets of contiguous runs."""
+    change = np.flatnonzero(values[1:] != values[:-1]) + 1
+    return np.concatenate([[0], change, [len(values)]]).astype(np.int64)
+
+
+@dataclass
+class PuzzleIndex:
+    """CSR layout of a split: examples -> variants (official "puzzles") -> groups."""
+
+    variant_offsets: np.ndarray  # [num_variants + 1] example offsets
+    group_offsets: np.ndarray  # [num_groups + 1] variant offsets
+
+    @classmethod
+    def from_dataset(cls, dataset) -> PuzzleIndex:
+        columns = dataset.with_format("numpy", columns=["group_id", "variant_id"])[:]
+        variant_offsets = _segment_starts(columns["variant_id"])
+        group_of_variant = columns["group_id"][variant_offsets[:-1]]
+        group_offsets = _segment_starts(group_of_variant)
+        if len(np.unique(columns["variant_id"])) != len(variant_offsets) - 1:
+            raise ValueError("rows of one variant_id must be contiguous (dataset contract)")
+        if len(np.unique(group_of_variant)) != len(group_offsets) - 1:
+            raise ValueError("variants of one group_id must be contiguous (dataset contract)")
+        return cls(variant_offsets, group_offsets)
+
+    @property
+    def num_groups(self) -> int:
+        return len(self.group_offsets) - 1
+
+    @property
+    def mean_puzzle_examples(self) -> float:
+        return float(self.variant_offsets[-1]) / (len(self.variant_offsets) - 1)
+
+
+class TrainBatchSampler:
+    """Yields index arrays of global batches; its position is checkpointable (``state_dict``)."""
+
+    def __init__(self, index: PuzzleIndex, global_batch_size: int, epochs_per_chunk: int, seed: int = 0):
+        self.index = index
+        self.global_batch_size = global_batch_size
+        self.epochs_per_chunk = epochs_per_chunk
+        self.seed = seed
+        self.chunk = 0  # chunks count from 0 here (the official seed offset is 1-based)
+        self.batch = 0  # next batch within the chunk
+        self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    # --- one chunk: the sequence of chosen variants and where each global batch starts
+    def _chunk_plan(self, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._cache is not None and self._cache[0] == chunk:
+            return self._cache[1], self._cache[2]
+        rng = np.random.default_rng([self.seed, chunk])
+        index = self.index
+        groups = np.concatenate([rng.permutation(index.num_groups) for _ in range(self.epochs_per_chunk)])
+        first, count = index.group_offsets[groups], np.diff(index.group_offsets)[groups]
+        variants = first + (rng.random(len(groups)) * count).astype(np.int64)
+        # Greedy packing: a batch runs from its first variant until the cumulative size reaches
+        # global_batch_size (that last variant is truncated). Batch b+1 starts after batch b's last.
+        cumulative = np.cumsum(np.diff(index.variant_offsets)[variants])
+        starts = [0]
+        while True:
+            base = cumulative[starts[-1] - 1] if starts[-1] else 0
+            last = int(np.searchsorted(cumulative, base + self.global_batch_size, side="left"))
+            if last >= len(variants):  # incomplete final batch: dropped
+                break
+            starts.append(last + 1)
+        self._cache = (chunk, variants, np.asarray(starts, dtype=np.int64))
+        return variants, self._cache[2]
+
+    def batches_in_chunk(self, chunk: int | None = None) -> int:
+        return len(self._chunk_plan(self.chunk if chunk is None else chunk)[1]) - 1
+
+    def global_batch(self, chunk: int, batch: int) -> np.ndarray:
+        variants, starts = self._chunk_plan(chunk)
+        chosen = variants[starts[batch] : starts[batch + 1]]
+        offsets = self.index.variant_offsets
+        sizes = offsets[chosen + 1] - offsets[chosen]
+        rows = np.repeat(offsets[chosen] - np.cumsum(sizes) + sizes, sizes) + np.arange(sizes.sum())
+        # Shuffle examples within each variant (stable sort by (variant, random key)), then truncate.
+        rng = np.random.default_rng([self.seed, chunk, batch])
+        variant_of_row = np.repeat(np.arange(len(chosen)), sizes)
+        rows = rows[np.lexsort((rng.random(len(rows)), variant_of_row))]
+        return rows[: self.global_batch_size]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Endless: chunk after chunk. ``chunk``/``batch`` always point at the next batch."""
+        while True:
+            if self.batch >= self.batches_in_chunk():
+                if self.batches_in_chunk() == 0:
+                    raise ValueError(
+                        f"the training split is too small for one global batch of {self.global_batch_size} "
+                        f"examples per chunk of {self.epochs_per_chunk} epochs"
+                    )
+                self.chunk, self.batch = self.chunk + 1, 0
+                continue
+            rows = self.global_batch(self.chunk, self.batch)
+            self.batch += 1
+            yield rows
+
+    def state_dict(self) -> dict:
+        return {"chunk": self.chunk, "batch": self.batch, "seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["seed"] != self.seed:
+            raise ValueError(f"checkpoint sampler seed {state['seed']} != configured seed {self.seed}")
+        self.chunk, self.batch = int(state["chunk"]), int(state["batch"])
+
+
+def collate(dataset, rows: np.ndarray, device: torch.device | str = "cpu", pad_to: int | None = None) -> dict:
+    """Fetch ``rows`` as model inputs (spec §5.2); eval batches are padded to ``pad_to`` rows with
+    PAD inputs, ignored labels and the blank puzzle id."""
+    data = dataset.with_format("numpy", columns=["inputs", "labels", "puzzle_id"])[np.asarray(rows)]
+    inputs = torch.from_numpy(np.asarray(data["inputs"], dtype=np.int64))
+    labels = torch.from_numpy(np.asarray(data["labels"], dtype=np.int64))
+    puzzle_ids = torch.from_numpy(np.asarray(data["puzzle_id"], dtype=np.int64))
+    missing = (pad_to or 0) - len(rows)
+    if missing > 0:
+        inputs = torch.cat([inputs, inputs.new_zeros(missing, inputs.shape[1])])
+        labels = torch.cat([labels, labels.new_full((missing, labels.shape[1]), -100)])
+        puzzle_ids = torch.cat([puzzle_ids, puzzle_ids.new_zeros(missing)])
+    return {
+        "input_ids": inputs.to(device, non_blocking=True),
+        "labels": labels.to(device, non_blocking=True),
+        "puzzle_ids": puzzle_ids.to(device, non_blocking=True),
+    }
