@@ -1,0 +1,334 @@
+"""Puzzle processor: grids and strings of each task <-> the token ids TRM/HRM read and write.
+
+Vocabularies follow the official dataset builders (spec §5.4), so a converted official checkpoint
+reads what this processor writes:
+
+* sudoku: PAD 0, blank 1, digit d -> d + 1 (V = 11, S = 81, row-major 9x9)
+* maze:   PAD 0, ``#`` 1, `` `` 2, ``S`` 3, ``G`` 4, ``o`` 5 (V = 6, S = grid_size**2, 30x30 officially)
+* arc:    PAD 0, EOS 1, colour c -> c + 2 (V = 12, S = 900) on a 30x30 canvas: the grid at the top-left,
+          an EOS row below it and an EOS column right of it, the corner between them left as PAD.
+
+This file is copied next to saved models for ``trust_remote_code``: it imports third-party libraries only.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from transformers import BatchFeature, ProcessorMixin
+
+IGNORE_LABEL_ID = -100
+PAD_ID = 0
+BLANK_PUZZLE_NAME = "<blank>"
+
+SUDOKU_BLANKS = ".0"
+MAZE_CHARS = "# SGo"  # token id = index + 1
+ARC_EOS_ID = 1
+ARC_COLOUR_OFFSET = 2
+DEFAULT_GRID_SIZE = {"sudoku": 9, "maze": 30, "arc": 30}
+VOCAB_SIZE = {"sudoku": 11, "maze": 6, "arc": 12}
+
+
+class PuzzleProcessor(ProcessorMixin):
+    r"""
+    Encodes puzzles of one task into ``{"input_ids": [B, S], "puzzle_ids": [B]}`` and decodes predicted
+    token ids back into grids.
+
+    Args:
+        task (`str`): ``"sudoku"``, ``"maze"`` or ``"arc"``.
+        grid_size (`int`, *optional*): side of the square grid (maze) or canvas (ARC); sudoku is always 9.
+            Defaults to the official sizes (9 / 30 / 30).
+        puzzle_identifiers (`list[str]`, *optional*): puzzle-embedding row -> puzzle name, as the official
+            ``identifiers.json`` (row 0 is ``"<blank>"``). Lets callers address a checkpoint's puzzle
+            embeddings by name: ``processor(grids, puzzle_names=["007bbfc7", ...])``.
+
+    Puzzles may be given as a batch (a list, or an array with a leading batch axis) or as one puzzle:
+    sudoku as an 81-character string (``.`` or ``0`` = blank), a flat list of 81 ints or a 9x9 grid;
+    maze as a multi-line string, a list of row strings, a flat ``grid_size**2``-character string or a 2-D
+    character array; ARC as a list of rows of colours 0-9 (at most ``grid_size`` x ``grid_size``).
+    """
+
+    def __init__(self, task: str = "sudoku", grid_size: int | None = None, puzzle_identifiers: list[str] | None = None):
+        if task not in DEFAULT_GRID_SIZE:
+            raise ValueError(f"Unknown task {task!r}; expected one of {sorted(DEFAULT_GRID_SIZE)}.")
+        grid_size = DEFAULT_GRID_SIZE[task] if grid_size is None else int(grid_size)
+        if task == "sudoku" and grid_size != 9:
+            raise ValueError(f"Sudoku grids are 9x9; got grid_size={grid_size}.")
+        if grid_size < 1:
+            raise ValueError(f"grid_size must be positive, got {grid_size}.")
+        if puzzle_identifiers is not None:
+            puzzle_identifiers = [str(name) for name in puzzle_identifiers]
+            if not puzzle_identifiers or puzzle_identifiers[0] != BLANK_PUZZLE_NAME:
+                raise ValueError(
+                    f"puzzle_identifiers[0] must be the blank identifier {BLANK_PUZZLE_NAME!r} "
+                    "(the layout of the official identifiers.json)."
+                )
+        self.task = task
+        self.grid_size = grid_size
+        self.puzzle_identifiers = puzzle_identifiers
+        self._puzzle_id_by_name = {name: i for i, name in enumerate(puzzle_identifiers or [])}
+        super().__init__()
+
+    # ----------------------------------------------------------------------------------------------
+    # vocabulary facts
+
+    @property
+    def vocab_size(self) -> int:
+        return VOCAB_SIZE[self.task]
+
+    @property
+    def seq_len(self) -> int:
+        return self.grid_size * self.grid_size
+
+    @property
+    def pad_token_id(self) -> int:
+        return PAD_ID
+
+    @property
+    def eos_token_id(self) -> int | None:
+        return ARC_EOS_ID if self.task == "arc" else None
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return ["input_ids", "puzzle_ids"]
+
+    # ----------------------------------------------------------------------------------------------
+    # encoding
+
+    def __call__(
+        self,
+        puzzles,
+        solutions=None,
+        puzzle_names: Sequence[str] | None = None,
+        return_tensors: str | None = "pt",
+    ) -> BatchFeature:
+        """Encode puzzles (and optionally their solutions as ``labels``) into model inputs."""
+        grids = self._split_batch(puzzles)
+        input_ids = np.stack([self._encode_grid(grid, index, is_label=False) for index, grid in enumerate(grids)])
+        data = {"input_ids": input_ids, "puzzle_ids": self.puzzle_ids_for(puzzle_names, len(grids))}
+        if solutions is not None:
+            labels = self.encode_labels(solutions, return_tensors=None)
+            if len(labels) != len(grids):
+                raise ValueError(f"Got {len(grids)} puzzles but {len(labels)} solutions.")
+            data["labels"] = labels
+        return BatchFeature(data, tensor_type=return_tensors)
+
+    def encode_labels(self, solutions, return_tensors: str | None = "pt"):
+        """Encode solution grids as training labels ``[B, S]`` (ARC: PAD positions -> -100, EOS supervised)."""
+        grids = self._split_batch(solutions)
+        labels = np.stack([self._encode_grid(grid, index, is_label=True) for index, grid in enumerate(grids)])
+        return BatchFeature({"labels": labels}, tensor_type=return_tensors)["labels"]
+
+    def puzzle_ids_for(self, puzzle_names: Sequence[str] | None, batch_size: int) -> np.ndarray:
+        """Puzzle-embedding rows for the given names; unknown names get the blank row 0 with a warning."""
+        if puzzle_names is None:
+            return np.zeros(batch_size, dtype=np.int64)
+        if isinstance(puzzle_names, str):
+            puzzle_names = [puzzle_names]
+        if len(puzzle_names) != batch_size:
+            raise ValueError(f"Got {batch_size} puzzles but {len(puzzle_names)} puzzle_names.")
+        ids = np.array([self._puzzle_id_by_name.get(name, 0) for name in puzzle_names], dtype=np.int64)
+        unknown = [name for name, i in zip(puzzle_names, ids) if i == 0 and name != BLANK_PUZZLE_NAME]
+        if unknown:
+            known = len(self._puzzle_id_by_name)
+            warnings.warn(
+                f"{len(unknown)} puzzle name(s) not in this processor's puzzle_identifiers ({known} known): "
+                f"{', '.join(map(repr, unknown[:10]))}{' ...' if len(unknown) > 10 else ''}. "
+                "They use the blank puzzle embedding (id 0).",
+                stacklevel=3,
+            )
+        return ids
+
+    def _split_batch(self, puzzles) -> list:
+        """A batch of puzzles as a list of single puzzles (a single puzzle becomes a batch of one)."""
+        if hasattr(puzzles, "detach"):  # torch tensor
+            puzzles = puzzles.detach().cpu().numpy()
+        if isinstance(puzzles, np.ndarray):
+            puzzles = puzzles.tolist()
+        if isinstance(puzzles, str):
+            return [puzzles]
+        if not isinstance(puzzles, Sequence) or len(puzzles) == 0:
+            raise ValueError(f"Expected a puzzle or a non-empty batch of puzzles, got {puzzles!r:.80}.")
+        first = puzzles[0]
+        if self.task == "sudoku":  # one puzzle: 81 digits, or 9 rows of digits
+            single = _is_scalar(first) or (_is_row(first) and len(first) == 9 and _is_scalar(first[0]))
+        elif self.task == "maze":  # one puzzle: rows given as strings or lists of characters
+            single = all(
+                (isinstance(row, str) and "\n" not in row and len(row) != self.seq_len)
+                or (_is_row(row) and all(isinstance(char, str) and len(char) == 1 for char in row))
+                for row in puzzles
+            )
+        else:  # one puzzle: rows of colours
+            single = _is_row(first) and len(first) > 0 and _is_scalar(first[0])
+        return [puzzles] if single else list(puzzles)
+
+    def _encode_grid(self, grid, index: int, is_label: bool) -> np.ndarray:
+        what = "solution" if is_label else "puzzle"
+        if self.task == "sudoku":
+            return self._encode_sudoku(grid, f"{what} {index}", is_label)
+        if self.task == "maze":
+            return self._encode_maze(grid, f"{what} {index}")
+        return self._encode_arc(grid, f"{what} {index}", is_label)
+
+    def _encode_sudoku(self, grid, where: str, is_label: bool) -> np.ndarray:
+        if isinstance(grid, str):
+            cells = "".join(grid.split())  # whitespace (line breaks between rows) is layout only
+            if len(cells) != 81:
+                raise ValueError(f"{where}: a sudoku string needs 81 cells, got {len(cells)}.")
+            digits = np.zeros(81, dtype=np.int64)
+            for position, char in enumerate(cells):
+                if char in SUDOKU_BLANKS:
+                    continue
+                if not char.isdigit():
+                    raise ValueError(
+                        f"{where}: unknown character {char!r} at row {position // 9}, column {position % 9} "
+                        "(use 1-9 for digits and '.' or '0' for blanks)."
+                    )
+                digits[position] = int(char)
+        else:
+            digits = _int_grid(grid, where).reshape(-1)
+            if digits.size != 81:
+                raise ValueError(f"{where}: a sudoku needs 81 cells (9x9), got shape {np.shape(grid)}.")
+            bad = np.flatnonzero((digits < 0) | (digits > 9))
+            if bad.size:
+                p = bad[0]
+                raise ValueError(f"{where}: value {digits[p]} at row {p // 9}, column {p % 9} is not a digit 0-9.")
+        if is_label and (digits == 0).any():
+            p = int(np.flatnonzero(digits == 0)[0])
+            raise ValueError(f"{where}: a solution has no blanks, but row {p // 9}, column {p % 9} is blank.")
+        return digits + 1
+
+    def _encode_maze(self, grid, where: str) -> np.ndarray:
+        size = self.grid_size
+        if isinstance(grid, str):
+            rows = grid.split("\n") if "\n" in grid else [grid[i : i + size] for i in range(0, len(grid), size)]
+            if "\n" not in grid and len(grid) != size * size:
+                raise ValueError(f"{where}: a one-line maze needs {size * size} characters, got {len(grid)}.")
+        else:
+            rows = [row if isinstance(row, str) else "".join(row) for row in grid]
+        if len(rows) != size:
+            raise ValueError(f"{where}: a maze needs {size} rows, got {len(rows)}.")
+        tokens = np.zeros((size, size), dtype=np.int64)
+        for r, row in enumerate(rows):
+            if len(row) != size:
+                raise ValueError(f"{where}: row {r} has {len(row)} cells, expected {size}.")
+            for c, char in enumerate(row):
+                token = MAZE_CHARS.find(char) + 1
+                if token == 0:
+                    raise ValueError(
+                        f"{where}: unknown character {char!r} at row {r}, column {c} (expected one of {MAZE_CHARS!r})."
+                    )
+                tokens[r, c] = token
+        return tokens.reshape(-1)
+
+    def _encode_arc(self, grid, where: str, is_label: bool) -> np.ndarray:
+        size = self.grid_size
+        colours = _int_grid(grid, where)
+        if colours.ndim != 2 or colours.size == 0:
+            raise ValueError(f"{where}: an ARC grid is a non-empty list of rows, got shape {colours.shape}.")
+        height, width = colours.shape
+        if height > size or width > size:
+            raise ValueError(f"{where}: grid is {height}x{width}, larger than the {size}x{size} canvas.")
+        bad = np.argwhere((colours < 0) | (colours > 9))
+        if bad.size:
+            r, c = bad[0]
+            raise ValueError(f"{where}: colour {colours[r, c]} at row {r}, column {c} is outside 0-9.")
+        canvas = np.zeros((size, size), dtype=np.int64)
+        canvas[:height, :width] = colours + ARC_COLOUR_OFFSET
+        if height < size:
+            canvas[height, :width] = ARC_EOS_ID
+        if width < size:
+            canvas[:height, width] = ARC_EOS_ID
+        if is_label:
+            canvas[canvas == PAD_ID] = IGNORE_LABEL_ID
+        return canvas.reshape(-1)
+
+    # ----------------------------------------------------------------------------------------------
+    # decoding
+
+    def decode(self, predictions):
+        """Token ids ``[B, S]`` (or one ``[S]`` sequence) -> grids (or one grid).
+
+        sudoku: ``9x9`` int arrays (0 = blank or PAD); maze: ``grid_size x grid_size`` char arrays (PAD -> ``?``);
+        ARC: colour arrays cropped exactly like the official evaluator (largest top-left block of colour tokens).
+        """
+        if hasattr(predictions, "detach"):
+            predictions = predictions.detach().cpu().numpy()
+        tokens = np.asarray(predictions)
+        if tokens.shape[-1] != self.seq_len or tokens.ndim not in (1, 2):
+            raise ValueError(f"Expected token ids of shape [B, {self.seq_len}] or [{self.seq_len}], got {tokens.shape}.")
+        grids = [self._decode_one(row) for row in tokens.reshape(-1, self.seq_len)]
+        return grids[0] if tokens.ndim == 1 else grids
+
+    def batch_decode(self, predictions) -> list:
+        """Like `decode`, but always returns a list of grids."""
+        grids = self.decode(predictions)
+        return grids if isinstance(grids, list) else [grids]
+
+    def _decode_one(self, tokens: np.ndarray):
+        size = self.grid_size
+        grid = tokens.reshape(size, size).astype(np.int64)
+        if self.task == "sudoku":
+            return np.clip(grid - 1, 0, 9)
+        if self.task == "maze":
+            chars = np.array(list("?" + MAZE_CHARS))
+            return chars[np.where(grid <= len(MAZE_CHARS), grid, 0)]
+        return _crop(grid)
+
+    def to_text(self, grid) -> str:
+        """A grid (as returned by `decode`, or any grid `__call__` accepts) as readable text."""
+        if self.task == "sudoku":
+            digits = self._encode_sudoku(grid, "grid", is_label=False).reshape(9, 9) - 1
+            lines = []
+            for r, row in enumerate(digits):
+                if r in (3, 6):
+                    lines.append("------+-------+------")
+                cells = ["." if d == 0 else str(d) for d in row]
+                lines.append(" | ".join(" ".join(cells[c : c + 3]) for c in (0, 3, 6)))
+            return "\n".join(lines)
+        if self.task == "maze":
+            grid = grid.split("\n") if isinstance(grid, str) else grid
+            return "\n".join(row if isinstance(row, str) else "".join(row) for row in grid)
+        return "\n".join(" ".join(str(colour) for colour in row) for row in np.asarray(grid).tolist())
+
+
+def _crop(grid: np.ndarray) -> np.ndarray:
+    """The official ARC evaluator's crop: the largest-area top-left rectangle of colour tokens, minus 2.
+
+    Rows are scanned downwards with a running width (leading colour tokens of the row, never growing)."""
+    best_area, best_shape = 0, (0, 0)
+    width = grid.shape[1]
+    for rows in range(1, grid.shape[0] + 1):
+        for c in range(width):
+            if not ARC_COLOUR_OFFSET <= grid[rows - 1, c] <= ARC_COLOUR_OFFSET + 9:
+                width = c
+                break
+        if rows * width > best_area:
+            best_area, best_shape = rows * width, (rows, width)
+    return (grid[: best_shape[0], : best_shape[1]] - ARC_COLOUR_OFFSET).astype(np.uint8)
+
+
+def _is_scalar(value) -> bool:
+    return isinstance(value, int | np.integer)
+
+
+def _is_row(value) -> bool:
+    return isinstance(value, Sequence | np.ndarray) and not isinstance(value, str)
+
+
+def _int_grid(grid, where: str) -> np.ndarray:
+    """Cells as an int64 array, with clear errors for ragged rows and non-integer cells."""
+    if _is_row(grid) and len(grid) and _is_row(grid[0]):
+        for r, row in enumerate(grid):
+            if not _is_row(row) or len(row) != len(grid[0]):
+                length = len(row) if _is_row(row) else "a scalar"
+                raise ValueError(f"{where}: ragged rows: row 0 has {len(grid[0])} cells but row {r} has {length}.")
+    array = np.asarray(grid)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"{where}: expected integer cells, got {array.dtype} values.")
+    return array.astype(np.int64)
+
+
+__all__ = ["PuzzleProcessor"]

@@ -1,0 +1,216 @@
+"""PuzzleProcessor: the official vocabularies, ARC canvas/crop, puzzle names, validation, save/load."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoProcessor
+
+from modeling_trm.processing_trm import PuzzleProcessor
+
+SUDOKU = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
+SUDOKU_SOLUTION = "483921657967345821251876493548132976729564138136798245372689514814253769695417382"
+
+
+def small_maze(size: int = 4) -> list[str]:
+    return ["####", "#S #", "# G#", "####"][:size]
+
+
+# ---------------------------------------------------------------------------------------------------
+# sudoku
+
+
+def test_sudoku_vocabulary_blank_is_1_and_digit_d_is_d_plus_1():
+    processor = PuzzleProcessor("sudoku")
+    batch = processor(SUDOKU)
+    ids = batch["input_ids"]
+    assert ids.shape == (1, 81) and ids.dtype == torch.int64
+    assert batch["puzzle_ids"].tolist() == [0]
+    expected = [1 if ch == "." else int(ch) + 1 for ch in SUDOKU]
+    assert ids[0].tolist() == expected
+    assert processor.vocab_size == 11 and processor.seq_len == 81
+
+
+def test_sudoku_accepts_zero_blanks_lists_and_grids_equally():
+    processor = PuzzleProcessor("sudoku")
+    digits = np.array([0 if ch == "." else int(ch) for ch in SUDOKU])
+    forms = [
+        SUDOKU.replace(".", "0"),
+        "\n".join(SUDOKU[i : i + 9] for i in range(0, 81, 9)),  # whitespace between rows is layout only
+        digits.tolist(),
+        digits.reshape(9, 9),
+        digits.reshape(9, 9).tolist(),
+    ]
+    reference = processor(SUDOKU, return_tensors="np")["input_ids"]
+    for form in forms:
+        np.testing.assert_array_equal(processor(form, return_tensors="np")["input_ids"], reference)
+    # a batch: list of strings, or an array with a leading batch axis
+    batch = processor([SUDOKU, SUDOKU_SOLUTION], return_tensors="np")["input_ids"]
+    assert batch.shape == (2, 81) and isinstance(batch, np.ndarray)
+    np.testing.assert_array_equal(processor(np.stack([digits, digits]).reshape(2, 9, 9), return_tensors="np")["input_ids"][1], reference[0])
+
+
+def test_sudoku_labels_and_decode_round_trip():
+    processor = PuzzleProcessor("sudoku")
+    batch = processor([SUDOKU], solutions=[SUDOKU_SOLUTION])
+    assert batch["labels"][0].tolist() == [int(ch) + 1 for ch in SUDOKU_SOLUTION]
+    grid = processor.decode(batch["labels"])[0]
+    assert grid.shape == (9, 9)
+    assert "".join(map(str, grid.reshape(-1))) == SUDOKU_SOLUTION
+    one = processor.decode(batch["input_ids"][0])  # a single sequence decodes to a single grid
+    assert one[0, 2] == 3 and one[0, 0] == 0
+    text = processor.to_text(one)
+    assert text.splitlines()[0] == ". . 3 | . 2 . | 6 . ." and text.splitlines()[3] == "------+-------+------"
+
+
+@pytest.mark.parametrize(
+    "puzzle, message",
+    [
+        (SUDOKU[:80], "puzzle 1: a sudoku string needs 81 cells, got 80"),
+        (SUDOKU[:40] + "x" + SUDOKU[41:], r"puzzle 1: unknown character 'x' at row 4, column 4"),
+        ([[1] * 9] * 8, r"puzzle 1: a sudoku needs 81 cells \(9x9\), got shape \(8, 9\)"),
+        ([[1] * 9] * 8 + [[1] * 8], "puzzle 1: ragged rows: row 0 has 9 cells but row 8 has 8"),
+        ([0] * 80 + [12], "puzzle 1: value 12 at row 8, column 8 is not a digit 0-9"),
+    ],
+)
+def test_sudoku_bad_input_names_the_puzzle_and_cell(puzzle, message):
+    with pytest.raises(ValueError, match=message):
+        PuzzleProcessor("sudoku")([SUDOKU, puzzle])
+
+
+def test_sudoku_solution_with_blank_is_rejected():
+    with pytest.raises(ValueError, match="solution 0: a solution has no blanks, but row 0, column 0 is blank"):
+        PuzzleProcessor("sudoku").encode_labels([SUDOKU])
+
+
+# ---------------------------------------------------------------------------------------------------
+# maze
+
+
+def test_maze_vocabulary_and_forms():
+    processor = PuzzleProcessor("maze", grid_size=4)
+    maze = small_maze()
+    ids = processor(maze, return_tensors="np")["input_ids"]
+    assert ids.shape == (1, 16)
+    assert ids[0].tolist() == [1, 1, 1, 1, 1, 3, 2, 1, 1, 2, 4, 1, 1, 1, 1, 1]
+    for form in ["\n".join(maze), "".join(maze), np.array([list(row) for row in maze])]:
+        np.testing.assert_array_equal(processor(form, return_tensors="np")["input_ids"], ids)
+    two = processor(["\n".join(maze), "".join(maze)], return_tensors="np")["input_ids"]
+    assert two.shape == (2, 16)
+    solved = ["####", "#So#", "#oG#", "####"]
+    labels = processor.encode_labels(solved, return_tensors="np")
+    assert labels[0].tolist()[5:7] == [3, 5] and labels.min() >= 1  # no ignored positions in mazes
+    decoded = processor.decode(labels)[0]
+    assert ["".join(row) for row in decoded] == solved
+    assert processor.to_text(decoded) == "\n".join(solved)
+    assert PuzzleProcessor("maze").seq_len == 900 and PuzzleProcessor("maze").vocab_size == 6
+
+
+@pytest.mark.parametrize(
+    "maze, message",
+    [
+        (["####", "#S #", "# X#", "####"], "puzzle 0: unknown character 'X' at row 2, column 2"),
+        (["####", "#S #", "# G", "####"], "puzzle 0: row 2 has 3 cells, expected 4"),
+        (["####", "#S #", "####"], "puzzle 0: a maze needs 4 rows, got 3"),
+    ],
+)
+def test_maze_bad_input(maze, message):
+    with pytest.raises(ValueError, match=message):
+        PuzzleProcessor("maze", grid_size=4)(maze)
+
+
+# ---------------------------------------------------------------------------------------------------
+# ARC
+
+
+def test_arc_canvas_matches_the_official_encoding_and_crop(reference_dir):
+    example = json.loads((reference_dir / "functions" / "data_functions.json").read_text())["arc_encode_example"]
+    processor = PuzzleProcessor("arc")
+    inputs = processor([example["input_grid"], example["output_grid"]], return_tensors="np")["input_ids"]
+    canvas_in, canvas_out = inputs.reshape(2, 30, 30)
+    assert canvas_in[:4, :6].tolist() == example["encoded_input_first_4_rows_of_30x30"]
+    assert canvas_out[:5, :6].tolist() == example["encoded_output_first_5_rows_of_30x30"]
+    assert np.count_nonzero(canvas_in) == example["encoded_input_nonzero_count"]
+    assert np.count_nonzero(canvas_out) == example["encoded_output_nonzero_count"]
+    assert processor.decode(inputs)[1].tolist() == example["crop(encoded_output)"]
+    assert processor.decode(inputs)[0].tolist() == example["input_grid"]
+    # labels: PAD ignored (-100), EOS supervised
+    labels = processor.encode_labels([example["output_grid"]], return_tensors="np").reshape(30, 30)
+    assert labels[4, 2] == -100 and labels[0, 2] == 1 and labels[4, 0] == 1 and labels[0, 0] == 9
+    assert (labels == -100).sum() == 900 - example["encoded_output_nonzero_count"]
+
+
+def test_arc_full_canvas_has_no_eos_and_crop_follows_the_official_scan():
+    processor = PuzzleProcessor("arc")
+    full = np.arange(900).reshape(30, 30) % 10
+    ids = processor(full, return_tensors="np")["input_ids"]
+    assert ids.min() >= 2  # a 30x30 grid leaves no room for EOS
+    np.testing.assert_array_equal(processor.decode(ids)[0], full)
+    # the crop keeps the largest top-left block of colour tokens; the running width never grows
+    canvas = np.zeros((30, 30), dtype=np.int64)
+    canvas[0, :5] = 2  # 1x5 (area 5)
+    canvas[1, :3] = 3  # width shrinks to 3: 2x3 (area 6, the best)
+    canvas[2, :6] = 4  # width cannot grow back: 3x3 (area 9, the best)
+    canvas[3, :1] = 5  # 4x1 (area 4)
+    assert processor.decode(canvas.reshape(-1)).tolist() == (canvas[:3, :3] - 2).tolist()
+    canvas[0, 0] = 1  # EOS in the corner: nothing to crop
+    assert processor.decode(canvas.reshape(-1)).shape == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ([[1, 2], [3, 10]], "puzzle 1: colour 10 at row 1, column 1 is outside 0-9"),
+        ([[1, 2], [3]], "puzzle 1: ragged rows: row 0 has 2 cells but row 1 has 1"),
+        ([[0] * 31], "puzzle 1: grid is 1x31, larger than the 30x30 canvas"),
+        ([[0.5, 1]], "puzzle 1: expected integer cells"),
+    ],
+)
+def test_arc_bad_input(grid, message):
+    with pytest.raises(ValueError, match=message):
+        PuzzleProcessor("arc")([[[1]], grid])
+
+
+def test_arc_puzzle_names_map_to_identifier_rows_and_unknown_names_warn():
+    processor = PuzzleProcessor("arc", puzzle_identifiers=["<blank>", "007bbfc7", "00d62c1b"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        batch = processor([[[1]], [[2]]], puzzle_names=["00d62c1b", "007bbfc7"])
+    assert batch["puzzle_ids"].tolist() == [2, 1]
+    with pytest.warns(UserWarning, match="'not-a-task'"):
+        batch = processor([[[1]], [[2]]], puzzle_names=["007bbfc7", "not-a-task"])
+    assert batch["puzzle_ids"].tolist() == [1, 0]
+    with pytest.raises(ValueError, match="Got 2 puzzles but 1 puzzle_names"):
+        processor([[[1]], [[2]]], puzzle_names=["007bbfc7"])
+    with pytest.raises(ValueError, match="puzzle_identifiers\\[0\\] must be the blank identifier"):
+        PuzzleProcessor("arc", puzzle_identifiers=["007bbfc7"])
+
+
+def test_unknown_task_and_bad_grid_size():
+    with pytest.raises(ValueError, match="Unknown task 'chess'"):
+        PuzzleProcessor("chess")
+    with pytest.raises(ValueError, match="Sudoku grids are 9x9"):
+        PuzzleProcessor("sudoku", grid_size=4)
+
+
+# ---------------------------------------------------------------------------------------------------
+# save / load
+
+
+def test_save_pretrained_and_auto_processor_round_trip(tmp_path):
+    import modeling_trm  # noqa: F401  (registers PuzzleProcessor with AutoProcessor)
+
+    processor = PuzzleProcessor("arc", grid_size=20, puzzle_identifiers=["<blank>", "a", "b"])
+    processor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "processor_config.json").read_text())
+    assert saved["task"] == "arc" and saved["grid_size"] == 20 and saved["puzzle_identifiers"] == ["<blank>", "a", "b"]
+    assert saved["auto_map"] == {"AutoProcessor": "processing_trm.PuzzleProcessor"}
+    assert (tmp_path / "processing_trm.py").is_file()
+    for loaded in (PuzzleProcessor.from_pretrained(tmp_path), AutoProcessor.from_pretrained(tmp_path)):
+        assert isinstance(loaded, PuzzleProcessor)
+        assert (loaded.task, loaded.grid_size, loaded.seq_len) == ("arc", 20, 400)
+        assert loaded([[[3]]], puzzle_names=["b"])["puzzle_ids"].tolist() == [2]
