@@ -1,0 +1,355 @@
+"""Puzzle metrics: accuracy, halting, validity checks and the official ARC voting (pass@K).
+
+Plain numpy functions, usable on their own, by `training.evaluation.evaluate` and by the
+`evaluate` modules shipped in `training/evaluate_modules/` (`load_metric(name)`).
+
+Definitions follow the official loss head (spec §3.3): a puzzle counts only if it has at least one
+supervised label; cell accuracy is the per-puzzle fraction of correct supervised cells, averaged over
+puzzles; exact accuracy needs every supervised cell right; the halting head is "accurate" when
+`(halt_logit >= 0) == exact_correct`. The ARC evaluator reproduces `evaluators/arc.py` (spec §6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hub_datasets import augment
+
+IGNORE_LABEL_ID = -100
+ARC_PASS_KS = (1, 2, 5, 10, 100, 1000)
+EVALUATE_MODULES_DIR = Path(__file__).resolve().parent / "evaluate_modules"
+
+
+# --------------------------------------------------------------------------------------------------
+# Accuracy, halting, steps
+# --------------------------------------------------------------------------------------------------
+
+
+def puzzle_correctness(predictions, labels, ignore_index: int = IGNORE_LABEL_ID):
+    """Per puzzle: `(exact_correct bool[B], cell_accuracy float64[B], supervised bool[B])`.
+
+    `supervised` is False for rows without any supervised label (padding rows); the official head
+    leaves those out of every mean, and so do the aggregate functions below.
+    """
+    predictions, labels = np.asarray(predictions), np.asarray(labels)
+    if predictions.shape != labels.shape:
+        raise ValueError(f"predictions {predictions.shape} and labels {labels.shape} differ in shape")
+    mask = labels != ignore_index
+    correct = (predictions == labels) & mask
+    num_supervised = mask.sum(-1)
+    exact = correct.sum(-1) == num_supervised
+    cell = correct.sum(-1) / np.maximum(num_supervised, 1)
+    return exact, cell.astype(np.float64), num_supervised > 0
+
+
+def exact_accuracy(predictions, labels, ignore_index: int = IGNORE_LABEL_ID) -> float:
+    """Fraction of (supervised) puzzles whose every supervised cell is predicted correctly."""
+    exact, _, supervised = puzzle_correctness(predictions, labels, ignore_index)
+    return _mean(exact[supervised])
+
+
+def cell_accuracy(predictions, labels, ignore_index: int = IGNORE_LABEL_ID) -> float:
+    """Mean over puzzles of the fraction of correct supervised cells (-100/pad positions ignored)."""
+    _, cell, supervised = puzzle_correctness(predictions, labels, ignore_index)
+    return _mean(cell[supervised])
+
+
+def halting_accuracy(halt_logits, exact_correct) -> float:
+    """How often the halting head's verdict `halt_logit >= 0` agrees with the puzzle being solved."""
+    halt_logits, exact_correct = np.asarray(halt_logits, dtype=np.float64), np.asarray(exact_correct, bool)
+    return _mean((halt_logits >= 0) == exact_correct)
+
+
+def mean_steps(steps) -> float:
+    """Mean number of supervision steps the model took per puzzle."""
+    return _mean(np.asarray(steps, dtype=np.float64))
+
+
+def _mean(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean()) if values.size else float("nan")
+
+
+# --------------------------------------------------------------------------------------------------
+# Validity beside accuracy (a wrong answer can still be a legal one)
+# --------------------------------------------------------------------------------------------------
+
+
+def sudoku_validity(solutions, givens) -> np.ndarray:
+    """Per puzzle: is the predicted 9x9 `solutions` grid a legal, complete sudoku keeping the givens?
+
+    Both are digit grids `[B, 9, 9]` (or `[B, 81]`): solutions 1..9 (anything else is illegal),
+    givens 0 for blanks. Legal = every row, column and 3x3 box holds 1..9 exactly once, and every
+    given digit is unchanged.
+    """
+    solutions = np.asarray(solutions).reshape(-1, 9, 9)
+    givens = np.asarray(givens).reshape(-1, 9, 9)
+    if solutions.shape != givens.shape:
+        raise ValueError(f"{solutions.shape[0]} solutions for {givens.shape[0]} sudoku puzzles")
+    boxes = solutions.reshape(-1, 3, 3, 3, 3).transpose(0, 1, 3, 2, 4).reshape(-1, 9, 9)
+    digits = np.arange(1, 10)
+
+    def each_digit_once(units):  # units [B, 9 units, 9 cells]
+        return ((units[..., None] == digits).sum(-2) == 1).all(axis=(-1, -2))
+
+    keeps_givens = ((givens == 0) | (givens == solutions)).all(axis=(-1, -2))
+    return each_digit_once(solutions) & each_digit_once(solutions.transpose(0, 2, 1)) & each_digit_once(boxes) & keeps_givens
+
+
+def sudoku_validity_from_tokens(predictions, inputs) -> np.ndarray:
+    """`sudoku_validity` on token sequences (spec §5.4: digit d is token d + 1, blank is token 1)."""
+    predictions, inputs = np.asarray(predictions, dtype=np.int64), np.asarray(inputs, dtype=np.int64)
+    return sudoku_validity(np.where(predictions >= 2, predictions - 1, 0), np.clip(inputs - 1, 0, None))
+
+
+MAZE_WALL, MAZE_OPEN, MAZE_START, MAZE_GOAL, MAZE_PATH = 1, 2, 3, 4, 5  # tokens, spec §5.4
+
+
+def maze_path_validity(predictions, inputs, side: int = 30) -> dict[str, np.ndarray]:
+    """Per maze, on token grids (`[B, side*side]`): `{"valid_path": bool[B], "shortest_path": bool[B]}`.
+
+    `valid_path`: walls, start and goal are unchanged, path cells (`o`) lie only on open cells of the
+    maze, and they connect start to goal (4-neighbour moves) with no stray path cell left over.
+    `shortest_path`: additionally the path has the length of a shortest start-goal route (BFS over
+    the open cells), so it *is* a shortest path.
+    """
+    predictions = np.asarray(predictions).reshape(-1, side, side)
+    inputs = np.asarray(inputs).reshape(-1, side, side)
+    valid = np.zeros(len(inputs), bool)
+    shortest = np.zeros(len(inputs), bool)
+    for i, (pred, maze) in enumerate(zip(predictions, inputs)):
+        path = pred == MAZE_PATH
+        fixed = maze != MAZE_OPEN  # walls, start, goal must survive
+        if not ((pred[fixed] == maze[fixed]).all() and np.isin(pred[~fixed], (MAZE_OPEN, MAZE_PATH)).all()):
+            continue
+        starts, goals = np.argwhere(maze == MAZE_START), np.argwhere(maze == MAZE_GOAL)
+        if len(starts) != 1 or len(goals) != 1:
+            raise ValueError(f"maze {i} needs exactly one start and one goal, has {len(starts)} and {len(goals)}")
+        start, goal = tuple(starts[0]), tuple(goals[0])
+        along_path = _bfs_distances(path | (maze == MAZE_GOAL), start)
+        reached_path_cells = sum(1 for cell in along_path if path[cell])
+        if goal not in along_path or reached_path_cells != path.sum():
+            continue
+        valid[i] = True
+        shortest_route = _bfs_distances(maze != MAZE_WALL, start)[goal]
+        shortest[i] = path.sum() == shortest_route - 1
+    return {"valid_path": valid, "shortest_path": shortest}
+
+
+def _bfs_distances(passable: np.ndarray, start: tuple[int, int]) -> dict[tuple[int, int], int]:
+    distances, queue = {start: 0}, deque([start])
+    while queue:
+        r, c = queue.popleft()
+        for nr, nc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+            if 0 <= nr < passable.shape[0] and 0 <= nc < passable.shape[1] and passable[nr, nc]:
+                if (nr, nc) not in distances:
+                    distances[nr, nc] = distances[r, c] + 1
+                    queue.append((nr, nc))
+    return distances
+
+
+# --------------------------------------------------------------------------------------------------
+# ARC: crop, hash, inverse augmentation, voting (official `evaluators/arc.py`)
+# --------------------------------------------------------------------------------------------------
+
+ARC_CANVAS = 30
+ARC_SEPARATOR = "|||"
+
+
+def arc_variant_name(puzzle_name: str, augmentation: str) -> str:
+    """The official variant name `task|||t{d}|||{colour map}` from the dataset's two columns."""
+    return f"{puzzle_name}{ARC_SEPARATOR}{augmentation}" if augmentation else puzzle_name
+
+
+def invert_arc_augmentation(variant_name: str, grid: np.ndarray) -> tuple[str, np.ndarray]:
+    """Map a grid of an augmented variant back to the original frame: `(task, original_grid)`.
+
+    The builder made variants as `dihedral_t(colour_map[grid])`; `hub_datasets.augment.invert` applies
+    the inverse dihedral transform first, then the inverse colour map (official evaluator's order).
+    """
+    task, _, augmentation = variant_name.partition(ARC_SEPARATOR)
+    return task, augment.invert(augmentation, grid)
+
+
+def crop_arc_grid(tokens, canvas: int = ARC_CANVAS) -> np.ndarray:
+    """The official max-area crop: colours (tokens 2..11) of the largest top-left rectangle, as uint8.
+
+    Scanning rows downward, the width is the run of leading colour tokens, never growing; the block
+    with the largest area wins (earliest on ties). Anything beyond the EOS row/column is ignored, a
+    bad token inside the grid truncates it, EOS/PAD at (0, 0) gives a 0x0 grid.
+    """
+    grid = np.asarray(tokens, dtype=np.int64).reshape(canvas, canvas)
+    is_colour = (grid >= 2) & (grid <= 11)
+    leading_run = np.where(is_colour.all(1), canvas, np.argmin(is_colour, axis=1))
+    widths = np.minimum.accumulate(leading_run)
+    areas = widths * np.arange(1, canvas + 1)
+    if areas.max() == 0:
+        return np.zeros((0, 0), np.uint8)
+    rows = int(np.argmax(areas)) + 1
+    return (grid[:rows, : widths[rows - 1]] - 2).astype(np.uint8)
+
+
+def grid_hash(grid: np.ndarray) -> str:
+    """SHA-256 of the two shape bytes followed by the uint8 cell values (official `grid_hash`)."""
+    grid = np.ascontiguousarray(grid, dtype=np.uint8)
+    if grid.ndim != 2:
+        raise ValueError(f"grid_hash expects a 2-d grid, got shape {grid.shape}")
+    return hashlib.sha256(bytes(grid.shape) + grid.tobytes()).hexdigest()
+
+
+class ARCVoting:
+    """Official ARC voting: every augmented variant's prediction votes for a grid in the original frame.
+
+    Feed batches with `update(...)` and read `result()` (`{"pass@K": ...}`), `rankings()` and
+    `submission()`. The test pairs (true outputs) come either from `test_puzzles` (the official
+    `test_puzzles.json` layout `{task: {"test": [{"input", "output"}, ...]}}`) or, when omitted,
+    from the `labels` given to `update` (de-augmented crops of the labels, in first-seen order).
+
+    With `aggregated_voting=True` (the official default) `begin_round()` keeps earlier votes, so a later
+    evaluation ranks the votes of earlier checkpoints too; with False it starts afresh.
+    """
+
+    def __init__(self, test_puzzles=None, pass_ks=ARC_PASS_KS, submission_k: int = 2, aggregated_voting: bool = True):
+        self.pass_ks, self.submission_k, self.aggregated_voting = tuple(pass_ks), submission_k, aggregated_voting
+        # task -> {input_hash: true output grid}, in the order result() iterates.
+        self.test_pairs: dict[str, dict[str, np.ndarray]] = {}
+        self._test_pairs_given = test_puzzles is not None
+        for task, puzzle in (test_puzzles or {}).items():
+            pairs = puzzle["test"] if isinstance(puzzle, dict) else puzzle
+            for pair in pairs:
+                self.test_pairs.setdefault(task, {})[grid_hash(np.array(pair["input"], np.uint8))] = np.array(
+                    pair["output"], np.uint8
+                )
+        self.votes: dict[str, dict[str, list[tuple[str, float]]]] = {}  # task -> input hash -> [(pred hash, q)]
+        self.grids: dict[str, np.ndarray] = {}  # prediction hash -> grid
+
+    def begin_round(self):
+        """Start an evaluation round (official `begin_eval`): forgets votes unless `aggregated_voting`."""
+        if not self.aggregated_voting:
+            self.votes, self.grids = {}, {}
+
+    def update(self, inputs, predictions, halt_logits, variant_names, labels=None):
+        """Add one batch of token canvases `[B, 900]`; rows whose variant name is None/"<blank>" are padding."""
+        inputs, predictions = _numpy(inputs), _numpy(predictions)
+        # Official: sigmoid of the float32 logit, taken in float64.
+        confidences = torch.as_tensor(_numpy(halt_logits)).to(torch.float64).sigmoid().numpy()
+        labels = None if labels is None else _numpy(labels)
+        for row, name in enumerate(variant_names):
+            if name is None or name == "<blank>":
+                continue
+            task, original_input = invert_arc_augmentation(name, crop_arc_grid(inputs[row]))
+            input_hash = grid_hash(original_input)
+            if labels is not None and not self._test_pairs_given:
+                self._register_test_pair(name, task, input_hash, labels[row])
+            _, prediction = invert_arc_augmentation(name, crop_arc_grid(predictions[row]))
+            prediction_hash = grid_hash(prediction)
+            self.grids[prediction_hash] = prediction
+            self.votes.setdefault(task, {}).setdefault(input_hash, []).append((prediction_hash, float(confidences[row])))
+
+    def _register_test_pair(self, name, task, input_hash, label_tokens):
+        _, output = invert_arc_augmentation(name, crop_arc_grid(np.where(label_tokens == IGNORE_LABEL_ID, 0, label_tokens)))
+        known = self.test_pairs.setdefault(task, {}).setdefault(input_hash, output)
+        if known.shape != output.shape or not (known == output).all():
+            raise ValueError(
+                f"ARC variant {name!r}: its de-augmented label disagrees with another variant of the same "
+                "test input; the augmentation string does not describe how the row was made"
+            )
+
+    def rankings(self) -> dict[str, list[list[dict]]]:
+        """Per task, per test pair: candidates best first, `{"hash", "count", "mean_sigmoid_q", "grid"}`."""
+        rankings = {}
+        for task, pairs in self.test_pairs.items():
+            rankings[task] = []
+            for input_hash in pairs:
+                stats: dict[str, list] = {}
+                for prediction_hash, confidence in self.votes.get(task, {}).get(input_hash, []):
+                    entry = stats.setdefault(prediction_hash, [0, 0.0])
+                    entry[0] += 1
+                    entry[1] += confidence
+                # Count first, mean confidence breaks ties; the stable sort keeps first-seen order on exact ties.
+                ranked = sorted(stats.items(), key=lambda kv: (kv[1][0], kv[1][1] / kv[1][0]), reverse=True)
+                rankings[task].append(
+                    [
+                        {"hash": h, "count": count, "mean_sigmoid_q": total / count, "grid": self.grids[h]}
+                        for h, (count, total) in ranked
+                    ]
+                )
+        return rankings
+
+    def result(self) -> dict[str, float]:
+        """`{"pass@K": mean over tasks of (solved test pairs / test pairs)}`; unpredicted pairs are unsolved."""
+        rankings = self.rankings()
+        scores = dict.fromkeys(self.pass_ks, 0.0)
+        for task, pairs in self.test_pairs.items():
+            solved = dict.fromkeys(self.pass_ks, 0)
+            for (input_hash, output), candidates in zip(pairs.items(), rankings[task]):
+                label_hash = grid_hash(output)
+                for k in self.pass_ks:
+                    solved[k] += any(c["hash"] == label_hash for c in candidates[:k])
+            for k in self.pass_ks:
+                scores[k] += solved[k] / len(pairs)
+        num_tasks = len(self.test_pairs)
+        return {f"pass@{k}": scores[k] / num_tasks if num_tasks else float("nan") for k in self.pass_ks}
+
+    def submission(self) -> dict[str, list[dict[str, list]]]:
+        """Kaggle-style `{task: [{"attempt_1": grid, "attempt_2": grid}, ...]}`; unpredicted pairs are omitted."""
+        submission = {}
+        for task, candidates_per_pair in self.rankings().items():
+            submission[task] = []
+            for candidates in candidates_per_pair:
+                if not candidates:
+                    continue
+                attempts = [c["grid"] for c in candidates[: self.submission_k]]
+                attempts += [attempts[0]] * (self.submission_k - len(attempts))
+                submission[task].append({f"attempt_{i + 1}": grid.tolist() for i, grid in enumerate(attempts)})
+        return submission
+
+
+def _numpy(array) -> np.ndarray:
+    return array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+
+
+# --------------------------------------------------------------------------------------------------
+# `evaluate` modules shipped with the package
+# --------------------------------------------------------------------------------------------------
+
+
+def evaluate_module_path(name: str) -> Path:
+    """Folder of one of the bundled `evaluate` modules (`puzzle_accuracy`, `halting_accuracy`, `arc_pass_at_k`)."""
+    path = EVALUATE_MODULES_DIR / name
+    if not (path / f"{name}.py").is_file():
+        available = sorted(p.name for p in EVALUATE_MODULES_DIR.iterdir() if (p / f"{p.name}.py").is_file())
+        raise ValueError(f"no bundled evaluate module {name!r}; available: {available}")
+    return path
+
+
+def load_metric(name: str, **kwargs):
+    """`evaluate.load` of a bundled module by name, offline (no Hub access needed)."""
+    import evaluate
+
+    return evaluate.load(str(evaluate_module_path(name)), **kwargs)
+
+
+__all__ = [
+    "ARCVoting",
+    "ARC_PASS_KS",
+    "arc_variant_name",
+    "cell_accuracy",
+    "crop_arc_grid",
+    "evaluate_module_path",
+    "exact_accuracy",
+    "grid_hash",
+    "halting_accuracy",
+    "invert_arc_augmentation",
+    "load_metric",
+    "maze_path_validity",
+    "mean_steps",
+    "puzzle_correctness",
+    "sudoku_validity",
+    "sudoku_validity_from_tokens",
+]
