@@ -1,1 +1,35 @@
-"""TRM and HRM as transformers models (filled in by the modeling work)."""
+"""TRM and HRM as transformers models: configs, models, `solve`, and the puzzle processor.
+
+Importing the package registers the classes with the Auto API (``AutoConfig``, ``AutoModel``,
+``AutoProcessor``) and marks them for ``auto_map`` on ``save_pretrained``, so a saved folder or Hub
+repo also loads with ``trust_remote_code=True`` where this package is not installed.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoProcessor
+
+from .configuration_trm import HRMConfig, TRMConfig
+from .modeling_hrm import HRMForPuzzleSolving
+from .modeling_trm import TRMForPuzzleSolving, TRMOutput, TRMState
+from .processing_trm import PuzzleProcessor
+from .solving_trm import SolveConfig, SolveOutput, SolveStep
+
+for _config_class, _model_class in ((TRMConfig, TRMForPuzzleSolving), (HRMConfig, HRMForPuzzleSolving)):
+    AutoConfig.register(_config_class.model_type, _config_class, exist_ok=True)
+    AutoModel.register(_config_class, _model_class, exist_ok=True)
+    AutoProcessor.register(_config_class, PuzzleProcessor, exist_ok=True)
+    _config_class.register_for_auto_class()
+    _model_class.register_for_auto_class("AutoModel")
+PuzzleProcessor.register_for_auto_class()
+
+__all__ = [
+    "HRMConfig",
+    "HRMForPuzzleSolving",
+    "PuzzleProcessor",
+    "SolveConfig",
+    "SolveOutput",
+    "SolveStep",
+    "TRMConfig",
+    "TRMForPuzzleSolving",
+    "TRMOutput",
+    "TRMState",
+]

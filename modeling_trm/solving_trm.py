@@ -1,2 +1,336 @@
+"""`solve()`: recursive refinement at inference time, the `generate` of TRM/HRM.
+
+One call of the model's `forward` is one supervision step. `solve` drives those steps itself:
+it keeps every puzzle's carry (instead of letting the model reset a slot after
+`max_supervision_steps`, which is what `forward` does in eval mode), so it can
+
+* run exactly the official evaluation rollout (`halting="fixed"`, `max_steps=None`),
+* spend more steps than the model was trained with (`max_steps > max_supervision_steps`), and
+* stop each puzzle when its halting head says so (`halting="adaptive"`), dropping finished puzzles
+  from the batch so that the remaining ones run faster.
+
+This file is copied next to saved models for ``trust_remote_code``: it imports third-party libraries only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers.utils import ModelOutput, cached_file
+
+SOLVE_CONFIG_NAME = "solve_config.json"
+HALTING_MODES = ("fixed", "adaptive")
+
+
+@dataclass
+class SolveConfig:
+    r"""
+    How `solve` runs; saved next to the model as ``solve_config.json`` (like `GenerationConfig`).
+
+    Args:
+        max_steps (`int`, *optional*): supervision steps per puzzle; `None` = the model's
+            `config.max_supervision_steps`. Larger values spend more test-time compute than training did.
+        halting (`str`, defaults to `"fixed"`): `"fixed"` runs every puzzle for `max_steps` steps, as the
+            paper evaluates; `"adaptive"` stops a puzzle as soon as its halting head says so (halt logit > 0,
+            or halt logit > continue logit for models with `act_continue`, e.g. HRM), at most `max_steps`.
+        return_intermediate (`bool`, defaults to `False`): also return the prediction after every step.
+        output_logits (`bool`, defaults to `False`): also return the logits of every step.
+        batch_size (`int`, *optional*): solve at most this many puzzles at once (chunks the input).
+    """
+
+    max_steps: int | None = None
+    halting: str = "fixed"
+    return_intermediate: bool = False
+    output_logits: bool = False
+    batch_size: int | None = None
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        if self.halting not in HALTING_MODES:
+            raise ValueError(f"SolveConfig.halting must be one of {list(HALTING_MODES)}, got {self.halting!r}.")
+        for name in ("max_steps", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"SolveConfig.{name} must be a positive integer or None, got {value!r}.")
+        for name in ("return_intermediate", "output_logits"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"SolveConfig.{name} must be a bool, got {getattr(self, name)!r}.")
+
+    def update(self, **overrides) -> SolveConfig:
+        """A validated copy with some fields replaced; unknown names are an error."""
+        unknown = set(overrides) - {field.name for field in dataclasses.fields(self)}
+        if unknown:
+            raise TypeError(f"Unknown solve option(s) {sorted(unknown)}; SolveConfig has {self.to_dict()}.")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
+        os.makedirs(save_directory, exist_ok=True)
+        with open(os.path.join(save_directory, SOLVE_CONFIG_NAME), "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+            f.write("\n")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs) -> SolveConfig | None:
+        """Read ``solve_config.json`` from a folder or Hub repo; `None` when there is none."""
+        path = cached_file(
+            pretrained_model_name_or_path,
+            SOLVE_CONFIG_NAME,
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+            **hub_kwargs,
+        )
+        if path is None:
+            return None
+        with open(path, encoding="utf-8") as f:
+            return cls(**json.load(f))
+
+
+@dataclass
+class SolveOutput(ModelOutput):
+    r"""
+    Result of `solve` for a batch of B puzzles of S tokens over `steps` supervision steps.
+
+    Args:
+        predictions (`torch.LongTensor` of shape `(B, S)`): argmax tokens after the last step each puzzle ran.
+        steps (`torch.LongTensor` of shape `(B,)`): supervision steps each puzzle ran.
+        halt_logits (`torch.FloatTensor` of shape `(steps, B)`): halting logit after every step; NaN after a
+            puzzle stopped (adaptive halting). `sigmoid` of it is the model's confidence that the answer is right.
+        intermediate_predictions (`torch.LongTensor` of shape `(steps, B, S)`, *optional*): prediction after every
+            step (`return_intermediate=True`); a puzzle that stopped keeps showing its final prediction.
+        logits (`torch.FloatTensor` of shape `(steps, B, S, V)`, *optional*): logits after every step
+            (`output_logits=True`); a puzzle that stopped keeps showing its final logits.
+    """
+
+    predictions: torch.LongTensor | None = None
+    steps: torch.LongTensor | None = None
+    halt_logits: torch.FloatTensor | None = None
+    intermediate_predictions: torch.LongTensor | None = None
+    logits: torch.FloatTensor | None = None
+
+
+@dataclass
+class SolveStep:
+    """What a `solve` callback sees after each supervision step, for the puzzles still running.
+
+    `indices` are positions in the batch given to `solve`; `halted` marks the puzzles that stop after this step.
+    """
+
+    predictions: torch.LongTensor  # [A, S]
+    indices: torch.LongTensor  # [A]
+    halt_logits: torch.FloatTensor  # [A]
+    continue_logits: torch.FloatTensor  # [A]
+    halted: torch.BoolTensor  # [A]
+
+
 class PuzzleSolverMixin:
-    """Filled in by solving work."""
+    """Adds `solve` and the `solve_config.json` round trip to a TRM/HRM `PreTrainedModel`."""
+
+    @property
+    def solve_config(self) -> SolveConfig:
+        if getattr(self, "_solve_config", None) is None:
+            self._solve_config = SolveConfig()
+        return self._solve_config
+
+    @solve_config.setter
+    def solve_config(self, value: SolveConfig) -> None:
+        if not isinstance(value, SolveConfig):
+            raise TypeError(f"solve_config must be a SolveConfig, got {type(value).__name__}.")
+        self._solve_config = value
+
+    def save_pretrained(self, save_directory, is_main_process: bool = True, push_to_hub: bool = False, **kwargs):
+        """`PreTrainedModel.save_pretrained`, plus ``solve_config.json``."""
+        push_kwargs = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "private", "create_pr") if k in kwargs}
+        super().save_pretrained(save_directory, is_main_process=is_main_process, **kwargs)
+        if is_main_process:
+            self.solve_config.save_pretrained(save_directory)
+            if push_to_hub:  # push_to_hub saves through this method too, so solve_config.json goes along
+                repo_id = push_kwargs.pop("repo_id", Path(save_directory).name)
+                self.push_to_hub(repo_id, token=kwargs.get("token"), **push_kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        hub_kwargs = {
+            key: kwargs[key]
+            for key in ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
+            if key in kwargs
+        }
+        solve_config = SolveConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        if solve_config is not None:
+            model.solve_config = solve_config
+        return model
+
+    def solve(
+        self,
+        input_ids,
+        puzzle_ids=None,
+        solve_config: SolveConfig | None = None,
+        callback: Callable[[int, SolveStep], None] | None = None,
+        **overrides,
+    ) -> SolveOutput:
+        r"""
+        Solve a batch of puzzles by recursive refinement.
+
+        Args:
+            input_ids (`torch.LongTensor` of shape `(B, S)`): encoded puzzles (see `PuzzleProcessor`).
+            puzzle_ids (`torch.LongTensor` of shape `(B,)`, *optional*): puzzle-embedding rows; default 0 (blank).
+            solve_config (`SolveConfig`, *optional*): defaults to `model.solve_config`.
+            callback (`Callable[[int, SolveStep], None]`, *optional*): called after every supervision step
+                (1-based) with the predictions of the puzzles still running, to watch answers being refined.
+            overrides: fields of `SolveConfig` for this call, e.g. `max_steps=32, halting="adaptive"`.
+
+        Returns:
+            `SolveOutput`. `model.solve(**processor(puzzles))` works.
+        """
+        config = (solve_config if solve_config is not None else self.solve_config).update(**overrides)
+        max_steps = config.max_steps if config.max_steps is not None else self.config.max_supervision_steps
+        input_ids, puzzle_ids = self._check_solve_inputs(input_ids, puzzle_ids)
+
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                chunk = config.batch_size or input_ids.shape[0]
+                outputs = [
+                    self._solve_chunk(input_ids[start : start + chunk], puzzle_ids[start : start + chunk],
+                                      config, max_steps, callback, offset=start)
+                    for start in range(0, input_ids.shape[0], chunk)
+                ]
+        finally:
+            self.train(was_training)
+        return _concatenate_chunks(outputs)
+
+    def _check_solve_inputs(self, input_ids, puzzle_ids):
+        device = self.device
+        input_ids = torch.as_tensor(input_ids, device=device).long()
+        if input_ids.ndim == 1:
+            input_ids = input_ids[None]
+        if input_ids.ndim != 2 or input_ids.shape[1] != self.config.seq_len or input_ids.shape[0] == 0:
+            raise ValueError(
+                f"input_ids must have shape [batch, {self.config.seq_len}] (the model's seq_len), "
+                f"got {tuple(input_ids.shape)}."
+            )
+        if input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size:
+            raise ValueError(
+                f"input_ids must be token ids in [0, {self.config.vocab_size}), got values in "
+                f"[{input_ids.min().item()}, {input_ids.max().item()}]."
+            )
+        if puzzle_ids is None:
+            puzzle_ids = torch.zeros(input_ids.shape[0], dtype=torch.long, device=device)
+        puzzle_ids = torch.as_tensor(puzzle_ids, device=device).long().reshape(-1)
+        if puzzle_ids.shape[0] != input_ids.shape[0]:
+            raise ValueError(f"Got {input_ids.shape[0]} puzzles but {puzzle_ids.shape[0]} puzzle_ids.")
+        if puzzle_ids.min() < 0 or puzzle_ids.max() >= self.config.num_puzzle_identifiers:
+            raise ValueError(
+                f"puzzle_ids must be in [0, {self.config.num_puzzle_identifiers}) (the model's "
+                f"num_puzzle_identifiers), got values in [{puzzle_ids.min().item()}, {puzzle_ids.max().item()}]."
+            )
+        return input_ids, puzzle_ids
+
+    def _solve_chunk(self, input_ids, puzzle_ids, config: SolveConfig, max_steps: int, callback, offset: int):
+        batch_size, device = input_ids.shape[0], input_ids.device
+        active = torch.arange(batch_size, device=device)  # batch positions of the puzzles still running
+        predictions = torch.zeros_like(input_ids)
+        steps = torch.zeros(batch_size, dtype=torch.long, device=device)
+        halt_logits = torch.full((max_steps, batch_size), float("nan"), device=device)
+        intermediate, logits_per_step, logits = [], [], None
+
+        state = None
+        for step in range(1, max_steps + 1):
+            if state is None:  # a fresh state: every slot loads its puzzle and starts from the initial latents
+                output = self(input_ids=input_ids, puzzle_ids=puzzle_ids)
+            else:
+                output = self(input_ids=state.input_ids, puzzle_ids=state.puzzle_ids, state=state)
+            step_predictions = output.logits.argmax(dim=-1)
+            predictions[active] = step_predictions
+            steps[active] = step
+            halt_logits[step - 1, active] = output.halt_logits.float()
+            if config.output_logits:
+                if logits is None:
+                    logits = output.logits.new_zeros(output.logits.shape)
+                logits[active] = output.logits
+                logits_per_step.append(logits.clone())
+            if config.return_intermediate:
+                intermediate.append(predictions.clone())
+
+            halted = torch.full_like(active, step == max_steps, dtype=torch.bool)
+            if config.halting == "adaptive":
+                halted |= self._wants_to_halt(output)
+            if callback is not None:
+                callback(step, SolveStep(step_predictions, active + offset, output.halt_logits.float(),
+                                         output.continue_logits.float(), halted))
+            if halted.all():
+                break
+            # Keep the carry of every running puzzle. The model marks a slot halted at
+            # max_supervision_steps (and would restart it on the next call); solve decides halting itself.
+            state = _select_slots(output.state, ~halted)
+            state = dataclasses.replace(state, halted=torch.zeros_like(state.halted))
+            active = active[~halted]
+
+        return SolveOutput(
+            predictions=predictions,
+            steps=steps,
+            halt_logits=halt_logits[:step],
+            intermediate_predictions=torch.stack(intermediate) if intermediate else None,
+            logits=torch.stack(logits_per_step) if logits_per_step else None,
+        )
+
+    def _wants_to_halt(self, output) -> torch.BoolTensor:
+        """The training-time halting rule of the model (spec §2.2), without exploration."""
+        if self.config.act_continue:
+            return output.halt_logits > output.continue_logits
+        return output.halt_logits > 0
+
+
+def _select_slots(state, keep: torch.BoolTensor):
+    """The state restricted to the slots in `keep` (every per-slot tensor is indexed on dim 0)."""
+    if keep.all():
+        return state
+    return dataclasses.replace(
+        state,
+        **{
+            field.name: getattr(state, field.name)[keep]
+            for field in dataclasses.fields(state)
+            if isinstance(getattr(state, field.name), torch.Tensor)
+        },
+    )
+
+
+def _concatenate_chunks(outputs: list[SolveOutput]) -> SolveOutput:
+    """One `SolveOutput` from per-chunk outputs that may have run different numbers of steps."""
+    if len(outputs) == 1:
+        return outputs[0]
+    total_steps = max(out.halt_logits.shape[0] for out in outputs)
+
+    def pad_steps(tensor, fill_last: bool):
+        missing = total_steps - tensor.shape[0]
+        if missing == 0:
+            return tensor
+        filler = tensor[-1:] if fill_last else torch.full_like(tensor[:1], float("nan"))
+        return torch.cat([tensor, filler.expand(missing, *tensor.shape[1:])])
+
+    merged = SolveOutput(
+        predictions=torch.cat([out.predictions for out in outputs]),
+        steps=torch.cat([out.steps for out in outputs]),
+        halt_logits=torch.cat([pad_steps(out.halt_logits, fill_last=False) for out in outputs], dim=1),
+    )
+    if outputs[0].intermediate_predictions is not None:
+        merged.intermediate_predictions = torch.cat(
+            [pad_steps(out.intermediate_predictions, fill_last=True) for out in outputs], dim=1)
+    if outputs[0].logits is not None:
+        merged.logits = torch.cat([pad_steps(out.logits, fill_last=True) for out in outputs], dim=1)
+    return merged
+
+
+__all__ = ["PuzzleSolverMixin", "SolveConfig", "SolveOutput", "SolveStep"]
