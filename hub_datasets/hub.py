@@ -1,0 +1,74 @@
+"""Save, load and push built puzzle datasets (local folders and Hub dataset repos)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import datasets
+from datasets import DatasetDict
+
+from .card import render_dataset_card
+from .metadata import METADATA_FILENAME, PuzzleDatasetMetadata
+
+
+def save_puzzle_dataset(dd: DatasetDict, metadata: PuzzleDatasetMetadata, path: str | Path) -> Path:
+    """``dd.save_to_disk(path)`` plus ``puzzle_dataset.json`` and the card (``README.md``);
+    ``datasets.load_from_disk(path)`` reads the data back."""
+    path = Path(path)
+    dd.save_to_disk(str(path))
+    metadata.save(path)
+    render_dataset_card(metadata).save(path / "README.md")
+    return path
+
+
+def _is_local(path_or_repo: str | Path) -> bool:
+    return Path(path_or_repo).is_dir()
+
+
+def load_puzzle_dataset(path_or_repo: str | Path, revision: str | None = None) -> DatasetDict:
+    """A folder written by ``save_puzzle_dataset`` or a Hub dataset repo written by ``push_puzzle_dataset``."""
+    if _is_local(path_or_repo):
+        return datasets.load_from_disk(str(path_or_repo))
+    return datasets.load_dataset(str(path_or_repo), revision=revision)
+
+
+def load_dataset_metadata(path_or_repo: str | Path, revision: str | None = None) -> PuzzleDatasetMetadata:
+    if _is_local(path_or_repo):
+        path = Path(path_or_repo) / METADATA_FILENAME
+        if not path.is_file():
+            raise FileNotFoundError(f"{path_or_repo} has no {METADATA_FILENAME}: not a puzzle dataset folder")
+        return PuzzleDatasetMetadata.load(path)
+    from huggingface_hub import hf_hub_download
+
+    return PuzzleDatasetMetadata.load(hf_hub_download(str(path_or_repo), METADATA_FILENAME, repo_type="dataset",
+                                                      revision=revision))
+
+
+def push_puzzle_dataset(dd: DatasetDict, metadata: PuzzleDatasetMetadata, repo_id: str, private: bool = False,
+                        token: str | None = None, revision: str | None = None,
+                        commit_message: str | None = None) -> str:
+    """Upload the data (``DatasetDict.push_to_hub``: parquet + features), then ``puzzle_dataset.json``
+    and the card in one commit; the card keeps the ``configs``/``dataset_info`` YAML that
+    ``push_to_hub`` wrote, so ``datasets.load_dataset(repo_id)`` still finds splits and features."""
+    from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi
+
+    dd.push_to_hub(repo_id, private=private, token=token, revision=revision,
+                   commit_message=commit_message or f"Upload {metadata.recipe} data")
+    hub_card = DatasetCard.load(repo_id, repo_type="dataset", token=token) if revision is None else \
+        DatasetCard(HfApi(token=token).hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=revision))
+    pushed = {k: v for k, v in hub_card.data.to_dict().items() if k in ("configs", "dataset_info")}
+    card = render_dataset_card(metadata, repo_id=repo_id, extra_card_data=pushed)
+    operations = [
+        CommitOperationAdd(METADATA_FILENAME, io.BytesIO(_metadata_bytes(metadata))),
+        CommitOperationAdd("README.md", io.BytesIO(str(card).encode())),
+    ]
+    info = HfApi(token=token).create_commit(repo_id, operations, repo_type="dataset", revision=revision,
+                                            commit_message=f"Add {METADATA_FILENAME} and dataset card")
+    return info.commit_url
+
+
+def _metadata_bytes(metadata: PuzzleDatasetMetadata) -> bytes:
+    import json
+
+    return json.dumps(metadata.to_dict()).encode()

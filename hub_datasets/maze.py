@@ -1,0 +1,265 @@
+"""Mazes: the Maze-Hard CSV format, shortest-path validation and a seedable numba generator.
+
+Characters ``#`` wall, space open, ``S`` start, ``G`` goal, ``o`` path (answer only); grids are
+``uint8`` arrays of character codes 0..4 in the order ``"# SGo"`` (token = code + 1, spec §5.4).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from .sudoku import CSV_HEADER, _open_text
+
+CHARSET = "# SGo"
+WALL, OPEN, START, GOAL, PATH = range(5)
+
+
+@dataclass
+class MazeRecords:
+    questions: np.ndarray  # [N, n, n] uint8 codes into CHARSET
+    answers: np.ndarray  # [N, n, n]
+    ratings: np.ndarray  # [N] int64: shortest path length in moves
+    sources: list[str]
+    names: list[str]
+    num_skipped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def select(self, index) -> MazeRecords:
+        return MazeRecords(self.questions[index], self.answers[index], self.ratings[index],
+                           [self.sources[i] for i in index], [self.names[i] for i in index])
+
+
+@numba.njit(cache=True)
+def _bfs(open_cells, start, size, parents):
+    """Distances (moves) from ``start`` over ``open_cells`` (flat bool), -1 = unreachable; fills
+    ``parents`` with the cell that first reached each cell (neighbours in order up, down, left, right)."""
+    dist = np.full(size * size, -1, np.int64)
+    queue = np.empty(size * size, np.int64)
+    dist[start] = 0
+    parents[start] = start
+    head, tail = 0, 1
+    queue[0] = start
+    while head < tail:
+        cell = queue[head]
+        head += 1
+        row, col = cell // size, cell % size
+        for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            r, c = row + dr, col + dc
+            if 0 <= r < size and 0 <= c < size:
+                nxt = r * size + c
+                if open_cells[nxt] and dist[nxt] < 0:
+                    dist[nxt] = dist[cell] + 1
+                    parents[nxt] = cell
+                    queue[tail] = nxt
+                    tail += 1
+    return dist
+
+
+@numba.njit(cache=True)
+def _check_path(question, answer, size):
+    """0 if ``answer`` marks a shortest S-to-G path of ``question``; else an error code
+    (1 unreachable goal, 2 answer changes a non-open cell, 3 wrong path length, 4 path not connected).
+    Also returns the shortest distance."""
+    cells = size * size
+    start, goal = -1, -1
+    for i in range(cells):
+        if question[i] == START:
+            start = i
+        elif question[i] == GOAL:
+            goal = i
+    parents = np.empty(cells, np.int64)
+    dist = _bfs(question != WALL, start, size, parents)
+    shortest = dist[goal]
+    if shortest < 0:
+        return 1, shortest
+    marked = 0
+    for i in range(cells):
+        if answer[i] != question[i] and not (question[i] == OPEN and answer[i] == PATH):
+            return 2, shortest
+        marked += answer[i] == PATH
+    if marked != shortest - 1:
+        return 3, shortest
+    # marked cells + S + G are exactly shortest+1 cells; if G is reachable through them they form
+    # a shortest path (any shortest path is accepted: they are massively non-unique)
+    on_path = (answer == PATH) | (answer == START) | (answer == GOAL)
+    if _bfs(on_path, start, size, parents)[goal] != shortest:
+        return 4, shortest
+    return 0, shortest
+
+
+def maze_errors(questions: np.ndarray, answers: np.ndarray) -> list[str | None]:
+    """Per maze: ``None`` if valid, else what is wrong."""
+    count, size, _ = questions.shape
+    errors: list[str | None] = []
+    starts, goals = (questions == START).sum((1, 2)), (questions == GOAL).sum((1, 2))
+    for i in range(count):
+        if starts[i] != 1 or goals[i] != 1:
+            errors.append(f"question must have exactly one S and one G, has {starts[i]} S and {goals[i]} G")
+            continue
+        if (questions[i] == PATH).any():
+            errors.append("question contains path cells 'o'")
+            continue
+        code, shortest = _check_path(questions[i].ravel(), answers[i].ravel(), size)
+        errors.append({
+            0: None,
+            1: "G is not reachable from S",
+            2: "answer differs from the question in a cell other than an open cell turned 'o'",
+            3: f"answer path has {int((answers[i] == PATH).sum()) + 1} moves, the shortest path has {shortest}",
+            4: f"answer 'o' cells do not connect S to G (shortest path {shortest} moves)",
+        }[code])
+    return errors
+
+
+def shortest_path_lengths(questions: np.ndarray) -> np.ndarray:
+    size = questions.shape[-1]
+    out = np.empty(len(questions), np.int64)
+    parents = np.empty(size * size, np.int64)
+    for i, q in enumerate(questions):
+        flat = q.ravel()
+        out[i] = _bfs(flat != WALL, int(np.argmax(flat == START)), size, parents)[int(np.argmax(flat == GOAL))]
+    return out
+
+
+def read_maze_csv(path: str | Path, on_error: str = "raise", limit: int | None = None) -> MazeRecords:
+    """Read a Maze-Hard CSV (``source,question,answer,rating``, square grids over ``# SGo``), checking
+    every record: alphabet, one S and one G, the answer a shortest S-to-G path, rating = its moves."""
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    path = Path(path)
+    stem = path.name.split(".")[0]
+    lookup = np.full(256, 255, np.uint8)
+    lookup[np.frombuffer(CHARSET.encode(), np.uint8)] = np.arange(5)
+    questions, answers, ratings, sources, names = [], [], [], [], []
+    skipped, cells = 0, None
+
+    def bad(line: int, message: str) -> None:
+        nonlocal skipped
+        if on_error == "raise":
+            raise ValueError(f"{path}, line {line}: {message}")
+        skipped += 1
+
+    with _open_text(path) as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header != CSV_HEADER:
+            raise ValueError(f"{path}, line 1: header must be {','.join(CSV_HEADER)}, got {header}")
+        for line, row in enumerate(reader, start=2):
+            if limit is not None and len(questions) >= limit:
+                break
+            if len(row) != 4:
+                bad(line, f"expected 4 fields (source,question,answer,rating), got {len(row)}")
+                continue
+            source, question, answer, rating = row
+            if cells is None:
+                cells = len(question)
+                if int(round(cells**0.5)) ** 2 != cells:
+                    raise ValueError(f"{path}, line {line}: question of {cells} characters is not a square grid")
+            if len(question) != cells or len(answer) != cells:
+                bad(line, f"question and answer must have {cells} characters, got {len(question)} and {len(answer)}")
+                continue
+            q = lookup[np.frombuffer(question.encode("latin-1", "replace"), np.uint8)]
+            a = lookup[np.frombuffer(answer.encode("latin-1", "replace"), np.uint8)]
+            if (q == 255).any() or (a == 255).any():
+                field, text, codes = ("question", question, q) if (q == 255).any() else ("answer", answer, a)
+                position = int(np.argmax(codes == 255))
+                bad(line, f"invalid character {text[position]!r} in {field} at position {position} "
+                          f"(allowed: {CHARSET!r})")
+                continue
+            if not rating.isdigit():
+                bad(line, f"rating must be a non-negative integer, got {rating!r}")
+                continue
+            questions.append(q)
+            answers.append(a)
+            ratings.append(int(rating))
+            sources.append(source)
+            names.append(f"{stem}:{line}")
+    if cells is None:
+        raise ValueError(f"{path}: no records")
+    size = int(round(cells**0.5))
+    records = MazeRecords(np.array(questions, np.uint8).reshape(-1, size, size),
+                          np.array(answers, np.uint8).reshape(-1, size, size),
+                          np.array(ratings, np.int64), sources, names)
+    errors = maze_errors(records.questions, records.answers)
+    shortest = shortest_path_lengths(records.questions)
+    for i in np.flatnonzero((shortest != records.ratings) & np.array([e is None for e in errors], bool)):
+        errors[i] = f"rating {records.ratings[i]} is not the shortest path length {shortest[i]}"
+    bad_rows = [i for i, e in enumerate(errors) if e]
+    if bad_rows and on_error == "raise":
+        raise ValueError(f"{path}, line {names[bad_rows[0]].rsplit(':', 1)[1]}: {errors[bad_rows[0]]}")
+    if bad_rows:
+        records = records.select(np.setdiff1d(np.arange(len(records)), bad_rows))
+    records.num_skipped = skipped + len(bad_rows)
+    return records
+
+
+def write_maze_csv(path: str | Path, records: MazeRecords) -> None:
+    charset = np.frombuffer(CHARSET.encode(), np.uint8)
+    to_text = lambda grid: charset[grid.ravel()].tobytes().decode()
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        for q, a, r, s in zip(records.questions, records.answers, records.ratings, records.sources):
+            writer.writerow([s, to_text(q), to_text(a), int(r)])
+
+
+@numba.njit(cache=True)
+def _generate(num, size, min_moves, seed, questions, answers, ratings):
+    """Rejection sampling as Maze-Hard was built (Searchformer layouts + HRM's difficulty filter):
+    walls = the first k of the shuffled cells, k uniform in [3*floor(n*n/10), 5*floor(n*n/10)]; start
+    and goal two distinct random free cells; accept if the shortest path has more than ``min_moves``
+    moves; one instance per layout. The answer marks the canonical BFS path. Returns draws made."""
+    np.random.seed(seed)
+    cells = size * size
+    low, high = 3 * (cells // 10), 5 * (cells // 10)
+    parents = np.empty(cells, np.int64)
+    accepted, draws = 0, 0
+    while accepted < num:
+        draws += 1
+        order = np.random.permutation(cells)
+        walls = np.random.randint(low, high + 1)
+        grid = np.full(cells, OPEN, np.uint8)
+        grid[order[:walls]] = WALL
+        free = order[walls:]
+        if free.size < 2:
+            continue
+        i = np.random.randint(free.size)
+        j = np.random.randint(free.size - 1)
+        j += j >= i
+        start, goal = free[i], free[j]
+        dist = _bfs(grid != WALL, start, size, parents)
+        if dist[goal] <= min_moves:
+            continue
+        grid[start], grid[goal] = START, GOAL
+        questions[accepted] = grid
+        answers[accepted] = grid
+        cell = parents[goal]
+        while cell != start:
+            answers[accepted, cell] = PATH
+            cell = parents[cell]
+        ratings[accepted] = dist[goal]
+        accepted += 1
+    return draws
+
+
+def generate_mazes(num: int, size: int = 30, min_moves: int = 110, seed: int = 0,
+                   source: str | None = None) -> MazeRecords:
+    """``num`` random ``size`` x ``size`` mazes whose shortest path has more than ``min_moves`` moves
+    (Maze-Hard: 30, 110). Acceptance falls steeply with the threshold: 30x30 > 110 needs ~75k draws
+    per maze (~1.5 s with numba), while e.g. 11x11 > 20 needs a few dozen."""
+    if size < 2 or min_moves >= size * size:
+        raise ValueError(f"cannot generate {size}x{size} mazes with paths longer than {min_moves} moves")
+    questions = np.empty((num, size * size), np.uint8)
+    answers = np.empty((num, size * size), np.uint8)
+    ratings = np.empty(num, np.int64)
+    _generate(num, size, min_moves, seed, questions, answers, ratings)
+    name = source or f"randwall{size}_hard{min_moves}_seed{seed}"
+    shape = (num, size, size)
+    return MazeRecords(questions.reshape(shape), answers.reshape(shape), ratings, [name] * num,
+                       [f"{name}:{i}" for i in range(num)])

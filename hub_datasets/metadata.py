@@ -1,0 +1,61 @@
+"""``PuzzleDatasetMetadata``: what a model and the training loop need to know about a built dataset."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+METADATA_FILENAME = "puzzle_dataset.json"
+
+
+@dataclass
+class SplitStatistics:
+    total_groups: int  # original puzzles
+    total_puzzles: int  # augmented variants (the official "puzzles")
+    total_examples: int  # rows
+    mean_puzzle_examples: float
+
+
+@dataclass
+class PuzzleDatasetMetadata:
+    """Saved as ``puzzle_dataset.json`` beside the data (on disk and in the Hub repo)."""
+
+    task: str  # "sudoku" | "maze" | "arc"
+    recipe: str
+    seed: int
+    vocab_size: int
+    seq_len: int
+    num_puzzle_identifiers: int
+    puzzle_identifiers: list[str]  # id -> variant name; 0 = "<blank>"
+    splits: dict[str, SplitStatistics]
+    source: str | None = None
+    command: str | None = None
+    parameters: dict = field(default_factory=dict)  # the recipe's parameters after overrides
+    grid_shape: tuple[int, int] | None = None  # (rows, columns) of the sequence as a grid
+    pad_id: int = 0
+    ignore_label_id: int = -100
+    blank_puzzle_id: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PuzzleDatasetMetadata:
+        data = dict(data)
+        data["splits"] = {name: SplitStatistics(**stats) for name, stats in data["splits"].items()}
+        if data.get("grid_shape") is not None:
+            data["grid_shape"] = tuple(data["grid_shape"])
+        return cls(**data)
+
+    def save(self, directory: str | Path) -> Path:
+        path = Path(directory) / METADATA_FILENAME
+        path.write_text(json.dumps(self.to_dict()))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> PuzzleDatasetMetadata:
+        path = Path(path)
+        if path.is_dir():
+            path = path / METADATA_FILENAME
+        return cls.from_dict(json.loads(path.read_text()))
