@@ -106,8 +106,18 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"expected key=value, got {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        overrides[key.strip()] = _parse_value(value)
     return overrides
+
+
+def _parse_value(text: str) -> Any:
+    value = yaml.safe_load(text) if text.strip() else None
+    if isinstance(value, str):  # YAML 1.1 reads "3e-4" as a string; numbers are meant here
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -131,7 +131,10 @@ class TrainBatchSampler:
 def collate(dataset, rows: np.ndarray, device: torch.device | str = "cpu", pad_to: int | None = None) -> dict:
     """Fetch ``rows`` as model inputs (spec §5.2); eval batches are padded to ``pad_to`` rows with
     PAD inputs, ignored labels and the blank puzzle id."""
-    data = dataset.with_format("numpy", columns=["inputs", "labels", "puzzle_id"])[np.asarray(rows)]
+    rows = np.asarray(rows, dtype=np.int64)
+    columns = dataset.with_format("numpy", columns=["inputs", "labels", "puzzle_id"])
+    # An empty selection (a process with nothing left to evaluate) still needs the column shapes.
+    data = columns[rows] if len(rows) else {k: v[:0] for k, v in columns[np.array([0])].items()}
     inputs = torch.from_numpy(np.asarray(data["inputs"], dtype=np.int64))
     labels = torch.from_numpy(np.asarray(data["labels"], dtype=np.int64))
     puzzle_ids = torch.from_numpy(np.asarray(data["puzzle_id"], dtype=np.int64))

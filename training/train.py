@@ -1,0 +1,680 @@
+"""Train a TRM/HRM with Accelerate: ``trm train``, ``python -m training.train`` or ``accelerate launch``.
+
+One optimizer step = one supervision step (spec §2.2, pitfall 6): every step feeds the next global
+batch to ONE model forward together with the carried ACT state; slots that halted at the previous
+step take the same-index row of the new batch and restart, the others keep refining their puzzle and
+ignore it. The state starts "all halted", persists across steps and batches, and is checkpointed
+with everything else, so ``--resume`` continues bit-exactly.
+
+    trm train                                    # default preset: small generated Sudoku, CPU, ~10 min
+    trm train --preset sudoku-att dataset=PATH   # a paper recipe on a built dataset
+    accelerate launch --multi_gpu --num_processes 4 -m training.train --preset arc1 dataset=PATH
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+from tqdm.auto import tqdm
+
+from training.config import DEFAULT_PRESET, PRESETS, TrainingConfig, parse_overrides
+from training.data import PuzzleIndex, TrainBatchSampler, collate
+from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, lr_lambda
+
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+COMPLETE_MARKER = "COMPLETE"
+DATASET_CACHE = Path(os.environ.get("TRM_DATASETS_CACHE", "~/.cache/trm-hf/datasets")).expanduser()
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def load_training_data(config: TrainingConfig, accelerator: Accelerator):
+    """The ``DatasetDict`` and ``PuzzleDatasetMetadata`` to train on.
+
+    A recipe is built once (by the main process) into a cache folder keyed by recipe, seed and
+    options, then every process loads the same saved copy.
+    """
+    import hub_datasets
+
+    if config.dataset is not None:
+        source = config.dataset
+    else:
+        options = ",".join(f"{k}={v}" for k, v in sorted(config.dataset_options.items()))
+        key = f"{config.dataset_recipe}-seed{config.dataset_seed}" + (f"-{options}" if options else "")
+        source = DATASET_CACHE / re.sub(r"[^A-Za-z0-9_.=,-]", "_", key)
+        with accelerator.main_process_first():
+            if accelerator.is_main_process and not (source / "puzzle_dataset.json").exists():
+                dataset, metadata = hub_datasets.build_dataset(config.dataset_recipe, seed=config.dataset_seed,
+                                                               **config.dataset_options)
+                tmp = source.with_name(source.name + ".tmp")
+                shutil.rmtree(tmp, ignore_errors=True)
+                hub_datasets.save_puzzle_dataset(dataset, metadata, tmp)
+                os.replace(tmp, source)
+        source = str(source)
+    return hub_datasets.load_puzzle_dataset(source), hub_datasets.load_dataset_metadata(source)
+
+
+def check_dataset_fits(model_config, metadata) -> None:
+    """Reject a dataset the model cannot consume, naming the mismatched field."""
+    for field in ("vocab_size", "seq_len", "num_puzzle_identifiers"):
+        model_value, data_value = getattr(model_config, field), getattr(metadata, field)
+        if model_value != data_value:
+            raise ValueError(
+                f"dataset does not fit the model: {field} is {data_value} in the dataset metadata "
+                f"({metadata.recipe!r}) but {model_value} in the model config"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+
+
+def _model_classes(model_type: str):
+    if model_type == "hrm":
+        from modeling_trm.configuration_trm import HRMConfig
+        from modeling_trm.modeling_hrm import HRMForPuzzleSolving
+
+        return HRMConfig, HRMForPuzzleSolving
+    from modeling_trm.configuration_trm import TRMConfig
+    from modeling_trm.modeling_trm import TRMForPuzzleSolving
+
+    return TRMConfig, TRMForPuzzleSolving
+
+
+def build_model(config: TrainingConfig, metadata):
+    """A fresh model sized by the dataset, or ``init_from`` a pretrained one (fine-tuning).
+
+    When fine-tuning on a dataset with another set of puzzle ids, the loaded table is replaced by
+    one whose rows all equal the mean row of the loaded table (the official ``load_checkpoint``).
+    """
+    if config.init_from is None:
+        config_class, model_class = _model_classes(config.model_type)
+        dataset_fields = dict(vocab_size=metadata.vocab_size, seq_len=metadata.seq_len,
+                              num_puzzle_identifiers=metadata.num_puzzle_identifiers)
+        return model_class(config_class(**{**dataset_fields, **config.model}))
+
+    from transformers import PretrainedConfig
+
+    model_type = PretrainedConfig.get_config_dict(config.init_from)[0].get("model_type", config.model_type)
+    _, model_class = _model_classes(model_type)
+    model = model_class.from_pretrained(config.init_from, **config.model)
+    table = getattr(getattr(model, "puzzle_embedding", None), "weight", None)
+    if table is not None and table.shape[0] != metadata.num_puzzle_identifiers:
+        mean_row = table.mean(dim=0, keepdim=True)
+        resized = mean_row.expand(metadata.num_puzzle_identifiers, -1).clone()
+        model.puzzle_embedding.register_buffer("weight", resized)
+        model.config.num_puzzle_identifiers = metadata.num_puzzle_identifiers
+        print(f"init_from: puzzle table resized {tuple(table.shape)} -> {tuple(resized.shape)} (mean row)")
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: accelerate.save_state into `checkpoint-N.tmp`, then a COMPLETE marker and a rename.
+
+
+def list_checkpoints(checkpoint_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first. Partial saves (``*.tmp``, no marker) are not listed."""
+    if not checkpoint_dir.is_dir():
+        return []
+    found = [
+        (int(match.group(1)), path)
+        for path in checkpoint_dir.iterdir()
+        if (match := CHECKPOINT_PATTERN.match(path.name)) and (path / COMPLETE_MARKER).is_file()
+    ]
+    return [path for _, path in sorted(found)]
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(root)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem allows fsync on a directory
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclasses.dataclass
+class TrainingProgress:
+    """Counters and history saved with every checkpoint (registered with Accelerate)."""
+
+    step: int = 0
+    best_exact_accuracy: float = -1.0
+    best_step: int | None = None
+    history: dict[str, list[dict[str, float]]] = dataclasses.field(default_factory=lambda: {"train": [], "eval": []})
+
+    def state_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+class InterruptFlag:
+    """First Ctrl-C asks the loop to checkpoint and stop at the end of the current step; a second
+    one interrupts immediately (the default handler is restored)."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading_is_main():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+        print("\nInterrupted: saving a checkpoint after this step (Ctrl-C again to abort).", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+class Trainer:
+    """Holds what a checkpoint must capture; ``run()`` is the training loop."""
+
+    def __init__(self, config: TrainingConfig):
+        self.config = config
+        self.output_dir = Path(config.output_dir)
+        self.checkpoint_dir = self.output_dir / "checkpoints"
+        self.accelerator = Accelerator(
+            log_with=_trackers(config.log_with),
+            project_config=ProjectConfiguration(project_dir=str(self.output_dir), logging_dir=str(self.output_dir / "logs")),
+            # The puzzle table is a buffer that every rank updates identically (sign-SGD on gathered
+            # gradients): broadcasting it each step would only cost bandwidth.
+            kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
+        )
+        accelerator = self.accelerator
+        self.dataset, self.metadata = load_training_data(config, accelerator)
+        set_seed(config.seed)  # identical initial weights on every rank
+        model = build_model(config, self.metadata)
+        check_dataset_fits(model.config, self.metadata)
+        set_seed(config.seed + accelerator.process_index)  # halting exploration differs per rank (official)
+
+        world, accumulation = accelerator.num_processes, config.gradient_accumulation_steps
+        if config.global_batch_size % (world * accumulation):
+            raise ValueError(
+                f"global_batch_size={config.global_batch_size} is not divisible by processes ({world}) x "
+                f"gradient_accumulation_steps ({accumulation})"
+            )
+        self.rank_batch_size = config.global_batch_size // world
+        self.micro_batch_size = self.rank_batch_size // accumulation
+
+        optimizer = AdamATan2([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                              betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
+        if config.compile:
+            model = torch.compile(model)
+        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        self.unwrapped = accelerator.unwrap_model(self.model)
+        table = getattr(getattr(self.unwrapped, "puzzle_embedding", None), "weight", None)
+        self.sign_sgd = (
+            SparsePuzzleEmbeddingSignSGD(self.unwrapped.puzzle_embedding, lr=config.puzzle_emb_lr,
+                                         weight_decay=config.puzzle_emb_weight_decay)
+            if table is not None and table.numel() else None
+        )
+        self.ema = EMA(self.unwrapped, config.ema_rate) if config.ema else None
+
+        train_stats = self.metadata.splits["train"]
+        self.sampler = TrainBatchSampler(PuzzleIndex.from_dataset(self.dataset["train"]), config.global_batch_size,
+                                         epochs_per_chunk=config.eval_interval, seed=config.seed)
+        steps_per_epoch = train_stats.total_groups * train_stats.mean_puzzle_examples / config.global_batch_size
+        self.total_steps = int(config.epochs * steps_per_epoch)
+        if config.max_steps is not None:
+            self.total_steps = min(self.total_steps, config.max_steps)
+        self.eval_every = max(1, int(config.eval_interval * steps_per_epoch))
+        self.progress = TrainingProgress()
+        self.act_states: list[Any] = [None] * accumulation  # one carry per micro-batch slice
+        for obj in (self.sampler, self.progress, self.ema):
+            if obj is not None:
+                accelerator.register_for_checkpointing(obj)
+        if config.resume_from:
+            self.resume(config.resume_from)
+
+    # ----------------------------------------------------------------------------- checkpoints
+    def save_checkpoint(self) -> Path:
+        accelerator, step = self.accelerator, self.progress.step
+        final = self.checkpoint_dir / f"checkpoint-{step}"
+        tmp = final.with_name(final.name + ".tmp")
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp))
+        # The ACT carry differs per rank (each holds its own slots), so every rank writes its own.
+        torch.save([None if s is None else dataclasses.asdict(s) for s in self.act_states],
+                   tmp / f"act_state_{accelerator.process_index}.pt")
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            (tmp / "training_config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+            (tmp / COMPLETE_MARKER).write_text(json.dumps({"step": step, "processes": accelerator.num_processes}))
+            _fsync_tree(tmp)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)  # the commit point
+            _fsync_dir(self.checkpoint_dir)
+            self._prune_checkpoints()
+        accelerator.wait_for_everyone()
+        return final
+
+    def _prune_checkpoints(self) -> None:
+        keep = set(list_checkpoints(self.checkpoint_dir)[-self.config.keep_checkpoints :])
+        if self.progress.best_step is not None:
+            keep.add(self.checkpoint_dir / f"checkpoint-{self.progress.best_step}")
+        for path in list_checkpoints(self.checkpoint_dir):
+            if path not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def resume(self, which: str) -> None:
+        if which == "latest":
+            checkpoints = list_checkpoints(self.checkpoint_dir)
+            if not checkpoints:
+                raise FileNotFoundError(f"--resume: no complete checkpoint under {self.checkpoint_dir}")
+            path = checkpoints[-1]
+        else:
+            path = Path(which)
+            if not (path / COMPLETE_MARKER).is_file():
+                raise FileNotFoundError(f"--resume: {path} is not a complete checkpoint (no {COMPLETE_MARKER} marker)")
+        self.accelerator.load_state(str(path))
+        from modeling_trm.modeling_trm import TRMState
+
+        state_file = path / f"act_state_{self.accelerator.process_index}.pt"
+        saved_processes = json.loads((path / COMPLETE_MARKER).read_text())["processes"]
+        if saved_processes == self.accelerator.num_processes and state_file.exists():
+            saved = torch.load(state_file, map_location=self.accelerator.device, weights_only=False)
+            if len(saved) == len(self.act_states):
+                self.act_states = [None if s is None else TRMState(**s) for s in saved]
+        else:
+            print(f"resume: checkpoint written by {saved_processes} processes; restarting the ACT carry")
+        self.accelerator.print(f"Resumed from {path} at step {self.progress.step}")
+
+    # ----------------------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Paper metrics on the test split with the EMA weights: the eval rollout (fresh state, all
+        ``max_supervision_steps`` steps), metrics of the final step summed over all processes."""
+        accelerator, config = self.accelerator, self.config
+        test = self.dataset["test"]
+        num_examples = len(test) if config.eval_max_examples is None else min(len(test), config.eval_max_examples)
+        batch_size = config.eval_batch_size or self.rank_batch_size
+        global_batch = batch_size * accelerator.num_processes
+        sums: dict[str, torch.Tensor] = {}
+        model = self.unwrapped
+        with self._ema_weights():
+            model.eval()
+            for start in range(0, num_examples, global_batch):
+                first = start + accelerator.process_index * batch_size
+                rows = np.arange(first, min(first + batch_size, num_examples))
+                batch = collate(test, rows, accelerator.device, pad_to=batch_size)
+                state = None
+                for _ in range(model.config.max_supervision_steps):
+                    output = model(**batch, state=state)
+                    state = output.state
+                for key, value in output.metrics.items():
+                    sums[key] = sums.get(key, 0) + value.detach().double()
+            model.train()
+        keys = sorted(sums)
+        totals = accelerator.reduce(torch.stack([sums[k] for k in keys]).to(accelerator.device), "sum")
+        totals = dict(zip(keys, totals.tolist()))
+        count = max(totals["count"], 1.0)
+        return {
+            "exact_accuracy": totals["exact_accuracy"] / count,
+            "cell_accuracy": totals["accuracy"] / count,
+            "halting_accuracy": totals["q_halt_accuracy"] / count,
+            "mean_steps": totals["steps"] / count,
+            "lm_loss": totals["lm_loss"] / count,
+            "num_puzzles": totals["count"],
+        }
+
+    @contextlib.contextmanager
+    def _ema_weights(self):
+        if self.ema is None:
+            yield
+            return
+        params = self.ema._params(self.unwrapped)
+        raw = [p.detach().clone() for p in params]
+        self.ema.copy_to(self.unwrapped)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(params, raw)
+
+    def _log_eval(self, step: int) -> dict[str, float]:
+        metrics = self.evaluate()
+        self.progress.history["eval"].append({"step": step, **metrics})
+        self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=step)
+        if metrics["exact_accuracy"] > self.progress.best_exact_accuracy:
+            self.progress.best_exact_accuracy, self.progress.best_step = metrics["exact_accuracy"], step
+        self.accelerator.print(
+            f"step {step}: eval exact {metrics['exact_accuracy']:.4f}  cell {metrics['cell_accuracy']:.4f}  "
+            f"halting {metrics['halting_accuracy']:.4f}  steps {metrics['mean_steps']:.2f}"
+        )
+        return metrics
+
+    # ----------------------------------------------------------------------------- training
+    def train_step(self, step: int, global_rows: np.ndarray) -> dict[str, torch.Tensor]:
+        """One optimizer step: ONE forward per micro-batch slice with its carried ACT state."""
+        accelerator, config = self.accelerator, self.config
+        scale = lr_lambda(step, config.lr_warmup_steps, self.total_steps, config.lr_min_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = config.lr * scale
+        if self.sign_sgd is not None:
+            self.sign_sgd.param_groups[0]["lr"] = config.puzzle_emb_lr * scale
+
+        first = accelerator.process_index * self.rank_batch_size
+        rank_rows = global_rows[first : first + self.rank_batch_size]
+        accumulation = len(self.act_states)
+        sums: dict[str, torch.Tensor] = {}
+        loss_sum = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+        for micro in range(accumulation):
+            rows = rank_rows[micro * self.micro_batch_size : (micro + 1) * self.micro_batch_size]
+            batch = collate(self.dataset["train"], rows, accelerator.device)
+            # Gradients are all-reduced only on the last micro-batch.
+            sync = contextlib.nullcontext() if micro == accumulation - 1 else accelerator.no_sync(self.model)
+            with sync:
+                output = self.model(**batch, state=self.act_states[micro])
+                # output.loss = total / micro batch; DDP averages over ranks -> total / global batch.
+                accelerator.backward(output.loss / accumulation)
+            self.act_states[micro] = output.state
+            if self.sign_sgd is not None:
+                self.sign_sgd.collect()
+            loss_sum += output.loss.detach().double() / accumulation
+            for key, value in output.metrics.items():
+                sums[key] = sums.get(key, 0) + value.detach().double()
+        return {"loss": loss_sum, **sums}
+
+    def run(self) -> Path:
+        accelerator, config, progress = self.accelerator, self.config, self.progress
+        if accelerator.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.checkpoint_dir.glob("checkpoint-*.tmp"):  # left by a crash mid-save
+                shutil.rmtree(stale, ignore_errors=True)
+        accelerator.init_trackers("trm", config=_flat_hparams(config))
+        n_params = self.unwrapped.num_parameters()
+        accelerator.print(
+            f"{type(self.unwrapped).__name__}: {n_params:,} parameters; data {self.metadata.recipe!r} "
+            f"(train {len(self.dataset['train']):,}, test {len(self.dataset['test']):,} examples); "
+            f"{self.total_steps:,} steps of global batch {config.global_batch_size} on {accelerator.num_processes} process(es)"
+        )
+        if config.eval_at_start and progress.step == 0 and not progress.history["eval"]:
+            self._log_eval(0)
+
+        window: dict[str, torch.Tensor] = {}
+        window_steps, started = 0, time.perf_counter()
+        batches = iter(self.sampler)
+        bar = tqdm(total=self.total_steps, initial=progress.step, disable=not accelerator.is_local_main_process,
+                   desc="train", dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)
+        last_exact = progress.history["eval"][-1]["exact_accuracy"] if progress.history["eval"] else float("nan")
+        with InterruptFlag() as interrupt:
+            while progress.step < self.total_steps:
+                step = progress.step + 1
+                stats = self.train_step(step, next(batches))
+                # One small all-reduce: the global loss (for the NaN guard) and the Ctrl-C flag.
+                flags = accelerator.reduce(
+                    torch.stack([stats["loss"], torch.tensor(float(interrupt.requested), dtype=torch.float64,
+                                                             device=accelerator.device)]), "sum")
+                global_loss = flags[0].item() / accelerator.num_processes
+                if not math.isfinite(global_loss):
+                    saved = list_checkpoints(self.checkpoint_dir)
+                    raise FloatingPointError(
+                        f"non-finite loss ({global_loss}) at step {step}; stopping without saving. Last good "
+                        f"checkpoint: {saved[-1] if saved else 'none'}"
+                    )
+                self.optimizer.step()
+                if self.sign_sgd is not None:
+                    self.sign_sgd.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.ema is not None:
+                    self.ema.update(self.unwrapped)
+                progress.step = step
+
+                for key, value in stats.items():
+                    window[key] = window.get(key, 0) + value
+                window_steps += 1
+                lr = self.optimizer.param_groups[0]["lr"]
+                bar.update(1)
+                bar.set_postfix(loss=f"{global_loss:.4f}", lr=f"{lr:.2e}", exact=f"{last_exact:.3f}")
+                if step % config.log_interval == 0 or step == self.total_steps:
+                    record = self._train_record(window, window_steps, lr, time.perf_counter() - started)
+                    progress.history["train"].append({"step": step, **record})
+                    accelerator.log({f"train/{k}": v for k, v in record.items()}, step=step)
+                    window, window_steps, started = {}, 0, time.perf_counter()
+
+                evaluate_now = step % self.eval_every == 0 or step == self.total_steps
+                if evaluate_now:
+                    last_exact = self._log_eval(step)["exact_accuracy"]
+                checkpoint_now = evaluate_now or (config.checkpoint_interval and step % config.checkpoint_interval == 0)
+                stop = flags[1].item() > 0
+                if checkpoint_now or stop:
+                    self.save_checkpoint()
+                    self._write_log()
+                if stop:
+                    accelerator.print(f"Stopped at step {step}; resume with --resume")
+                    break
+        bar.close()
+        interrupted = progress.step < self.total_steps
+        if not interrupted:
+            self.finish()
+        accelerator.end_training()
+        return self.output_dir
+
+    def _train_record(self, window, steps, lr, seconds) -> dict[str, float]:
+        keys = sorted(window)
+        totals = dict(zip(keys, self.accelerator.reduce(torch.stack([window[k] for k in keys]), "sum").tolist()))
+        count = max(totals["count"], 1.0)
+        examples = steps * self.config.global_batch_size
+        record = {
+            "loss": totals["loss"] / (steps * self.accelerator.num_processes),
+            "lm_loss": totals["lm_loss"] / examples,
+            "q_halt_loss": totals["q_halt_loss"] / examples,
+            "exact_accuracy": totals["exact_accuracy"] / count,
+            "accuracy": totals["accuracy"] / count,
+            "q_halt_accuracy": totals["q_halt_accuracy"] / count,
+            "steps": totals["steps"] / count,
+            "lr": lr,
+            "steps_per_second": steps / max(seconds, 1e-9),
+        }
+        if "q_continue_loss" in totals:
+            record["q_continue_loss"] = totals["q_continue_loss"] / examples
+        return record
+
+    def _write_log(self) -> None:
+        if self.accelerator.is_main_process:
+            log = {"config": self.config.to_dict(), "best_step": self.progress.best_step, **self.progress.history}
+            (self.output_dir / "training_log.json").write_text(json.dumps(log, indent=1))
+
+    # ----------------------------------------------------------------------------- final model
+    def finish(self) -> None:
+        """EMA weights -> ``save_pretrained`` folder with processor, eval results, card; sample solve."""
+        accelerator = self.accelerator
+        self._write_log()
+        final_eval = self.progress.history["eval"][-1] if self.progress.history["eval"] else self._log_eval(self.progress.step)
+        if self.ema is not None:
+            self.ema.copy_to(self.unwrapped)  # what is evaluated is what is published
+        if not accelerator.is_main_process:
+            return
+        model, metadata = self.unwrapped, self.metadata
+        model.save_pretrained(self.output_dir)
+        processor = _make_processor(metadata)
+        if processor is not None:
+            processor.save_pretrained(self.output_dir)
+        results = {
+            "dataset": self.config.dataset or metadata.recipe,
+            "recipe": metadata.recipe,
+            "split": "test",
+            "step": final_eval["step"],
+            "halting": "fixed",
+            "max_steps": model.config.max_supervision_steps,
+            "weights": "ema" if self.ema is not None else "raw",
+            "metrics": {k: v for k, v in final_eval.items() if k != "step"},
+            "before_training": self.progress.history["eval"][0] if self.config.eval_at_start else None,
+        }
+        (self.output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
+        self.config.save_yaml(self.output_dir / "training_config.yaml")
+        _render_card(self.output_dir, results)
+        if self.config.solve_sample:
+            print_sample_solution(model, self.dataset["test"], processor, accelerator.device)
+        if self.config.push_to_hub:
+            from training.publish import push_model_folder
+
+            push_model_folder(self.output_dir, self.config.push_to_hub)
+        print(f"Saved the trained model (EMA weights) to {self.output_dir}")
+
+
+def _make_processor(metadata):
+    try:
+        from modeling_trm.processing_trm import PuzzleProcessor
+    except ImportError:
+        return None
+    grid_size = 30 if metadata.task == "arc" else (metadata.grid_shape or (math.isqrt(metadata.seq_len),))[0]
+    try:
+        return PuzzleProcessor(task=metadata.task, grid_size=grid_size, puzzle_identifiers=list(metadata.puzzle_identifiers))
+    except ValueError as error:  # e.g. a grid size the processor does not support
+        print(f"no processor saved: {error}")
+        return None
+
+
+def _render_card(output_dir: Path, results: dict) -> None:
+    try:
+        from model_cards.render import render_model_card
+    except ImportError:
+        print("model_cards.render is not available: no model card written")
+        return
+    render_model_card(output_dir)
+
+
+@torch.no_grad()
+def print_sample_solution(model, test_dataset, processor, device) -> None:
+    """Solve the first test puzzle with the saved model and print question, answer and verdict."""
+    batch = collate(test_dataset, np.arange(1), device)
+    output = model.solve(batch["input_ids"], puzzle_ids=batch["puzzle_ids"], halting="fixed")
+    prediction = output.predictions[0].cpu()
+    labels = batch["labels"][0].cpu()
+    supervised = labels != -100
+    correct = bool((prediction[supervised] == labels[supervised]).all())
+    if processor is not None:
+        question, answer = processor.decode(batch["input_ids"].cpu())[0], processor.decode(prediction[None])[0]
+    else:
+        side = math.isqrt(len(prediction))
+        question, answer = batch["input_ids"][0].cpu().view(side, side), prediction.view(side, side)
+    print(f"Sample test puzzle:\n{_grid_text(question)}\nModel's answer after {int(output.steps[0])} supervision steps "
+          f"({'correct' if correct else 'wrong'}):\n{_grid_text(answer)}")
+
+
+def _grid_text(grid) -> str:
+    grid = np.asarray(grid)
+    if grid.ndim != 2:
+        return str(grid)
+    return "\n".join(" ".join(str(int(v)) for v in row) for row in grid)
+
+
+def _trackers(log_with: str | None) -> list[str] | None:
+    if log_with in (None, "none", ""):
+        return None
+    if log_with == "auto":
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            return None
+        return ["tensorboard"]
+    return [name.strip() for name in log_with.split(",")]
+
+
+def _flat_hparams(config: TrainingConfig) -> dict[str, Any]:
+    """Tracker-friendly hyper-parameters: flat keys, scalar values."""
+    flat = {}
+    for key, value in config.to_dict().items():
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for sub, item in items:
+            name = key if sub is None else f"{key}.{sub}"
+            flat[name] = item if isinstance(item, (int, float, str, bool)) else str(item)
+    return flat
+
+
+def train(config: TrainingConfig) -> Path:
+    """Train as configured; returns the output folder (the saved model folder)."""
+    return Trainer(config).run()
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def parse_args(argv: list[str] | None = None) -> TrainingConfig:
+    parser = argparse.ArgumentParser(
+        prog="trm train",
+        description="Train a TRM/HRM with deep supervision (one optimizer step per supervision step), "
+        "AdamATan2, sign-SGD puzzle embeddings and EMA. Without --preset: a small Sudoku generated "
+        "locally, trained on CPU in about ten minutes.",
+        epilog="Any TrainingConfig field can be overridden as key=value, e.g. lr=3e-4 model.hidden_size=128. "
+        f"Presets: {', '.join(PRESETS)}.",
+    )
+    parser.add_argument("--preset", default=None, choices=sorted(PRESETS), help=f"default: {DEFAULT_PRESET}")
+    parser.add_argument("--config", default=None, help="YAML file with TrainingConfig fields (may name a `preset`)")
+    parser.add_argument("--output-dir", default=None, help="where the model folder (and checkpoints/) go")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
+    parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CKPT",
+                        help="resume from CKPT, or from the latest complete checkpoint in the output dir")
+    parser.add_argument("--push-to-hub", default=None, metavar="REPO", help="upload the final model folder")
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    args = parser.parse_args(argv)
+
+    if args.config and args.preset:
+        parser.error("give either --preset or --config (a config file may name its preset)")
+    config = TrainingConfig.from_yaml(args.config) if args.config else PRESETS[args.preset or DEFAULT_PRESET]
+    values = config.to_dict()
+    overrides = parse_overrides(args.overrides)
+    if "init_from" in overrides and not any(k == "model" or k.startswith("model.") for k in overrides):
+        values["model"] = {}  # fine-tuning: the architecture comes from the checkpoint
+    if "dataset" in overrides and "dataset_recipe" not in overrides:
+        values["dataset_recipe"] = None  # a saved dataset replaces the preset's recipe
+    for flag, key in ((args.output_dir, "output_dir"), (args.max_steps, "max_steps"), (args.resume, "resume_from"),
+                      (args.push_to_hub, "push_to_hub")):
+        if flag is not None:
+            overrides[key] = flag
+    return TrainingConfig.from_dict(values).with_overrides(overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    train(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
