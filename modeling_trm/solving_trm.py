@@ -221,21 +221,13 @@ class PuzzleSolverMixin:
                 f"input_ids must have shape [batch, {self.config.seq_len}] (the model's seq_len), "
                 f"got {tuple(input_ids.shape)}."
             )
-        if input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size:
-            raise ValueError(
-                f"input_ids must be token ids in [0, {self.config.vocab_size}), got values in "
-                f"[{input_ids.min().item()}, {input_ids.max().item()}]."
-            )
         if puzzle_ids is None:
             puzzle_ids = torch.zeros(input_ids.shape[0], dtype=torch.long, device=device)
         puzzle_ids = torch.as_tensor(puzzle_ids, device=device).long().reshape(-1)
         if puzzle_ids.shape[0] != input_ids.shape[0]:
             raise ValueError(f"Got {input_ids.shape[0]} puzzles but {puzzle_ids.shape[0]} puzzle_ids.")
-        if puzzle_ids.min() < 0 or puzzle_ids.max() >= self.config.num_puzzle_identifiers:
-            raise ValueError(
-                f"puzzle_ids must be in [0, {self.config.num_puzzle_identifiers}) (the model's "
-                f"num_puzzle_identifiers), got values in [{puzzle_ids.min().item()}, {puzzle_ids.max().item()}]."
-            )
+        _check_ids("input_ids", input_ids, self.config.vocab_size, "vocab_size")
+        _check_ids("puzzle_ids", puzzle_ids, self.config.num_puzzle_identifiers, "num_puzzle_identifiers")
         return input_ids, puzzle_ids
 
     def _solve_chunk(self, input_ids, puzzle_ids, config: SolveConfig, max_steps: int, callback, offset: int):
@@ -291,6 +283,15 @@ class PuzzleSolverMixin:
         if self.config.act_continue:
             return output.halt_logits > output.continue_logits
         return output.halt_logits > 0
+
+
+def _check_ids(name: str, ids: torch.Tensor, limit: int, limit_name: str) -> None:
+    bad = (ids < 0) | (ids >= limit)
+    if bad.any():
+        index = tuple(bad.nonzero()[0].tolist())
+        raise ValueError(
+            f"{name}[{', '.join(map(str, index))}] = {ids[index].item()} is outside [0, {limit_name}={limit})."
+        )
 
 
 def _select_slots(state, keep: torch.BoolTensor):

@@ -1,0 +1,280 @@
+"""`model.solve`: the official evaluation rollout, adaptive halting, test-time compute, callbacks,
+chunking, validation and the solve_config.json round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from modeling_trm import HRMConfig, SolveConfig, SolveOutput, TRMConfig, TRMForPuzzleSolving
+from modeling_trm.convert_original_checkpoint import convert_official_state_dict
+from modeling_trm.modeling_hrm import HRMForPuzzleSolving
+
+
+def tiny_trm(seed: int = 0, **overrides) -> TRMForPuzzleSolving:
+    torch.manual_seed(seed)
+    config = dict(vocab_size=11, seq_len=16, hidden_size=32, num_attention_heads=2, num_layers=1,
+                  num_recursions=2, num_latent_updates=2, max_supervision_steps=3,
+                  puzzle_embedding_dim=32, puzzle_prefix_len=1, num_puzzle_identifiers=4)
+    config.update(overrides)
+    return TRMForPuzzleSolving(TRMConfig(**config)).eval()
+
+
+def random_puzzles(batch: int, seed: int = 1, seq_len: int = 16, vocab: int = 11) -> torch.Tensor:
+    return torch.randint(1, vocab, (batch, seq_len), generator=torch.Generator().manual_seed(seed))
+
+
+def make_halting_vary(model, puzzles, quantile: float = 0.5):
+    """Give the Q head random weights and shift the halt bias so that about `quantile` of the puzzles
+    want to halt after step 1 (the official init, weight 0 / bias -5, never halts)."""
+    with torch.no_grad():
+        model.q_head.weight.normal_(0, 3 / model.config.hidden_size**0.5)
+        model.q_head.bias.zero_()
+        step1 = model.solve(puzzles, max_steps=1).halt_logits[0]
+        model.q_head.bias[0] = -torch.quantile(step1, 1 - quantile)  # halt logit > 0 for ~quantile of them
+        model.q_head.bias[0] -= 1e-3  # keep the boundary puzzle strictly on one side
+
+
+# ---------------------------------------------------------------------------------------------------
+# fixed halting = the official evaluation rollout
+
+
+@pytest.mark.parametrize("name", ["trm_small_att", "trm_small_mlp", "hrm_small"])
+def test_fixed_halting_reproduces_the_official_eval_rollout(reference_dir, name):
+    folder = reference_dir / name
+    model = convert_official_state_dict(load_file(folder / "model.safetensors"),
+                                        json.loads((folder / "config.json").read_text()))
+    expected = load_file(folder / "expected.safetensors")
+    steps_seen = []
+    out = model.solve(expected["batch.inputs"], expected["batch.puzzle_identifiers"], halting="fixed",
+                      return_intermediate=True, output_logits=True,
+                      callback=lambda step, s: steps_seen.append((step, s.indices.tolist(), s.halted.tolist())))
+
+    assert isinstance(out, SolveOutput)
+    assert model.config.max_supervision_steps == 4 and out.halt_logits.shape == (4, 3)
+    assert out.steps.tolist() == [4, 4, 4]
+    for step in range(1, 5):
+        # float32 rounding differences (~1e-5 at step 1) grow through the recursion; the MLP variant
+        # amplifies them most (~1.4e-3 by step 4). Wrong carry handling would give O(1) differences.
+        tolerance = 1e-4 if step == 1 or name != "trm_small_mlp" else 3e-3
+        torch.testing.assert_close(out.logits[step - 1], expected[f"eval.step{step}.logits"],
+                                   atol=tolerance, rtol=tolerance)
+        torch.testing.assert_close(out.halt_logits[step - 1], expected[f"eval.step{step}.q_halt_logits"],
+                                   atol=tolerance, rtol=tolerance)
+        assert torch.equal(out.intermediate_predictions[step - 1], expected[f"eval.step{step}.preds"].long())
+    assert torch.equal(out.predictions, expected["eval.step4.preds"].long())
+    assert steps_seen == [(s, [0, 1, 2], [s == 4] * 3) for s in range(1, 5)]
+
+
+def test_fixed_halting_ignores_the_halting_head():
+    model = tiny_trm()
+    puzzles = random_puzzles(6)
+    make_halting_vary(model, puzzles)
+    out = model.solve(puzzles, halting="fixed", max_steps=4)
+    assert (out.halt_logits > 0).any()  # some puzzles would like to stop ...
+    assert out.steps.tolist() == [4] * 6 and not out.halt_logits.isnan().any()  # ... but all run 4 steps
+
+
+# ---------------------------------------------------------------------------------------------------
+# adaptive halting
+
+
+def test_adaptive_halting_stops_each_puzzle_where_its_halt_logit_turns_positive():
+    model = tiny_trm()
+    puzzles = random_puzzles(10)
+    make_halting_vary(model, puzzles, quantile=0.3)
+    max_steps = 5
+    fixed = model.solve(puzzles, halting="fixed", max_steps=max_steps, return_intermediate=True, output_logits=True)
+    # first step whose halt logit is > 0 (TRM rule, act_continue=False), else max_steps
+    wants_halt = torch.cat([fixed.halt_logits > 0, torch.ones(1, 10, dtype=torch.bool)])
+    expected_steps = wants_halt.int().argmax(dim=0).clamp(max=max_steps - 1) + 1
+    assert len(set(expected_steps.tolist())) >= 3, "the test needs puzzles that halt at different steps"
+
+    active_per_step = []
+    adaptive = model.solve(puzzles, halting="adaptive", max_steps=max_steps, return_intermediate=True,
+                           output_logits=True, callback=lambda step, s: active_per_step.append(s.indices.tolist()))
+
+    assert adaptive.steps.tolist() == expected_steps.tolist()
+    assert adaptive.steps.sum() < 10 * max_steps  # the batch did less work than the fixed run
+    for b, k in enumerate(expected_steps.tolist()):
+        # removing finished puzzles from the batch changes nothing for the others
+        assert torch.equal(adaptive.predictions[b], fixed.intermediate_predictions[k - 1, b])
+        torch.testing.assert_close(adaptive.halt_logits[:k, b], fixed.halt_logits[:k, b], atol=1e-5, rtol=1e-5)
+        assert adaptive.halt_logits[k:, b].isnan().all()
+        torch.testing.assert_close(adaptive.logits[k - 1, b], fixed.logits[k - 1, b], atol=1e-5, rtol=1e-5)
+        # after it stopped, a puzzle keeps showing its final answer
+        assert (adaptive.intermediate_predictions[k - 1 :, b] == adaptive.predictions[b]).all()
+    assert adaptive.halt_logits.shape[0] == int(expected_steps.max())
+    # the callback saw the shrinking batch
+    assert active_per_step == [[b for b in range(10) if expected_steps[b] >= step]
+                               for step in range(1, int(expected_steps.max()) + 1)]
+
+
+def test_adaptive_halting_with_act_continue_compares_halt_and_continue_logits():
+    model = tiny_trm(act_continue=True)
+    puzzles = random_puzzles(8)
+    with torch.no_grad():
+        model.q_head.weight.normal_(0, 3 / 32**0.5)
+        model.q_head.bias.zero_()
+    margins = []  # halt - continue of every puzzle at every step of the fixed run
+    model.solve(puzzles, max_steps=4, callback=lambda step, s: margins.append(s.halt_logits - s.continue_logits))
+    margins = torch.stack(margins)
+    assert ((margins[0] > 0).any() and (margins[0] < 0).any()), "the test needs both outcomes at step 1"
+    wants_halt = torch.cat([margins > 0, torch.ones(1, 8, dtype=torch.bool)])
+    expected_steps = wants_halt.int().argmax(dim=0).clamp(max=3) + 1
+    assert model.solve(puzzles, halting="adaptive", max_steps=4).steps.tolist() == expected_steps.tolist()
+
+
+def test_hrm_adaptive_halting_uses_halt_greater_than_continue():
+    torch.manual_seed(0)
+    config = HRMConfig(vocab_size=11, seq_len=16, hidden_size=32, num_attention_heads=2, num_high_layers=1,
+                       num_low_layers=1, max_supervision_steps=4, puzzle_embedding_dim=32)
+    model = HRMForPuzzleSolving(config).eval()
+    puzzles = random_puzzles(6)
+    with torch.no_grad():
+        model.q_head.bias.copy_(torch.tensor([1.0, 0.0]))  # q_head weight is 0: halt > continue everywhere
+    out = model.solve(puzzles, halting="adaptive")
+    assert out.steps.tolist() == [1] * 6 and out.halt_logits.shape == (1, 6)
+    with torch.no_grad():
+        model.q_head.bias.copy_(torch.tensor([0.5, 1.0]))  # halt logit > 0 but below continue: never halts
+    assert model.solve(puzzles, halting="adaptive").steps.tolist() == [4] * 6
+
+
+# ---------------------------------------------------------------------------------------------------
+# test-time compute, chunking, callback, modes
+
+
+def test_max_steps_beyond_training_keeps_refining_instead_of_restarting():
+    model = tiny_trm(max_supervision_steps=2)
+    puzzles = random_puzzles(4)
+    long = model.solve(puzzles, max_steps=6, output_logits=True)
+    short = model.solve(puzzles, output_logits=True)  # max_steps=None: config.max_supervision_steps
+    assert long.steps.tolist() == [6] * 4 and short.steps.tolist() == [2] * 4
+    torch.testing.assert_close(long.logits[:2], short.logits)
+    # The model's own forward would mark every slot halted at step 2 and restart it at step 3
+    # (a fresh state gives step-1 logits again); solve carries the state on instead.
+    assert not torch.allclose(long.logits[2], short.logits[0], atol=1e-3)
+    # Step 3 equals one more forward from the step-2 state with the slots kept running.
+    step2 = model(puzzles)
+    step2 = model(puzzles, state=step2.state)
+    assert step2.state.halted.all()
+    step2.state.halted = torch.zeros_like(step2.state.halted)
+    with torch.inference_mode():
+        step3 = model(puzzles, state=step2.state)
+    torch.testing.assert_close(long.logits[2], step3.logits)
+
+
+def test_batch_size_chunks_give_the_same_result():
+    model = tiny_trm()
+    puzzles = random_puzzles(7)
+    puzzle_ids = torch.tensor([0, 1, 2, 3, 0, 1, 2])
+    make_halting_vary(model, puzzles, quantile=0.4)
+    for halting in ("fixed", "adaptive"):
+        whole = model.solve(puzzles, puzzle_ids, halting=halting, max_steps=4, return_intermediate=True)
+        chunks = []
+        chunked = model.solve(puzzles, puzzle_ids, halting=halting, max_steps=4, return_intermediate=True,
+                              batch_size=3, callback=lambda step, s: chunks.append((step, s.indices.tolist())))
+        assert torch.equal(whole.predictions, chunked.predictions)
+        assert torch.equal(whole.steps, chunked.steps)
+        assert torch.equal(whole.intermediate_predictions, chunked.intermediate_predictions)
+        torch.testing.assert_close(whole.halt_logits, chunked.halt_logits, equal_nan=True)
+        assert max(len(indices) for _, indices in chunks) <= 3
+        assert sorted({i for _, indices in chunks for i in indices}) == list(range(7))
+
+
+def test_puzzle_ids_select_the_puzzle_embedding():
+    model = tiny_trm()
+    with torch.no_grad():
+        model.puzzle_embedding.weight.normal_()
+    puzzles = random_puzzles(1).expand(4, -1)
+    out = model.solve(puzzles, torch.tensor([0, 1, 1, 2]), output_logits=True)
+    torch.testing.assert_close(out.logits[:, 1], out.logits[:, 2])
+    assert not torch.allclose(out.logits[:, 0], out.logits[:, 1])
+
+
+def test_callback_runs_once_per_step_with_shapes_of_the_running_puzzles():
+    model = tiny_trm()
+    puzzles = random_puzzles(5)
+    calls = []
+    model.solve(puzzles, max_steps=3, callback=lambda step, s: calls.append((step, s)))
+    assert [step for step, _ in calls] == [1, 2, 3]
+    for step, s in calls:
+        assert s.predictions.shape == (5, 16) and s.predictions.dtype == torch.long
+        assert s.indices.tolist() == [0, 1, 2, 3, 4]
+        assert s.halt_logits.shape == (5,) and s.continue_logits.shape == (5,)
+        assert s.halted.tolist() == [step == 3] * 5
+
+
+def test_solve_runs_in_inference_mode_and_restores_the_training_flag():
+    model = tiny_trm().train()
+    out = model.solve(random_puzzles(2))
+    assert model.training  # restored
+    assert out.predictions.is_inference() and not out.predictions.requires_grad
+    # eval semantics inside: no exploration or Q halting, so two runs agree exactly
+    assert torch.equal(out.predictions, model.solve(random_puzzles(2)).predictions)
+
+
+def test_model_outputs_and_dtypes():
+    model = tiny_trm()
+    out = model.solve(random_puzzles(3).tolist(), max_steps=2)  # lists are accepted too
+    assert out.predictions.shape == (3, 16) and out.predictions.dtype == torch.long
+    assert out.steps.dtype == torch.long and out.halt_logits.dtype == torch.float32
+    assert out.intermediate_predictions is None and out.logits is None
+    assert set(out.keys()) == {"predictions", "steps", "halt_logits"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# validation
+
+
+@pytest.mark.parametrize(
+    "overrides, error, message",
+    [
+        (dict(halting="greedy"), ValueError, "SolveConfig.halting must be one of \\['fixed', 'adaptive'\\], got 'greedy'"),
+        (dict(max_steps=0), ValueError, "SolveConfig.max_steps must be a positive integer or None, got 0"),
+        (dict(batch_size=-2), ValueError, "SolveConfig.batch_size must be a positive integer or None, got -2"),
+        (dict(max_step=3), TypeError, "Unknown solve option\\(s\\) \\['max_step'\\]"),
+    ],
+)
+def test_bad_solve_options_are_rejected(overrides, error, message):
+    with pytest.raises(error, match=message):
+        tiny_trm().solve(random_puzzles(1), **overrides)
+
+
+def test_bad_inputs_are_rejected():
+    model = tiny_trm()
+    with pytest.raises(ValueError, match=r"input_ids must have shape \[batch, 16\].*got \(2, 15\)"):
+        model.solve(torch.ones(2, 15, dtype=torch.long))
+    bad = random_puzzles(2)
+    bad[1, 5] = 11
+    with pytest.raises(ValueError, match=r"input_ids\[1, 5\] = 11 is outside \[0, vocab_size=11\)"):
+        model.solve(bad)
+    with pytest.raises(ValueError, match=r"puzzle_ids\[1\] = 4 is outside \[0, num_puzzle_identifiers=4\)"):
+        model.solve(random_puzzles(2), torch.tensor([0, 4]))
+    with pytest.raises(ValueError, match="Got 2 puzzles but 3 puzzle_ids"):
+        model.solve(random_puzzles(2), torch.tensor([0, 1, 2]))
+
+
+# ---------------------------------------------------------------------------------------------------
+# solve_config.json
+
+
+def test_solve_config_is_saved_and_loaded_with_the_model(tmp_path):
+    model = tiny_trm()
+    assert model.solve_config == SolveConfig()  # default: fixed, max_supervision_steps
+    model.solve_config = SolveConfig(max_steps=5, halting="adaptive", batch_size=8)
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "solve_config.json").read_text()) == {
+        "max_steps": 5, "halting": "adaptive", "return_intermediate": False, "output_logits": False, "batch_size": 8,
+    }
+    loaded = TRMForPuzzleSolving.from_pretrained(tmp_path)
+    assert loaded.solve_config == model.solve_config
+    assert loaded.solve(random_puzzles(2)).halt_logits.shape[0] <= 5
+    assert loaded.solve(random_puzzles(2), halting="fixed").steps.tolist() == [5, 5]  # the saved max_steps
+    (tmp_path / "without").mkdir()
+    assert SolveConfig.from_pretrained(tmp_path / "without") is None
+    with pytest.raises(TypeError, match="must be a SolveConfig"):
+        model.solve_config = {"max_steps": 3}
