@@ -1,0 +1,135 @@
+"""`training.publish`: checking a model folder and pushing it (`trm push`) to the local Hub server."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import HfApi
+from safetensors.torch import save_file
+
+from training.publish import IncompleteModelFolderError, check_model_folder, push_model_folder
+
+CODE = {
+    "configuration_trm.py": "from transformers import PreTrainedConfig\n\nclass TRMConfig(PreTrainedConfig):\n    model_type = 'trm'\n",
+    "modeling_trm.py": "from .configuration_trm import TRMConfig\nfrom .solving_trm import PuzzleSolverMixin\n",
+    "solving_trm.py": "class PuzzleSolverMixin:\n    pass\n",
+    "processing_trm.py": "from transformers import ProcessorMixin\n\nclass PuzzleProcessor(ProcessorMixin):\n    pass\n",
+}
+
+
+def write_model_folder(path, with_eval=True):
+    """A folder shaped like save_pretrained + processor.save_pretrained + the card writer produce."""
+    path.mkdir(parents=True, exist_ok=True)
+    auto_map = {"AutoConfig": "configuration_trm.TRMConfig", "AutoModel": "modeling_trm.TRMForPuzzleSolving"}
+    (path / "config.json").write_text(json.dumps({"model_type": "trm", "auto_map": auto_map}))
+    (path / "processor_config.json").write_text(json.dumps({"auto_map": {"AutoProcessor": "processing_trm.PuzzleProcessor"}}))
+    (path / "solve_config.json").write_text(json.dumps({"halting": "fixed"}))
+    save_file({"weight": torch.arange(6, dtype=torch.float32)}, str(path / "model.safetensors"))
+    for name, code in CODE.items():
+        (path / name).write_text(code)
+    (path / "README.md").write_text("---\nlibrary_name: transformers\ntags: [trm]\n---\n# Tiny TRM\n")
+    if with_eval:
+        (path / "eval_results.json").write_text(json.dumps({"exact_accuracy": 0.5}))
+    return path
+
+
+def test_incomplete_folders_are_rejected_naming_every_missing_piece(tmp_path):
+    with pytest.raises(IncompleteModelFolderError, match="does not exist"):
+        check_model_folder(tmp_path / "nowhere")
+
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "config.json").write_text(json.dumps({"model_type": "trm"}))
+    with pytest.raises(IncompleteModelFolderError) as bare:
+        check_model_folder(tmp_path / "bare")
+    for missing in ("'AutoConfig'", "'AutoModel'", "model.safetensors", "processor_config.json",
+                    "solve_config.json", "README.md"):
+        assert missing in str(bare.value)
+
+    # remote code: the modules auto_map names *and* the siblings they import must all be there
+    folder = write_model_folder(tmp_path / "model")
+    (folder / "solving_trm.py").unlink()
+    (folder / "processing_trm.py").unlink()
+    with pytest.raises(IncompleteModelFolderError) as code:
+        check_model_folder(folder)
+    assert "solving_trm.py" in str(code.value) and "processing_trm.py" in str(code.value)
+    assert "modeling_trm.py" not in str(code.value)
+
+    sharded = write_model_folder(tmp_path / "sharded")
+    (sharded / "model.safetensors").unlink()
+    weight_map = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}
+    (sharded / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    (sharded / "model-00001-of-00002.safetensors").write_bytes(b"x")
+    with pytest.raises(IncompleteModelFolderError, match=r"model-00002-of-00002\.safetensors"):
+        check_model_folder(sharded)
+
+
+def test_push_creates_the_repo_uploads_the_folder_and_pushes_branches(hub_server, tmp_path, caplog):
+    folder = write_model_folder(tmp_path / "tiny-trm")
+    (folder / "checkpoint-10").mkdir()
+    (folder / "checkpoint-10" / "optimizer.pt").write_bytes(b"training state, not published")
+    api = HfApi()
+
+    commit = push_model_folder(folder, "test-user/tiny-trm", commit_message="first model")
+    assert commit.oid == api.model_info("test-user/tiny-trm").sha
+    published = sorted(CODE) + ["README.md", "config.json", "eval_results.json", "model.safetensors",
+                                "processor_config.json", "solve_config.json"]
+    assert sorted(api.list_repo_files("test-user/tiny-trm")) == sorted([".gitattributes", *published])
+    assert api.list_repo_commits("test-user/tiny-trm")[0].title == "first model"
+    assert api.model_info("test-user/tiny-trm").card_data["tags"] == ["trm"]
+
+    (folder / "solve_config.json").write_text(json.dumps({"halting": "adaptive"}))
+    dev = push_model_folder(folder, "test-user/tiny-trm", revision="dev")  # branch created from main
+    refs = {branch.name: branch.target_commit for branch in api.list_repo_refs("test-user/tiny-trm").branches}
+    assert refs == {"main": commit.oid, "dev": dev.oid}
+
+    def download(revision):
+        path = api.hf_hub_download("test-user/tiny-trm", "solve_config.json", revision=revision, cache_dir=tmp_path / "c")
+        return json.loads(Path(path).read_text())
+
+    assert download("main") == {"halting": "fixed"} and download("dev") == {"halting": "adaptive"}
+
+    push_model_folder(write_model_folder(tmp_path / "private"), "test-user/private-trm", private=True)
+    assert api.model_info("test-user/private-trm").private is True
+
+    (folder / "README.md").unlink()
+    with pytest.raises(IncompleteModelFolderError, match="README.md"):
+        push_model_folder(folder, "test-user/never-created")
+    with pytest.raises(Exception, match="Repository Not Found"):  # checked before anything is sent
+        api.model_info("test-user/never-created")
+
+
+def test_push_without_a_token_fails_before_contacting_the_hub(hub_server, tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN")
+    seen = len(hub_server.requests)
+    with pytest.raises(PermissionError, match="HF_TOKEN"):
+        push_model_folder(write_model_folder(tmp_path / "m"), "test-user/no-token")
+    assert hub_server.requests[seen:] == []
+
+
+def test_trm_push_cli_never_prints_or_logs_the_token(hub_server, tmp_path, caplog, capsys):
+    folder = write_model_folder(tmp_path / "cli-model", with_eval=False)
+    # in a subprocess, with huggingface_hub's own debug logging switched on
+    out = hub_server.run_python(
+        "import logging, sys\n"
+        "sys.stderr = sys.stdout\n"  # one stream to search: warnings, logs, progress, errors
+        "logging.basicConfig(level=logging.DEBUG, stream=sys.stdout)\n"
+        "from modeling_trm.cli import main\n"
+        f"sys.exit(main(['push', {str(folder)!r}, 'test-user/cli-model', '--revision', 'exp', '--private']))\n",
+        env={"HF_HUB_VERBOSITY": "debug"},
+    )
+    assert "pushed" in out and "test-user/cli-model@exp" in out
+    assert "no eval_results.json" in out  # the warning about the card without scores
+    assert hub_server.token not in out
+    info = HfApi().model_info("test-user/cli-model", revision="exp")
+    assert info.private is True and "processing_trm.py" in [s.rfilename for s in info.siblings]
+
+    # in process, everything the logging system and stdout/stderr saw
+    with caplog.at_level(logging.DEBUG):
+        push_model_folder(folder, "test-user/cli-model", token=hub_server.token)
+    captured = capsys.readouterr()
+    assert hub_server.token not in caplog.text + captured.out + captured.err
+    assert all(hub_server.token not in path for _, path, _ in hub_server.requests)
