@@ -50,27 +50,28 @@ def puzzle_correctness(predictions, labels, ignore_index: int = IGNORE_LABEL_ID)
 def exact_accuracy(predictions, labels, ignore_index: int = IGNORE_LABEL_ID) -> float:
     """Fraction of (supervised) puzzles whose every supervised cell is predicted correctly."""
     exact, _, supervised = puzzle_correctness(predictions, labels, ignore_index)
-    return _mean(exact[supervised])
+    return mean_over_puzzles(exact[supervised])
 
 
 def cell_accuracy(predictions, labels, ignore_index: int = IGNORE_LABEL_ID) -> float:
     """Mean over puzzles of the fraction of correct supervised cells (-100/pad positions ignored)."""
     _, cell, supervised = puzzle_correctness(predictions, labels, ignore_index)
-    return _mean(cell[supervised])
+    return mean_over_puzzles(cell[supervised])
 
 
 def halting_accuracy(halt_logits, exact_correct) -> float:
     """How often the halting head's verdict `halt_logit >= 0` agrees with the puzzle being solved."""
     halt_logits, exact_correct = np.asarray(halt_logits, dtype=np.float64), np.asarray(exact_correct, bool)
-    return _mean((halt_logits >= 0) == exact_correct)
+    return mean_over_puzzles((halt_logits >= 0) == exact_correct)
 
 
 def mean_steps(steps) -> float:
     """Mean number of supervision steps the model took per puzzle."""
-    return _mean(np.asarray(steps, dtype=np.float64))
+    return mean_over_puzzles(np.asarray(steps, dtype=np.float64))
 
 
-def _mean(values) -> float:
+def mean_over_puzzles(values) -> float:
+    """Mean of per-puzzle values (booleans give a rate); NaN when there are none."""
     values = np.asarray(values, dtype=np.float64)
     return float(values.mean()) if values.size else float("nan")
 
@@ -80,46 +81,53 @@ def _mean(values) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
-def sudoku_validity(solutions, givens) -> np.ndarray:
-    """Per puzzle: is the predicted 9x9 `solutions` grid a legal, complete sudoku keeping the givens?
+def sudoku_validity(solutions, givens, box_shape: tuple[int, int] = (3, 3)) -> np.ndarray:
+    """Per puzzle: is the predicted grid a legal, complete sudoku that keeps the givens?
 
-    Both are digit grids `[B, 9, 9]` (or `[B, 81]`): solutions 1..9 (anything else is illegal),
-    givens 0 for blanks. Legal = every row, column and 3x3 box holds 1..9 exactly once, and every
-    given digit is unchanged.
+    Both are digit grids `[B, n, n]` (or `[B, n*n]`) with `n = box rows * box columns`: solutions 1..n
+    (anything else is illegal), givens 0 for blanks. Legal = every row, column and box holds 1..n
+    exactly once, and every given digit is unchanged.
     """
-    solutions = np.asarray(solutions).reshape(-1, 9, 9)
-    givens = np.asarray(givens).reshape(-1, 9, 9)
+    box_rows, box_cols = box_shape
+    n = box_rows * box_cols
+    solutions = np.asarray(solutions).reshape(-1, n, n)
+    givens = np.asarray(givens).reshape(-1, n, n)
     if solutions.shape != givens.shape:
         raise ValueError(f"{solutions.shape[0]} solutions for {givens.shape[0]} sudoku puzzles")
-    boxes = solutions.reshape(-1, 3, 3, 3, 3).transpose(0, 1, 3, 2, 4).reshape(-1, 9, 9)
-    digits = np.arange(1, 10)
+    boxes = solutions.reshape(-1, n // box_rows, box_rows, n // box_cols, box_cols).transpose(0, 1, 3, 2, 4)
+    digits = np.arange(1, n + 1)
 
-    def each_digit_once(units):  # units [B, 9 units, 9 cells]
+    def each_digit_once(units):  # units [B, n units, n cells]
         return ((units[..., None] == digits).sum(-2) == 1).all(axis=(-1, -2))
 
     keeps_givens = ((givens == 0) | (givens == solutions)).all(axis=(-1, -2))
-    return each_digit_once(solutions) & each_digit_once(solutions.transpose(0, 2, 1)) & each_digit_once(boxes) & keeps_givens
+    return (
+        each_digit_once(solutions)
+        & each_digit_once(solutions.transpose(0, 2, 1))
+        & each_digit_once(boxes.reshape(-1, n, n))
+        & keeps_givens
+    )
 
 
-def sudoku_validity_from_tokens(predictions, inputs) -> np.ndarray:
+def sudoku_validity_from_tokens(predictions, inputs, box_shape: tuple[int, int] = (3, 3)) -> np.ndarray:
     """`sudoku_validity` on token sequences (spec §5.4: digit d is token d + 1, blank is token 1)."""
     predictions, inputs = np.asarray(predictions, dtype=np.int64), np.asarray(inputs, dtype=np.int64)
-    return sudoku_validity(np.where(predictions >= 2, predictions - 1, 0), np.clip(inputs - 1, 0, None))
+    return sudoku_validity(np.where(predictions >= 2, predictions - 1, 0), np.clip(inputs - 1, 0, None), box_shape)
 
 
 MAZE_WALL, MAZE_OPEN, MAZE_START, MAZE_GOAL, MAZE_PATH = 1, 2, 3, 4, 5  # tokens, spec §5.4
 
 
-def maze_path_validity(predictions, inputs, side: int = 30) -> dict[str, np.ndarray]:
-    """Per maze, on token grids (`[B, side*side]`): `{"valid_path": bool[B], "shortest_path": bool[B]}`.
+def maze_path_validity(predictions, inputs, grid_shape: tuple[int, int] = (30, 30)) -> dict[str, np.ndarray]:
+    """Per maze, on token sequences `[B, rows*cols]`: `{"valid_path": bool[B], "shortest_path": bool[B]}`.
 
     `valid_path`: walls, start and goal are unchanged, path cells (`o`) lie only on open cells of the
     maze, and they connect start to goal (4-neighbour moves) with no stray path cell left over.
     `shortest_path`: additionally the path has the length of a shortest start-goal route (BFS over
     the open cells), so it *is* a shortest path.
     """
-    predictions = np.asarray(predictions).reshape(-1, side, side)
-    inputs = np.asarray(inputs).reshape(-1, side, side)
+    predictions = np.asarray(predictions).reshape(-1, *grid_shape)
+    inputs = np.asarray(inputs).reshape(-1, *grid_shape)
     valid = np.zeros(len(inputs), bool)
     shortest = np.zeros(len(inputs), bool)
     for i, (pred, maze) in enumerate(zip(predictions, inputs)):
@@ -146,10 +154,10 @@ def _bfs_distances(passable: np.ndarray, start: tuple[int, int]) -> dict[tuple[i
     while queue:
         r, c = queue.popleft()
         for nr, nc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-            if 0 <= nr < passable.shape[0] and 0 <= nc < passable.shape[1] and passable[nr, nc]:
-                if (nr, nc) not in distances:
-                    distances[nr, nc] = distances[r, c] + 1
-                    queue.append((nr, nc))
+            inside = 0 <= nr < passable.shape[0] and 0 <= nc < passable.shape[1]
+            if inside and passable[nr, nc] and (nr, nc) not in distances:
+                distances[nr, nc] = distances[r, c] + 1
+                queue.append((nr, nc))
     return distances
 
 
@@ -336,8 +344,8 @@ def load_metric(name: str, **kwargs):
 
 
 __all__ = [
-    "ARCVoting",
     "ARC_PASS_KS",
+    "ARCVoting",
     "arc_variant_name",
     "cell_accuracy",
     "crop_arc_grid",
@@ -348,6 +356,7 @@ __all__ = [
     "invert_arc_augmentation",
     "load_metric",
     "maze_path_validity",
+    "mean_over_puzzles",
     "mean_steps",
     "puzzle_correctness",
     "sudoku_validity",

@@ -155,6 +155,7 @@ def test_per_row_crop_and_inversion_match_official(arc_reference):
             cropped = crop_arc_grid(batch["round1"]["preds"][row])
             assert list(cropped.shape) == want["cropped_shape"], name
             task, prediction = invert_arc_augmentation(name, cropped)
+            assert task == name.split("|||")[0]
             assert prediction.tolist() == want["deaugmented_pred"] and grid_hash(prediction) == want["pred_hash"]
             _, original_input = invert_arc_augmentation(name, crop_arc_grid(batch["inputs"][row]))
             assert grid_hash(original_input) == want["input_hash"]

@@ -76,6 +76,15 @@ def test_sudoku_validity_finds_each_kind_of_broken_rule():
     assert sudoku_validity(solutions, no_givens).tolist() == [True, False, True, False, False, True]
 
 
+def test_sudoku_validity_of_a_6x6_sudoku_with_2x3_boxes():
+    solved = np.array([[1, 2, 3, 4, 5, 6], [4, 5, 6, 1, 2, 3], [2, 3, 1, 5, 6, 4],
+                       [5, 6, 4, 2, 3, 1], [3, 1, 2, 6, 4, 5], [6, 4, 5, 3, 1, 2]])
+    columns_swapped_across_boxes = solved[:, [0, 1, 3, 2, 4, 5]]  # rows and columns still fine, boxes not
+    givens = np.zeros((2, 6, 6), int)
+    assert sudoku_validity(np.stack([solved, columns_swapped_across_boxes]), givens, box_shape=(2, 3)).tolist() == [
+        True, False]
+
+
 def test_sudoku_validity_from_tokens_uses_the_official_vocabulary():
     tokens = SOLVED.reshape(1, 81) + 1  # digit d -> token d + 1
     puzzle = np.where(np.arange(81) % 2 == 0, tokens[0], 1)[None]  # token 1 = blank
@@ -106,16 +115,13 @@ def test_maze_path_validity_and_optimality():
 
 
 def _maze_validity(preds, puzzles):
-    # maze_path_validity works on square canvases: embed the 3x4 mazes in a 4x4 canvas of walls.
-    canvas = np.ones((len(preds), 2, 4, 4), int)
-    canvas[:, 0, :3], canvas[:, 1, :3] = preds, puzzles
-    return maze_path_validity(canvas[:, 0].reshape(len(preds), -1), canvas[:, 1].reshape(len(preds), -1), side=4)
+    return maze_path_validity(preds.reshape(len(preds), -1), puzzles.reshape(len(puzzles), -1), grid_shape=(3, 4))
 
 
 def test_maze_with_two_starts_is_rejected_with_its_index():
     bad = maze(["S  S", "    ", "   G", "####"])
     with pytest.raises(ValueError, match="maze 0"):
-        maze_path_validity(bad.reshape(1, -1), bad.reshape(1, -1), side=4)
+        maze_path_validity(bad.reshape(1, -1), bad.reshape(1, -1), grid_shape=(4, 4))
 
 
 def test_crop_takes_the_max_area_block_and_grid_hash_includes_the_shape():

@@ -1,0 +1,176 @@
+"""`training.evaluation.evaluate` and `trm eval`: scores, accuracy by step, ARC voting, provenance, plot."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import matplotlib.image
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+
+from hub_datasets import build_dataset, save_puzzle_dataset
+from modeling_trm import SolveConfig, SolveOutput, TRMConfig, TRMForPuzzleSolving
+from training.evaluation import evaluate, main
+from training.metrics import ARCVoting, puzzle_correctness
+
+
+class ReplayModel:
+    """Answers with given predictions (looked up by input row) so that scores can be computed by hand.
+
+    Step 1 answers with the puzzle itself (a copy of the input), step 2 with the recorded answer.
+    """
+
+    def __init__(self, answers: dict[bytes, tuple[np.ndarray, float]]):
+        self.answers = answers
+        self.config = SimpleNamespace(max_supervision_steps=2)
+        self.solve_config = SolveConfig()
+
+    def solve(self, input_ids, puzzle_ids, halting, max_steps, return_intermediate):
+        assert (halting, max_steps, return_intermediate) == ("fixed", 2, True)
+        rows = [self.answers[(int(p), row.numpy().astype(np.int64).tobytes())] for p, row in zip(puzzle_ids, input_ids)]
+        final = torch.tensor(np.stack([answer for answer, _ in rows]))
+        halt = torch.tensor([q for _, q in rows], dtype=torch.float32)
+        return SolveOutput(
+            predictions=final,
+            steps=torch.full((len(rows),), 2),
+            halt_logits=torch.stack([torch.full_like(halt, -9.0), halt]),
+            intermediate_predictions=torch.stack([input_ids, final]),
+        )
+
+
+@pytest.fixture(scope="module")
+def sudoku4(tmp_path_factory):
+    dd, metadata = build_dataset("sudoku4x4-gen", num_train=4, num_test=6, num_aug=1)
+    return dd, metadata
+
+
+def test_sudoku_scores_by_hand(sudoku4):
+    dd, metadata = sudoku4
+    test = dd["test"]
+    inputs, labels = np.array(test["inputs"], np.int64), np.array(test["labels"], np.int64)
+    answers = labels.copy()
+    answers[1, 0] = 2 if labels[1, 0] != 2 else 3  # one wrong cell
+    answers[3, [0, 1]] = labels[3, [1, 0]]  # two cells swapped within a row: breaks the columns
+    answers[5] = 0  # nothing useful
+    halt = [2.0, -1.0, 3.0, 0.5, -2.0, -3.0]
+    model = ReplayModel({(0, i.tobytes()): (a, q) for i, a, q in zip(inputs, answers, halt)})
+
+    results = evaluate(model, test, metadata, batch_size=4, progress=False)
+
+    assert results["task"] == "sudoku" and results["num_puzzles"] == 6
+    assert results["exact_accuracy"] == pytest.approx(3 / 6)  # rows 0, 2, 4
+    assert results["cell_accuracy"] == pytest.approx((3 + 15 / 16 + 14 / 16 + 0) / 6)
+    # verdict halt >= 0: T F T T F F; correct: T F T F T F -> agree on rows 0, 1, 2, 5
+    assert results["halting_accuracy"] == pytest.approx(4 / 6)
+    assert results["mean_steps"] == 2
+    assert results["sudoku_valid_rate"] == pytest.approx(3 / 6)
+    by_step = results["accuracy_by_step"]
+    assert by_step["steps"] == [1, 2]
+    # step 1 answers with the puzzle: the givens are the only right cells (their token equals the label's).
+    assert by_step["exact_accuracy"] == [0.0, results["exact_accuracy"]]
+    assert by_step["cell_accuracy"][0] == pytest.approx((inputs == labels).mean())
+    assert by_step["cell_accuracy"][1] == pytest.approx(results["cell_accuracy"])
+    assert (results["halting"], results["max_steps"], results["trained_steps"]) == ("fixed", 2, 2)
+    json.dumps(results)  # JSON-able
+
+
+def tiny_trm(vocab_size=6, seq_len=16, max_supervision_steps=2, **kwargs) -> TRMForPuzzleSolving:
+    torch.manual_seed(0)
+    config = TRMConfig(vocab_size=vocab_size, seq_len=seq_len, hidden_size=32, num_attention_heads=2, num_layers=1,
+                       num_recursions=2, num_latent_updates=2, max_supervision_steps=max_supervision_steps,
+                       puzzle_embedding_dim=0, num_puzzle_identifiers=1, **kwargs)
+    return TRMForPuzzleSolving(config).eval()
+
+
+def test_real_model_fixed_and_adaptive_halting_and_test_time_steps(sudoku4):
+    dd, metadata = sudoku4
+    test = dd["test"]
+    model = tiny_trm()
+    inputs, labels = torch.tensor(test["inputs"]), np.array(test["labels"])
+
+    results = evaluate(model, test, metadata, batch_size=4, max_steps=4, progress=False)  # trained with 2 steps
+    direct = model.solve(inputs, max_steps=4, return_intermediate=True)
+    exact, cell, _ = puzzle_correctness(direct.predictions.numpy(), labels)
+    assert results["exact_accuracy"] == exact.mean() and results["cell_accuracy"] == pytest.approx(cell.mean())
+    assert results["halting_accuracy"] == pytest.approx(np.mean((direct.halt_logits[-1].numpy() >= 0) == exact))
+    assert results["mean_steps"] == 4 and (results["max_steps"], results["trained_steps"]) == (4, 2)
+    for step in range(4):
+        step_exact, step_cell, _ = puzzle_correctness(direct.intermediate_predictions[step].numpy(), labels)
+        assert results["accuracy_by_step"]["exact_accuracy"][step] == step_exact.mean()
+        assert results["accuracy_by_step"]["cell_accuracy"][step] == pytest.approx(step_cell.mean())
+    # Batching does not change anything.
+    assert evaluate(model, test, metadata, batch_size=64, max_steps=4, progress=False) == results
+
+    with torch.no_grad():
+        model.q_head.bias.fill_(10.0)  # the halting head is sure after the first step
+    adaptive = evaluate(model, test, metadata, halting="adaptive", max_steps=4, progress=False)
+    assert adaptive["mean_steps"] == 1 and adaptive["halting"] == "adaptive"
+    assert adaptive["accuracy_by_step"]["cell_accuracy"] == [results["accuracy_by_step"]["cell_accuracy"][0]] * 4
+
+
+def test_task_mismatch_and_empty_split_are_errors(sudoku4):
+    dd, metadata = sudoku4
+    with pytest.raises(ValueError, match="task='maze'.*'sudoku'"):
+        evaluate(tiny_trm(), dd["test"], metadata, task="maze", progress=False)
+    with pytest.raises(ValueError, match="empty"):
+        evaluate(tiny_trm(), dd["test"].select([]), metadata, progress=False)
+
+
+def arc_split(scenario, round_name, batches=None):
+    """The scenario's test rows as a dataset split plus a model replaying the recorded predictions."""
+    rows, answers = [], {}
+    for batch in scenario["batches"]:
+        for r, identifier in enumerate(batch["puzzle_identifiers"]):
+            if identifier == 0:
+                continue
+            task, _, augmentation = scenario["identifiers"][identifier].partition("|||")
+            rows.append({"inputs": batch["inputs"][r], "labels": batch["labels"][r], "puzzle_id": identifier,
+                         "puzzle_name": task, "augmentation": augmentation})
+            key = (identifier, np.array(batch["inputs"][r], np.int64).tobytes())
+            answers[key] = (np.array(batch[round_name]["preds"][r]), batch[round_name]["q_halt_logits"][r])
+    return Dataset.from_list(rows), ReplayModel(answers)
+
+
+def test_arc_pass_at_k_with_voting_across_evaluation_rounds(reference_dir):
+    """Through `evaluate`: the official pass@K of round 1, then round 2 with the votes of round 1 kept."""
+    scenario = json.loads((reference_dir / "arc_voting" / "scenario.json").read_text())
+    expected = json.loads((reference_dir / "arc_voting" / "expected.json").read_text())
+    voting = ARCVoting()
+    split, model = arc_split(scenario, "round1")
+    round1 = evaluate(model, split, task="arc", batch_size=16, arc_voting=voting, progress=False)
+    assert {k: round1[k] for k in voting.result()} == {
+        k.removeprefix("ARC/"): v for k, v in expected["round1"]["metrics"].items()}
+    assert round1["num_tasks"] == 4 and round1["num_puzzles"] == 40
+
+    split, model = arc_split(scenario, "round2")
+    round2 = evaluate(model, split, task="arc", batch_size=7, arc_voting=voting, progress=False)
+    assert round2["pass@1"] == expected["round2_aggregated_voting_true"]["metrics"]["ARC/pass@1"] == 0.875
+    assert json.dumps(voting.submission()) == json.dumps(
+        {task: expected["round2_aggregated_voting_true"]["submission"][task] for task in voting.test_pairs})
+
+
+def test_trm_eval_cli_writes_results_with_provenance_and_plot(sudoku4, tmp_path, capsys):
+    dd, metadata = sudoku4
+    data_dir = save_puzzle_dataset(dd, metadata, tmp_path / "data")
+    model_dir = tmp_path / "model"
+    tiny_trm().save_pretrained(model_dir)
+
+    exit_code = main([str(model_dir), "--dataset", str(data_dir), "--max-steps", "3", "--batch-size", "4",
+                      "--limit", "5", "--plot", str(tmp_path / "steps.png")])
+    assert exit_code == 0
+    results = json.loads((model_dir / "eval_results.json").read_text())  # default: next to the model
+    assert results["num_puzzles"] == 5 and results["limit"] == 5
+    assert (results["model"], results["dataset"], results["split"]) == (str(model_dir), str(data_dir), "test")
+    assert (results["model_type"], results["halting"], results["max_steps"], results["trained_steps"]) == (
+        "trm", "fixed", 3, 2)
+    assert results["dataset_recipe"] == "sudoku4x4-gen" and results["date"].startswith("20")
+    assert len(results["accuracy_by_step"]["exact_accuracy"]) == 3
+    assert '"exact_accuracy"' in capsys.readouterr().out
+    image = matplotlib.image.imread(tmp_path / "steps.png")
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+    assert main([str(model_dir), "--dataset", str(data_dir), "--split", "validation"]) == 2
+    assert "no split 'validation'" in capsys.readouterr().err

@@ -1,0 +1,271 @@
+"""Evaluate a TRM/HRM on a puzzle dataset split: `evaluate(...)`, `trm eval`, the accuracy-vs-steps plot.
+
+`evaluate` runs `model.solve` over the split in batches and scores the answers with `training.metrics`:
+exact / cell accuracy, halting accuracy and mean steps (the official eval metrics, spec §3.3), the
+validity of wrong answers (sudoku rules, maze paths), ARC pass@K with the official voting (spec §6),
+and the accuracy after every supervision step (how much each step of recursion buys, including steps
+beyond the number used in training: test-time compute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import sys
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hub_datasets.augment import SUDOKU_BOX_SHAPES
+
+from . import metrics
+from .metrics import ARCVoting, arc_variant_name
+
+RESULTS_FILENAME = "eval_results.json"
+
+
+def evaluate(
+    model,
+    dataset,
+    metadata=None,
+    *,
+    task: str | None = None,
+    batch_size: int = 256,
+    halting: str = "fixed",
+    max_steps: int | None = None,
+    limit: int | None = None,
+    arc_voting: ARCVoting | None = None,
+    progress: bool = True,
+) -> dict:
+    """Solve every row of `dataset` (one split of a puzzle `DatasetDict`) and score the answers.
+
+    Args:
+        model: a `TRMForPuzzleSolving` / `HRMForPuzzleSolving` (anything with the `solve` contract).
+        dataset: a `datasets.Dataset` with the puzzle columns (`inputs`, `labels`, `puzzle_id`, and for ARC
+            `puzzle_name`, `augmentation`).
+        metadata: the dataset's `PuzzleDatasetMetadata`; gives the task and the grid shape.
+        task: `"sudoku"`, `"maze"` or `"arc"` when there is no metadata (else only generic metrics).
+        halting, max_steps: passed to `solve` (`"fixed"` with `max_steps=None` is the paper's evaluation).
+        limit: evaluate only the first `limit` rows.
+        arc_voting: an `ARCVoting` to keep across calls (aggregated voting over a training run); a fresh
+            one per call by default. Its `begin_round()` is called here.
+
+    Returns:
+        A JSON-able dict: `exact_accuracy`, `cell_accuracy`, `halting_accuracy`, `mean_steps`,
+        `num_puzzles`, task validity rates (`sudoku_valid_rate`; `maze_valid_path_rate`,
+        `maze_shortest_path_rate`), ARC `pass@K` and `num_tasks`, `accuracy_by_step`
+        (`{"steps", "exact_accuracy", "cell_accuracy"}`), and the settings used.
+    """
+    if metadata is not None:
+        if task is not None and task != metadata.task:
+            raise ValueError(f"task={task!r} but the dataset metadata says {metadata.task!r}")
+        task = metadata.task
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    if len(dataset) == 0:
+        raise ValueError("the dataset split is empty: nothing to evaluate")
+    trained_steps = model.config.max_supervision_steps
+    max_steps = max_steps or model.solve_config.max_steps or trained_steps
+    grid_shape = tuple(metadata.grid_shape) if metadata is not None and metadata.grid_shape else None
+    if task == "arc":
+        arc_voting = arc_voting if arc_voting is not None else ARCVoting()
+        arc_voting.begin_round()
+
+    columns = ["inputs", "labels", "puzzle_id"] + (["puzzle_name", "augmentation"] if task == "arc" else [])
+    per_puzzle: dict[str, list[np.ndarray]] = {}  # name -> per-batch arrays, concatenated at the end
+    exact_by_step, cell_by_step = np.zeros(max_steps), np.zeros(max_steps)  # sums over supervised puzzles
+    with tqdm(total=len(dataset), unit="puzzle", desc="evaluate", disable=not progress) as bar:
+        for batch in dataset.select_columns(columns).with_format("numpy").iter(batch_size=batch_size):
+            labels = batch["labels"].astype(np.int64)
+            output = model.solve(
+                torch.from_numpy(batch["inputs"].astype(np.int64)),
+                torch.from_numpy(batch["puzzle_id"].astype(np.int64)),
+                halting=halting,
+                max_steps=max_steps,
+                return_intermediate=True,
+            )
+            predictions, steps = output.predictions.cpu().numpy(), output.steps.cpu().numpy()
+            # The halting logit of the step whose answer is scored (the last one each puzzle ran).
+            halt_logits = output.halt_logits.float().cpu().numpy()[steps - 1, np.arange(len(steps))]
+            exact, cell, supervised = metrics.puzzle_correctness(predictions, labels)
+            batch_values = {"exact": exact, "cell": cell, "supervised": supervised, "steps": steps, "halt_logits": halt_logits}
+            batch_values.update(_validity(task, predictions, batch["inputs"], grid_shape))
+            for name, values in batch_values.items():
+                per_puzzle.setdefault(name, []).append(values)
+
+            intermediate = output.intermediate_predictions.cpu().numpy()
+            for step in range(max_steps):  # a batch that stopped early keeps its final answers afterwards
+                step_exact, step_cell, _ = metrics.puzzle_correctness(
+                    intermediate[step] if step < len(intermediate) else predictions, labels
+                )
+                exact_by_step[step] += step_exact[supervised].sum()
+                cell_by_step[step] += step_cell[supervised].sum()
+
+            if task == "arc":
+                names = [arc_variant_name(n, a) for n, a in zip(batch["puzzle_name"], batch["augmentation"])]
+                arc_voting.update(batch["inputs"], predictions, halt_logits, names, labels=labels)
+            bar.update(len(predictions))
+
+    # Rows without any supervised label (padding) are left out of every mean, as in the official head.
+    per_puzzle = {name: np.concatenate(values) for name, values in per_puzzle.items()}
+    supervised = per_puzzle.pop("supervised")
+    per_puzzle = {name: values[supervised] for name, values in per_puzzle.items()}
+    count = int(supervised.sum())
+    results = {
+        "task": task,
+        "num_puzzles": count,
+        "exact_accuracy": metrics.mean_over_puzzles(per_puzzle["exact"]),
+        "cell_accuracy": metrics.mean_over_puzzles(per_puzzle["cell"]),
+        "halting_accuracy": metrics.halting_accuracy(per_puzzle["halt_logits"], per_puzzle["exact"]),
+        "mean_steps": metrics.mean_steps(per_puzzle["steps"]),
+    }
+    for name in sorted(per_puzzle.keys() - {"exact", "cell", "halt_logits", "steps"}):  # validity rates
+        results[name] = metrics.mean_over_puzzles(per_puzzle[name])
+    if task == "arc":
+        results.update(arc_voting.result(), num_tasks=len(arc_voting.test_pairs))
+    results["accuracy_by_step"] = {
+        "steps": list(range(1, max_steps + 1)),
+        "exact_accuracy": (exact_by_step / count).tolist() if count else [math.nan] * max_steps,
+        "cell_accuracy": (cell_by_step / count).tolist() if count else [math.nan] * max_steps,
+    }
+    results.update(halting=halting, max_steps=max_steps, trained_steps=trained_steps)
+    return results
+
+
+def _validity(task, predictions, inputs, grid_shape) -> dict[str, np.ndarray]:
+    """Rule checks on the answers (also the wrong ones): is it a legal sudoku / a real maze path?"""
+    if task == "sudoku":
+        size = grid_shape[0] if grid_shape else math.isqrt(predictions.shape[1])
+        return {"sudoku_valid_rate": metrics.sudoku_validity_from_tokens(predictions, inputs, SUDOKU_BOX_SHAPES[size])}
+    if task == "maze":
+        size = math.isqrt(predictions.shape[1])
+        checks = metrics.maze_path_validity(predictions, inputs, grid_shape or (size, size))
+        return {"maze_valid_path_rate": checks["valid_path"], "maze_shortest_path_rate": checks["shortest_path"]}
+    return {}
+
+
+# --------------------------------------------------------------------------------------------------
+# Accuracy vs. supervision steps
+# --------------------------------------------------------------------------------------------------
+
+
+def plot_accuracy_vs_steps(results: dict, path: str | Path, title: str | None = None) -> Path:
+    """PNG of exact and cell accuracy after each supervision step; steps past training are shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_step = results["accuracy_by_step"]
+    trained_steps = results.get("trained_steps")
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    ax.plot(by_step["steps"], by_step["exact_accuracy"], marker="o", markersize=3, label="exact (puzzle) accuracy")
+    ax.plot(by_step["steps"], by_step["cell_accuracy"], marker="s", markersize=3, label="cell accuracy")
+    if trained_steps:
+        ax.axvline(trained_steps, color="grey", linestyle="--", linewidth=1, label=f"trained with {trained_steps} steps")
+        if by_step["steps"][-1] > trained_steps:
+            ax.axvspan(trained_steps, by_step["steps"][-1], color="grey", alpha=0.12, label="test-time compute")
+    ax.set_xlabel("supervision steps")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title or f"{results.get('model', 'model')} on {results.get('dataset', 'dataset')} ({results.get('split', '')})",
+                 fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# trm eval
+# --------------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trm eval",
+        description="Evaluate a TRM/HRM (model folder or Hub repo) on a puzzle dataset split and write the "
+        "results as JSON (the input of the model card's model-index).",
+    )
+    parser.add_argument("model", help="model folder or Hub repo id")
+    parser.add_argument("--dataset", required=True, help="puzzle dataset folder or Hub dataset repo id")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--output", help=f"results JSON (default: MODEL/{RESULTS_FILENAME} for a model folder, "
+                        f"else ./{RESULTS_FILENAME})")
+    parser.add_argument("--halting", choices=["fixed", "adaptive"], default="fixed",
+                        help="fixed: every puzzle runs max-steps steps (the paper's evaluation); adaptive: stop "
+                        "each puzzle when its halting head says so")
+    parser.add_argument("--max-steps", type=int, help="supervision steps (default: the model's training value)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--limit", type=int, help="evaluate only the first N rows of the split")
+    parser.add_argument("--plot", help="write the accuracy-vs-steps PNG here")
+    parser.add_argument("--revision", help="model revision (Hub branch, tag or commit)")
+    parser.add_argument("--dataset-revision", help="dataset revision (Hub branch, tag or commit)")
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from transformers import AutoModel
+
+    import modeling_trm  # noqa: F401  (registers the TRM/HRM classes with the Auto API)
+    from hub_datasets import load_dataset_metadata, load_puzzle_dataset
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = AutoModel.from_pretrained(args.model, revision=args.revision, trust_remote_code=True).to(device)
+    splits = load_puzzle_dataset(args.dataset, revision=args.dataset_revision)
+    if args.split not in splits:
+        print(f"trm eval: dataset {args.dataset} has no split {args.split!r} (it has {list(splits)})", file=sys.stderr)
+        return 2
+    dataset_metadata = load_dataset_metadata(args.dataset, revision=args.dataset_revision)
+
+    results = evaluate(
+        model,
+        splits[args.split],
+        dataset_metadata,
+        batch_size=args.batch_size,
+        halting=args.halting,
+        max_steps=args.max_steps,
+        limit=args.limit,
+    )
+    results.update(
+        model=str(args.model),
+        model_revision=args.revision,
+        model_type=model.config.model_type,
+        dataset=str(args.dataset),
+        dataset_revision=args.dataset_revision,
+        dataset_recipe=dataset_metadata.recipe,
+        split=args.split,
+        limit=args.limit,
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        trm_hf_version=_package_version(),
+    )
+    output = Path(args.output) if args.output else (
+        Path(args.model) / RESULTS_FILENAME if Path(args.model).is_dir() else Path(RESULTS_FILENAME)
+    )
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    if args.plot:
+        plot_accuracy_vs_steps(results, args.plot)
+    summary = {k: v for k, v in results.items() if k != "accuracy_by_step" and isinstance(v, (int, float))}
+    print(json.dumps(summary, indent=2))
+    print(f"results written to {output}")
+    return 0
+
+
+def _package_version() -> str | None:
+    try:
+        return importlib_metadata.version("trm-hf")
+    except importlib_metadata.PackageNotFoundError:
+        return None
+
+
+__all__ = ["evaluate", "main", "plot_accuracy_vs_steps"]
