@@ -403,3 +403,12 @@ def build_dataset(recipe: str, source: str | Path | None = None, seed: int | Non
         source=str(source) if source is not None else None, command=command,
         parameters={**known, **parameters}, **fields)
     return dd, metadata
+
+
+def decode_tokens(tokens, metadata: PuzzleDatasetMetadata) -> np.ndarray:
+    """Token ids (one row of ``inputs``/``labels``) back to a grid: sudoku digits (0 = blank), maze
+    codes into ``"# SGo"``, ARC colours (cropped at EOS, spec §6)."""
+    tokens = np.asarray(tokens)
+    if metadata.task == "arc":
+        return arc_lib.crop(np.where(tokens < 0, 0, tokens))
+    return (np.clip(tokens, 1, None) - 1).astype(np.uint8).reshape(metadata.grid_shape)

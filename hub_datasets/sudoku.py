@@ -57,16 +57,17 @@ def sudoku_errors(questions: np.ndarray, answers: np.ndarray) -> list[str | None
     errors: list[str | None] = [None] * count
     given = questions > 0
     clash = given & (questions != answers)
+    for index in np.flatnonzero(clash.any(axis=(1, 2))):
+        row, col = np.argwhere(clash[index])[0]
+        errors[index] = (f"answer has {answers[index, row, col]} at row {row + 1}, column {col + 1} "
+                         f"where the question gives {questions[index, row, col]}")
+    # a broken rule is reported over a clash with the givens (checked last, so it wins)
     for kind, units in (("box", boxes), ("column", np.swapaxes(answers, 1, 2)), ("row", answers)):
         complete = (np.sort(units, axis=2) == digits).all(axis=2)  # [N, n]
         for index in np.flatnonzero(~complete.all(axis=1)):
             unit = int(np.argmin(complete[index]))
             errors[index] = (f"answer {kind} {unit + 1} is {units[index, unit].tolist()}, "
                              f"not a permutation of 1..{size}")
-    for index in np.flatnonzero(clash.any(axis=(1, 2))):
-        row, col = np.argwhere(clash[index])[0]
-        errors[index] = (f"answer has {answers[index, row, col]} at row {row + 1}, column {col + 1} "
-                         f"where the question gives {questions[index, row, col]}")
     return errors
 
 

@@ -1,0 +1,84 @@
+"""Matplotlib (Agg) pictures of puzzles: sudoku, maze and ARC grids, and rows of refinement steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+
+from .augment import SUDOKU_BOX_SHAPES  # noqa: E402
+
+# The usual ARC palette (colours 0..9).
+ARC_COLOURS = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F012BE", "#FF851B",
+               "#7FDBFF", "#870C25"]
+# Maze codes "# SGo": wall, open, start, goal, path.
+MAZE_COLOURS = ["#303030", "#FFFFFF", "#2ECC40", "#FF4136", "#0074D9"]
+
+
+def draw_grid(ax, grid: np.ndarray, task: str, given: np.ndarray | None = None, title: str | None = None) -> None:
+    """Draw one grid on ``ax``. ``task``: ``"sudoku"`` (0 = blank; digits in ``given`` cells bold),
+    ``"maze"`` (codes into ``"# SGo"``) or ``"arc"`` (colours 0..9)."""
+    grid = np.asarray(grid)
+    rows, cols = grid.shape
+    if task == "sudoku":
+        ax.imshow(np.zeros_like(grid), cmap=ListedColormap(["white"]), vmin=0, vmax=1)
+        box_rows, box_cols = SUDOKU_BOX_SHAPES[rows]
+        for r in range(rows):
+            for c in range(cols):
+                if grid[r, c]:
+                    is_given = given is not None and given[r, c] > 0
+                    ax.text(c, r, str(grid[r, c]), ha="center", va="center", fontsize=max(6, 120 // rows),
+                            color="black" if is_given or given is None else "#0074D9",
+                            fontweight="bold" if is_given else "normal")
+        for k in range(rows + 1):
+            ax.axhline(k - 0.5, color="black", lw=2 if k % box_rows == 0 else 0.5)
+        for k in range(cols + 1):
+            ax.axvline(k - 0.5, color="black", lw=2 if k % box_cols == 0 else 0.5)
+    elif task == "maze":
+        ax.imshow(grid, cmap=ListedColormap(MAZE_COLOURS), vmin=0, vmax=4, interpolation="nearest")
+    elif task == "arc":
+        ax.imshow(grid, cmap=ListedColormap(ARC_COLOURS), vmin=0, vmax=9, interpolation="nearest")
+        ax.set_xticks(np.arange(-0.5, cols), minor=True)
+        ax.set_yticks(np.arange(-0.5, rows), minor=True)
+        ax.grid(which="minor", color="#555555", lw=0.5)
+    else:
+        raise ValueError(f"task must be 'sudoku', 'maze' or 'arc', got {task!r}")
+    ax.set_xticks([], minor=False)
+    ax.set_yticks([], minor=False)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def plot_grids(grids: list[np.ndarray], task: str, titles: list[str] | None = None,
+               given: np.ndarray | None = None, path: str | Path | None = None, panel_size: float = 2.2):
+    """A row of grids (e.g. question, refinement steps, answer) as one figure; saved as PNG if ``path``."""
+    figure, axes = plt.subplots(1, len(grids), figsize=(panel_size * len(grids), panel_size + 0.3), squeeze=False)
+    for i, (ax, grid) in enumerate(zip(axes[0], grids)):
+        draw_grid(ax, grid, task, given=given, title=titles[i] if titles else None)
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(path, dpi=80)
+        plt.close(figure)
+    return figure
+
+
+def plot_arc_task(pairs: list[tuple[np.ndarray, np.ndarray]], title: str | None = None,
+                  path: str | Path | None = None, panel_size: float = 1.8):
+    """ARC pairs as a 2-row figure (inputs on top, outputs below)."""
+    figure, axes = plt.subplots(2, len(pairs), figsize=(panel_size * len(pairs), 2 * panel_size + 0.4), squeeze=False)
+    for i, (grid_in, grid_out) in enumerate(pairs):
+        draw_grid(axes[0, i], grid_in, "arc", title=f"input {i + 1}")
+        draw_grid(axes[1, i], grid_out, "arc", title=f"output {i + 1}")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(path, dpi=80)
+        plt.close(figure)
+    return figure

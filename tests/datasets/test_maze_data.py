@@ -1,0 +1,68 @@
+"""Maze-Hard CSV reader (any shortest path is accepted, anything else named), numba generator."""
+
+import numpy as np
+import pytest
+
+from hub_datasets.maze import CHARSET, PATH, generate_mazes, maze_errors, read_maze_csv, write_maze_csv
+
+HEADER = "source,question,answer,rating\n"
+# 4x4: S top-left, G bottom-right, one wall; shortest path = 6 moves, many of them
+Q = "S   " " #  " "    " "   G"
+A1 = "Sooo" " # o" "   o" "   G"  # along the top and right edge
+A2 = "S   " "o#  " "oooo" "   G"  # another shortest path
+LONG = "Sooo" " #oo" "  oo" "   G"  # too many o cells
+
+
+def write(tmp_path, rows):
+    path = tmp_path / "maze.csv"
+    path.write_text(HEADER + "".join(r + "\n" for r in rows))
+    return path
+
+
+def test_any_shortest_path_is_a_valid_answer(tmp_path):
+    records = read_maze_csv(write(tmp_path, [f"x,{Q},{A1},6", f"x,{Q},{A2},6"]))
+    assert records.questions.shape == (2, 4, 4) and records.ratings.tolist() == [6, 6]
+    assert (records.answers[1] == PATH).sum() == 5
+
+
+@pytest.mark.parametrize("answer, rating, message", [
+    (LONG, 6, "line 2: answer path has 8 moves, the shortest path has 6"),
+    ("So  " " # o" " ooo" "   G", 6, "line 2: answer 'o' cells do not connect S to G"),
+    ("Sooo" " # o" "   o" "  #G", 6, "differs from the question in a cell other than an open cell"),
+    (A1, 7, "line 2: rating 7 is not the shortest path length 6"),
+    (A1[:-1] + "x", 6, "line 2: invalid character 'x' in answer at position 15"),
+    (A1[:-1], 6, "line 2: question and answer must have 16 characters, got 16 and 15"),
+])
+def test_bad_answers_are_named(tmp_path, answer, rating, message):
+    path = write(tmp_path, [f"x,{Q},{answer},{rating}"])
+    with pytest.raises(ValueError, match=message):
+        read_maze_csv(path)
+    assert read_maze_csv(write(tmp_path, [f"x,{Q},{A1},6", f"x,{Q},{answer},{rating}"]), on_error="skip").num_skipped == 1
+
+
+def test_questions_need_one_start_and_a_reachable_goal(tmp_path):
+    with pytest.raises(ValueError, match="exactly one S and one G, has 2 S and 1 G"):
+        read_maze_csv(write(tmp_path, [f"x,{'SS' + Q[2:]},{'SS' + A1[2:]},6"]))
+    walled = "S#  " "##  " "    " "   G"
+    with pytest.raises(ValueError, match="G is not reachable from S"):
+        read_maze_csv(write(tmp_path, [f"x,{walled},{walled},6"]))
+
+
+def test_shared_maze_hard_stand_in_is_valid(shared_data_dir):
+    records = read_maze_csv(shared_data_dir / "maze" / "test.csv")
+    assert len(records) == 1000 and records.questions.shape[1:] == (30, 30)
+    assert records.ratings.min() > 110
+
+
+def test_generator_is_seeded_and_every_maze_is_hard_enough(tmp_path):
+    mazes = generate_mazes(30, size=9, min_moves=14, seed=5)
+    np.testing.assert_array_equal(mazes.questions, generate_mazes(30, size=9, min_moves=14, seed=5).questions)
+    assert (mazes.ratings > 14).all()
+    assert maze_errors(mazes.questions, mazes.answers) == [None] * 30
+    walls = (mazes.questions == CHARSET.index("#")).sum((1, 2))
+    assert ((walls >= 3 * 8) & (walls <= 5 * 8)).all()  # Searchformer's wall range for 81 cells
+    path = tmp_path / "m.csv"
+    write_maze_csv(path, mazes)
+    np.testing.assert_array_equal(read_maze_csv(path).answers, mazes.answers)
+    with pytest.raises(ValueError, match="cannot generate"):
+        generate_mazes(1, size=3, min_moves=9)
