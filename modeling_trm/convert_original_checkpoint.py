@@ -136,3 +136,126 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor], official_co
         raise ValueError("shape mismatch between the checkpoint and its config:\n  " + "\n  ".join(mismatched))
     model.load_state_dict(renamed, strict=True)
     return model.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Files: checkpoints, official configs, run folders
+# ---------------------------------------------------------------------------------------------
+
+_TASK_HINTS = (("arc", "arc"), ("sudoku", "sudoku"), ("maze", "maze"))
+
+
+def load_official_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A ``torch.save``d state dict (loaded with ``weights_only=True``) or a safetensors file."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise ValueError(f"{path} does not hold a flat state dict of tensors")
+    return state_dict
+
+
+def load_official_config(path: str | Path) -> dict[str, Any]:
+    """Architecture kwargs from a JSON dict or an official ``all_config.yaml`` (its ``arch:`` section;
+    ``data_paths`` is kept aside under ``_data_paths`` to name the task)."""
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        raw = yaml.safe_load(text)
+    else:
+        raw = json.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of official config keys")
+    if "arch" in raw:
+        arch = dict(raw["arch"])
+        arch["_data_paths"] = raw.get("data_paths") or raw.get("data_path") or []
+        return arch
+    return raw
+
+
+def find_latest_step(run_dir: Path) -> Path:
+    steps = [p for p in run_dir.iterdir() if re.fullmatch(r"step_\d+", p.name) and p.is_file()]
+    if not steps:
+        raise FileNotFoundError(f"no step_N checkpoint in {run_dir}")
+    return max(steps, key=lambda p: int(p.name.split("_")[1]))
+
+
+def _guess_task(official: dict[str, Any], vocab_size: int) -> str | None:
+    paths = official.get("_data_paths") or []
+    for path in [paths] if isinstance(paths, str) else paths:
+        for hint, task in _TASK_HINTS:
+            if hint in str(path).lower():
+                return task
+    return {11: "sudoku", 6: "maze", 12: "arc"}.get(vocab_size)
+
+
+def convert(checkpoint: str | Path, output: str | Path, config: str | Path | None = None,
+            arch: str | None = None, seq_len: int | None = None, max_shard_size: str = "2GB"):
+    """Convert a checkpoint file or run folder and ``save_pretrained`` it into ``output``."""
+    checkpoint = Path(checkpoint)
+    identifiers = None
+    if checkpoint.is_dir():
+        run_dir = checkpoint
+        checkpoint = find_latest_step(run_dir)
+        if config is None:
+            config = run_dir / "all_config.yaml"
+        if (run_dir / "identifiers.json").exists():
+            identifiers = json.loads((run_dir / "identifiers.json").read_text())
+    if config is None:
+        raise ValueError("--config is required when --checkpoint is a file")
+    official = load_official_config(config)
+    if seq_len is not None:
+        official["seq_len"] = seq_len
+    state_dict = load_official_state_dict(checkpoint)
+    model = convert_official_state_dict(state_dict, official, arch)
+    output = Path(output)
+    model.save_pretrained(output, max_shard_size=max_shard_size)
+    logger.info("converted %s (%s, %d parameters + %d puzzle-embedding entries) -> %s", checkpoint,
+                type(model).__name__, model.num_parameters(), model.num_puzzle_embedding_parameters(), output)
+    if identifiers is not None:
+        _save_processor(official, model.config.vocab_size, identifiers, output)
+    return model
+
+
+def _save_processor(official, vocab_size, identifiers, output: Path) -> None:
+    try:
+        from .processing_trm import PuzzleProcessor
+    except ImportError as err:  # the processor ships with the solving work
+        logger.warning("identifiers.json not saved: modeling_trm.processing_trm.PuzzleProcessor unavailable (%s)", err)
+        return
+    task = _guess_task(official, vocab_size)
+    if task is None:
+        logger.warning("identifiers.json not saved: cannot tell the task (sudoku/maze/arc) of this run")
+        return
+    PuzzleProcessor(task=task, puzzle_identifiers=identifiers).save_pretrained(output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="trm convert", description="Convert an official TRM/HRM checkpoint into a save_pretrained folder."
+    )
+    parser.add_argument("--checkpoint", required=True,
+                        help="state dict file (step_N, .pt, .safetensors) or a run folder (step_N + all_config.yaml)")
+    parser.add_argument("--config", help="official architecture kwargs: JSON, or the run's all_config.yaml")
+    parser.add_argument("--output", required=True, help="folder to write")
+    parser.add_argument("--arch", choices=["trm", "hrm"], help="default: hrm if the checkpoint has H_level weights")
+    parser.add_argument("--seq-len", type=int, help="task length when the config lacks it (81 sudoku, 900 maze/ARC)")
+    parser.add_argument("--max-shard-size", default="2GB", help="safetensors shard size (ARC tables are large)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        model = convert(args.checkpoint, args.output, args.config, args.arch, args.seq_len, args.max_shard_size)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"trm convert: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {type(model).__name__} to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
