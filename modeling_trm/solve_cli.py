@@ -1,0 +1,116 @@
+"""``trm solve``: solve puzzles with a saved TRM/HRM (folder or Hub repo) and print the grids.
+
+    trm solve MODEL "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
+    trm solve MODEL --file sudokus.txt --halting adaptive --max-steps 32
+    trm solve MODEL --file mazes.txt --task maze --show-steps
+    trm solve MODEL --file 007bbfc7.json --task arc
+
+Files: sudoku, one puzzle per line; maze, grids separated by blank lines; ARC, a task JSON
+(``{"train": [...], "test": [{"input": grid, "output": grid?}]}``) whose test inputs are solved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from transformers import AutoModel
+from transformers.utils import cached_file
+
+from . import PuzzleProcessor  # also registers the model classes with AutoModel
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trm solve", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("model", help="model folder or Hub repo id")
+    parser.add_argument("puzzles", nargs="*", help="puzzles (sudoku: 81-character strings, '.' or '0' = blank)")
+    parser.add_argument("--file", type=Path, help="read puzzles from this file")
+    parser.add_argument("--task", choices=["sudoku", "maze", "arc"],
+                        help="puzzle type; default: the task of the processor saved with the model")
+    parser.add_argument("--max-steps", type=int, help="supervision steps (default: the model's solve_config)")
+    parser.add_argument("--halting", choices=["fixed", "adaptive"], help="default: the model's solve_config")
+    parser.add_argument("--batch-size", type=int, help="solve at most this many puzzles at once")
+    parser.add_argument("--show-steps", action="store_true", help="print the answer after every step")
+    parser.add_argument("--revision", help="Hub revision (branch, tag or commit)")
+    return parser
+
+
+def load_processor(model_path: str, task: str | None, config, revision: str | None) -> PuzzleProcessor:
+    """The processor saved with the model; without one, a default processor for `task`."""
+    saved = cached_file(model_path, "processor_config.json", revision=revision,
+                        _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False)
+    if saved is not None:
+        processor = PuzzleProcessor.from_pretrained(model_path, revision=revision)
+        if task is not None and task != processor.task:
+            raise ValueError(f"--task {task} does not match the model's processor (task {processor.task!r}).")
+        return processor
+    if task is None:
+        raise ValueError("the model folder has no processor_config.json; pass --task sudoku|maze|arc.")
+    grid_size = round(config.seq_len**0.5)
+    return PuzzleProcessor(task, grid_size=None if task == "sudoku" else grid_size)
+
+
+def read_puzzles(args, task: str) -> tuple[list, list[str] | None, list | None]:
+    """(puzzles, puzzle names or None, known solutions or None) from the command line and --file."""
+    puzzles = [json.loads(p) if task == "arc" else p for p in args.puzzles]
+    names = solutions = None
+    if args.file is not None:
+        text = args.file.read_text()
+        if task == "sudoku":
+            puzzles += [line.strip() for line in text.splitlines() if line.strip()]
+        elif task == "maze":
+            blocks = [block for block in text.replace("\r\n", "\n").split("\n\n") if block.strip("\n")]
+            puzzles += [block.strip("\n") for block in blocks]
+        else:
+            tests = json.loads(text)["test"]
+            puzzles += [pair["input"] for pair in tests]
+            names = [args.file.stem] * len(tests)
+            if all("output" in pair for pair in tests) and not args.puzzles:
+                solutions = [pair["output"] for pair in tests]
+    if not puzzles:
+        raise ValueError("no puzzles given: pass them as arguments or with --file.")
+    if names is not None and len(names) != len(puzzles):
+        names = None  # command-line grids have no task name
+    return puzzles, names, solutions
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    model = AutoModel.from_pretrained(args.model, revision=args.revision)
+    try:
+        processor = load_processor(args.model, args.task, model.config, args.revision)
+        puzzles, names, solutions = read_puzzles(args, processor.task)
+        inputs = processor(puzzles, puzzle_names=names)
+        overrides = {key: value for key, value in (("max_steps", args.max_steps), ("halting", args.halting),
+                     ("batch_size", args.batch_size)) if value is not None}
+        output = model.solve(**inputs, return_intermediate=args.show_steps, **overrides)
+    except (ValueError, OSError, KeyError, json.JSONDecodeError) as error:
+        print(f"trm solve: error: {error}", file=sys.stderr)
+        return 2
+
+    grids = processor.decode(output.predictions)
+    for index, grid in enumerate(grids):
+        steps = int(output.steps[index])
+        confidence = torch.sigmoid(output.halt_logits[steps - 1, index]).item()
+        header = f"puzzle {index}: {steps} step{'s' if steps != 1 else ''}, halting confidence {confidence:.3f}"
+        if solutions is not None:
+            header += ", correct" if grid.tolist() == solutions[index] else ", wrong"
+        print(header)
+        if args.show_steps:
+            for step in range(1, steps):
+                step_grid = processor.decode(output.intermediate_predictions[step - 1, index])
+                print(f"-- step {step}\n{processor.to_text(step_grid)}")
+            print(f"-- step {steps} (final)")
+        print(processor.to_text(grid))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
