@@ -1,0 +1,111 @@
+"""Data-build benchmark: generator throughput and recipe build times (results -> benchmarks/results/).
+
+    OMP_NUM_THREADS=1 python benchmarks/data_build.py [--arc-num-aug 1000] [--skip-arc-build]
+
+Reads the shared data folder (``../shared/data`` next to the repository). The ARC planning step
+(variant selection with the official RNG) runs at num_aug=1000 and its counts are compared with the
+official statistics; the full materialised ARC build uses ``--arc-num-aug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hub_datasets import build_dataset
+from hub_datasets.arc import ARC_CONFIGS, read_arc_subset
+from hub_datasets.builders import _ArcGroup
+from hub_datasets.maze import generate_mazes
+from hub_datasets.sudoku import generate_sudoku
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+OFFICIAL_ARC1 = {"train_puzzles": 876405, "train_examples": 3633410, "test_groups": 400, "test_puzzles": 368150,
+                 "test_examples": 385815}
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def generator_throughput() -> dict:
+    generate_sudoku(2, size=9, seed=99)
+    generate_mazes(2, size=11, min_moves=20, seed=99)  # compile numba first
+    out = {}
+    for size, num in ((4, 2000), (6, 1000), (9, 300)):
+        records, seconds = timed(generate_sudoku, num, size=size, seed=0)
+        out[f"sudoku_{size}x{size}_minimal"] = {"num": num, "seconds": seconds, "per_second": num / seconds,
+                                                "mean_rating": float(records.ratings.mean())}
+    records, seconds = timed(generate_sudoku, 10, size=9, seed=0, min_difficulty=10)
+    out["sudoku_9x9_rating>=10"] = {"num": 10, "seconds": seconds, "per_second": 10 / seconds,
+                                    "mean_rating": float(records.ratings.mean())}
+    for size, moves, num in ((11, 20, 500), (30, 110, 4)):
+        records, seconds = timed(generate_mazes, num, size=size, min_moves=moves, seed=0)
+        out[f"maze_{size}x{size}_moves>{moves}"] = {"num": num, "seconds": seconds, "per_second": num / seconds,
+                                                     "mean_rating": float(records.ratings.mean())}
+    return out
+
+
+def arc_plan(config: str, num_aug: int = 1000, seed: int = 42) -> dict:
+    """Variant selection only (no materialisation): the counts the official builder reports."""
+    start = time.perf_counter()
+    subsets, test_subset = ARC_CONFIGS[config]
+    rng, groups = np.random.RandomState(seed), []
+    for subset in subsets:
+        tasks, _ = read_arc_subset(DATA / "arc", subset)
+        rng.shuffle(tasks)
+        for task in tasks:
+            group = _ArcGroup(task, subset == test_subset)
+            group.choose_variants(rng, num_aug)
+            groups.append(group)
+    tests = [g for g in groups if g.test_pairs]
+    return {"train_groups": len(groups), "train_puzzles": sum(len(g.transform_ids) for g in groups),
+            "train_examples": sum(len(g.transform_ids) * len(g.train_pairs) for g in groups),
+            "test_groups": len(tests), "test_puzzles": sum(len(g.transform_ids) for g in tests),
+            "test_examples": sum(len(g.transform_ids) * len(g.test_pairs) for g in tests),
+            "seconds": time.perf_counter() - start}
+
+
+def recipe_build(recipe: str, source: Path | None, **parameters) -> dict:
+    (dd, metadata), seconds = timed(build_dataset, recipe, source=source, **parameters)
+    return {"seconds": seconds, "rows": {k: len(v) for k, v in dd.items()},
+            "splits": {k: vars(v) for k, v in metadata.splits.items()},
+            "num_puzzle_identifiers": metadata.num_puzzle_identifiers, "parameters": metadata.parameters,
+            "fingerprints": {k: v._fingerprint for k, v in dd.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--arc-num-aug", type=int, default=1000)
+    parser.add_argument("--skip-arc-build", action="store_true")
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "data_build.json"))
+    args = parser.parse_args()
+    results = {"machine": f"{platform.processor() or platform.machine()}, 1 thread", "generators": generator_throughput()}
+    results["builds"] = {
+        "sudoku-extreme-1k-aug-1000": recipe_build("sudoku-extreme-1k-aug-1000", DATA / "sudoku" / "extreme_like"),
+        "maze-30x30-hard-1k": recipe_build("maze-30x30-hard-1k", DATA / "maze"),
+        "maze-30x30-hard-1k-aug": recipe_build("maze-30x30-hard-1k-aug", DATA / "maze"),
+        "sudoku-gen-small": recipe_build("sudoku-gen-small", None),
+        "sudoku4x4-gen": recipe_build("sudoku4x4-gen", None),
+        "maze-gen-small": recipe_build("maze-gen-small", None),
+        "arc-tiny": recipe_build("arc-tiny", DATA / "arc"),
+    }
+    plan = arc_plan("arc1")
+    results["arc1_plan_num_aug_1000"] = {**plan, "matches_official": all(plan[k] == v for k, v in OFFICIAL_ARC1.items())}
+    if not args.skip_arc_build:
+        results["builds"]["arc1concept-aug"] = recipe_build("arc1concept-aug-1000", DATA / "arc", num_aug=args.arc_num_aug)
+    results["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    Path(args.output).write_text(json.dumps(results, indent=1))
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
