@@ -1,0 +1,127 @@
+"""Model cards: valid Hub metadata, model-index equal to the `trm eval` JSON, architecture and parameter counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+from huggingface_hub import ModelCard
+
+from model_cards.render import main, render_model_card
+from modeling_trm import HRMConfig, HRMForPuzzleSolving, PuzzleProcessor, TRMConfig, TRMForPuzzleSolving
+
+ARC_RESULTS = {
+    "task": "arc", "num_puzzles": 40, "exact_accuracy": 0.225, "cell_accuracy": 0.8123456789012345,
+    "halting_accuracy": 0.6, "mean_steps": 3.0, "pass@1": 0.625, "pass@2": 0.875, "pass@5": 0.875,
+    "pass@10": 0.875, "pass@100": 0.875, "pass@1000": 0.875, "num_tasks": 4,
+    "accuracy_by_step": {"steps": [1, 2, 3], "exact_accuracy": [0.0, 0.1, 0.225], "cell_accuracy": [0.5, 0.7, 0.81]},
+    "halting": "fixed", "max_steps": 3, "trained_steps": 3, "model": "out/arc", "dataset": "trm/arc1concept-tiny",
+    "dataset_revision": "abc123", "dataset_recipe": "arc1concept-aug-1000", "split": "test", "limit": None,
+    "date": "2026-11-28T12:00:00+00:00",
+}
+
+
+@pytest.fixture(scope="module")
+def arc_model_dir(tmp_path_factory):
+    """A tiny ARC TRM folder as training leaves it: weights, processor with identifiers, eval results."""
+    path = tmp_path_factory.mktemp("arc_model")
+    torch.manual_seed(0)
+    identifiers = ["<blank>", "007bbfc7", "007bbfc7|||t1|||0123456789", "00d62c1b"]
+    config = TRMConfig(vocab_size=12, seq_len=900, hidden_size=32, num_attention_heads=2, num_layers=2,
+                       num_recursions=3, num_latent_updates=4, max_supervision_steps=3, puzzle_embedding_dim=64,
+                       puzzle_prefix_len=2, num_puzzle_identifiers=len(identifiers))
+    TRMForPuzzleSolving(config).save_pretrained(path)
+    PuzzleProcessor(task="arc", puzzle_identifiers=identifiers).save_pretrained(path)
+    (path / "eval_results.json").write_text(json.dumps(ARC_RESULTS))
+    (path / "training_config.yaml").write_text(yaml.safe_dump({"lr": 1e-4, "global_batch_size": 768, "ema": True,
+                                                                "puzzle_emb_lr": 1e-2, "output_dir": "out/arc"}))
+    return path
+
+
+def test_card_metadata_validates_and_model_index_equals_eval_json(arc_model_dir):
+    render_model_card(arc_model_dir)  # defaults: eval_results.json and training_config.yaml in the folder
+    card = ModelCard.load(arc_model_dir / "README.md")  # parses the YAML header and the model-index
+    results = {r.metric_type: r for r in card.data.eval_results}
+    expected = {k: ARC_RESULTS[k] for k in ("exact_accuracy", "cell_accuracy", "halting_accuracy", "mean_steps")}
+    expected.update({f"pass@{k}": ARC_RESULTS[f"pass@{k}"] for k in (1, 2, 5, 10, 100, 1000)})
+    assert {k: r.metric_value for k, r in results.items()} == expected  # exact, full float precision
+    first = results["pass@2"]
+    assert (first.dataset_type, first.dataset_split, first.dataset_revision, first.dataset_name) == (
+        "trm/arc1concept-tiny", "test", "abc123", "arc1concept-aug-1000")
+    assert first.metric_args == {"halting": "fixed", "max_steps": 3}
+    assert card.data.model_name == arc_model_dir.name and card.data.library_name == "transformers"
+    assert card.data.datasets == ["trm/arc1concept-tiny"] and "trm" in card.data.tags
+
+
+def test_card_text_has_architecture_parameter_counts_and_arc_protocol(arc_model_dir):
+    model = TRMForPuzzleSolving.from_pretrained(arc_model_dir)
+    text = render_model_card(arc_model_dir, repo_id="me/trm-arc", save=False).text
+    assert model.num_puzzle_embedding_parameters() == 4 * 64
+    assert f"**{model.num_parameters():,}** trainable" in text
+    assert f"**{4 * 64:,}** entries of the puzzle-embedding table" in text
+    assert f"{model.num_parameters() + 256:,} in total" in text
+    assert "| recursions T / latent updates n | 3 / 4 |" in text and "| layers | 2 |" in text
+    assert "effective depth of 30 blocks per step" in text  # T (n + 1) layers = 3 * 5 * 2
+    assert "| puzzle embedding | 64-dim, 2 prefix position(s), 4 identifiers |" in text
+    # ARC: the puzzle-id dependence and which pairs were trained on (recipe arc1concept: test subset evaluation).
+    assert "task name → identifier map" in text and "puzzle_names=" in text
+    assert "every pair of `training`, `concept`, and only the *demonstration*\npairs of `evaluation`" in text
+    assert "| arc1concept-aug-1000 | `test` | fixed | 3 | pass@2 | 87.50% |" in text
+    assert "| `puzzle_emb_lr` | `0.01` |" in text
+    assert 'AutoModel.from_pretrained("me/trm-arc", trust_remote_code=True)' in text
+    assert "arXiv:2510.04871" in text and "arXiv:2506.21734" in text
+
+
+def test_hrm_sudoku_card_with_trainer_style_nested_metrics(tmp_path):
+    """The trainer writes `{"metrics": {...}, ...}`; the card reads either layout."""
+    torch.manual_seed(0)
+    config = HRMConfig(vocab_size=11, seq_len=81, hidden_size=32, num_attention_heads=2, num_high_layers=2,
+                       num_low_layers=1, high_cycles=2, low_cycles=3, max_supervision_steps=4,
+                       puzzle_embedding_dim=32, num_puzzle_identifiers=1)
+    HRMForPuzzleSolving(config).save_pretrained(tmp_path)
+    results = {"dataset": "sudoku-extreme-1k-aug-1000", "split": "test", "halting": "fixed", "max_steps": 4,
+               "metrics": {"exact_accuracy": 0.5, "cell_accuracy": 0.9, "sudoku_valid_rate": 0.55, "num_puzzles": 10}}
+    metadata = {"task": "sudoku", "recipe": "sudoku-extreme-1k-aug-1000", "seed": 0, "parameters": {"num_aug": 1000},
+                "splits": {"train": {"total_groups": 1000, "total_puzzles": 1001000, "total_examples": 1001000,
+                                     "mean_puzzle_examples": 1.0}}}
+    card = render_model_card(tmp_path, eval_results=results, dataset_metadata=metadata)
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == {
+        "exact_accuracy": 0.5, "cell_accuracy": 0.9, "sudoku_valid_rate": 0.55}
+    assert card.data.datasets is None  # a recipe name, not a Hub repo id
+    text = card.text
+    assert "Hierarchical Reasoning Model" in text and "| layers (high / low) | 2 / 1 |" in text
+    assert "| cycles (high / low) | 2 / 3 |" in text and "halt logit vs. continue logit" in text
+    assert "single shared puzzle embedding" in text
+    assert "`train`: 1,000 original puzzles, 1,001,000 variants, 1,001,000 examples" in text
+    assert ModelCard.load(tmp_path / "README.md").data.eval_results[0].metric_value == 0.5
+
+
+def test_card_without_results_says_how_to_get_them(tmp_path):
+    torch.manual_seed(0)
+    TRMForPuzzleSolving(TRMConfig(vocab_size=11, seq_len=81, hidden_size=32, num_attention_heads=2, num_layers=1,
+                                  puzzle_embedding_dim=0)).save_pretrained(tmp_path)
+    card = render_model_card(tmp_path)
+    assert card.data.eval_results is None and "model-index" not in str(card.data.to_dict())
+    assert "No evaluation results were found" in card.text
+
+
+def test_bad_inputs_are_named(tmp_path, arc_model_dir):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        render_model_card(tmp_path)
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        render_model_card(arc_model_dir, eval_results=tmp_path / "missing.json", save=False)
+    with pytest.raises(TypeError, match="evaluation result 1 is a list"):
+        render_model_card(arc_model_dir, eval_results=[ARC_RESULTS, [1]], save=False)
+
+
+def test_trm_card_cli_rerenders_readme_from_a_given_results_file(arc_model_dir, tmp_path, capsys):
+    other = dict(ARC_RESULTS, **{"pass@2": 0.5, "split": "test", "halting": "adaptive", "max_steps": 6})
+    results_file = tmp_path / "adaptive.json"
+    results_file.write_text(json.dumps([ARC_RESULTS, other]))
+    assert main([str(arc_model_dir), "--eval-results", str(results_file), "--repo-id", "me/trm-arc"]) == 0
+    assert "20 model-index metric(s)" in capsys.readouterr().out
+    card = ModelCard.load(arc_model_dir / "README.md")
+    pass2 = [(r.metric_args["halting"], r.metric_value) for r in card.data.eval_results if r.metric_type == "pass@2"]
+    assert pass2 == [("fixed", 0.875), ("adaptive", 0.5)]
