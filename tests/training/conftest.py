@@ -1,0 +1,39 @@
+"""Fixtures for the training tests: a small generated 4x4 Sudoku dataset and tiny model configs."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.config import TrainingConfig
+
+# A model small enough for a few optimizer steps per second on one CPU thread.
+TINY_MODEL = dict(
+    hidden_size=16, num_attention_heads=2, expansion=2, num_layers=1, num_recursions=2, num_latent_updates=1,
+    puzzle_embedding_dim=16, puzzle_prefix_len=1, max_supervision_steps=3, halt_exploration_prob=0.5,
+    token_mixer="attention", position_encoding="rope", forward_dtype="float32",
+)
+
+
+@pytest.fixture(scope="session")
+def sudoku4_dataset(tmp_path_factory) -> str:
+    """``sudoku4x4-gen`` (64 train puzzles x 16 variants, 32 test puzzles), saved once per session."""
+    import hub_datasets
+
+    dataset, metadata = hub_datasets.build_dataset("sudoku4x4-gen", seed=0)
+    path = tmp_path_factory.mktemp("data") / "sudoku4x4"
+    hub_datasets.save_puzzle_dataset(dataset, metadata, path)
+    return str(path)
+
+
+@pytest.fixture
+def tiny_config(sudoku4_dataset, tmp_path):
+    def make(**overrides) -> TrainingConfig:
+        values = dict(
+            dataset=sudoku4_dataset, model=dict(TINY_MODEL), global_batch_size=8, epochs=4, eval_interval=1,
+            lr=1e-3, lr_warmup_steps=2, weight_decay=0.1, puzzle_emb_lr=1e-2, ema_rate=0.9, log_interval=1,
+            log_with="none", eval_max_examples=8, output_dir=str(tmp_path / "run"), solve_sample=False,
+        )
+        values.update(overrides)
+        return TrainingConfig(**values)
+
+    return make
