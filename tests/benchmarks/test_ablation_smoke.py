@@ -1,0 +1,157 @@
+"""benchmarks/ablation.py: the laptop-scale study runs end to end (tiny scale) and writes its table and
+pictures; the ablated models differ from TRM-MLP in exactly the ablated field; --scale paper builds the
+paper's `accelerate launch` lines."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = REPO_ROOT / "benchmarks" / "ablation.py"
+SMOKE_MODELS = ["trm-mlp", "hrm", "single-pass"]
+
+
+def _load_module():
+    spec = importlib.util.spec_from_file_location("ablation", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ablation"] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+ablation = _load_module()
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ablation")
+    output, work = root / "results", root / "work"
+    command = [sys.executable, str(SCRIPT), "--scale", "tiny", "--seeds", "1", "--jobs", "1",
+               "--models", *SMOKE_MODELS, "--output", str(output), "--work-dir", str(work)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return output, json.loads((output / "results.json").read_text()), completed.stdout
+
+
+def test_results_json_has_every_model_with_sane_values(study):
+    _, results, _ = study
+    scale = ablation.SCALES["tiny"]
+    assert results["scale"] == "tiny" and results["seeds"] == 1
+    assert list(results["models"]) == SMOKE_MODELS
+    for name, row in results["models"].items():
+        for key in ("exact_accuracy", "cell_accuracy", "adaptive_exact_accuracy"):
+            assert 0.0 <= row[key]["mean"] <= 1.0, (name, key, row[key])
+        assert row["seeds"] == [0]
+        assert row["train_seconds"]["mean"] > 0
+        assert 1 <= row["mean_halting_steps"]["mean"] <= row["trained_supervision_steps"]
+    # The same data and number of optimizer steps for every model.
+    assert len({row["optimizer_steps"] for row in results["models"].values()}) == 1
+    assert results["models"]["trm-mlp"]["trained_supervision_steps"] == scale.max_supervision_steps
+
+
+def test_single_pass_baseline_runs_one_step_and_has_both_hrm_networks(study):
+    _, results, _ = study
+    baseline, hrm = results["models"]["single-pass"], results["models"]["hrm"]
+    assert baseline["trained_supervision_steps"] == 1
+    assert baseline["mean_halting_steps"]["mean"] == 1.0
+    assert baseline["parameters"] == hrm["parameters"]  # the same two 4-layer stacks, applied once
+    config = results["training_configs"]["single-pass-seed0"]["model"]
+    assert (config["high_cycles"], config["low_cycles"], config["max_supervision_steps"]) == (1, 1, 1)
+
+
+def test_parameter_counts_match_the_saved_models(study):
+    from modeling_trm import HRMForPuzzleSolving, TRMForPuzzleSolving
+
+    _, results, _ = study
+    for run in results["runs"]:
+        model_class = HRMForPuzzleSolving if run["model_type"] == "hrm" else TRMForPuzzleSolving
+        assert model_class.from_pretrained(run["run_dir"]).num_parameters() == run["parameters"], run["model"]
+
+
+def test_curves_cover_training_and_test_time_compute(study):
+    _, results, _ = study
+    scale = ablation.SCALES["tiny"]
+    for run in results["runs"]:
+        steps = [point["step"] for point in run["training_curve"]]
+        assert steps[0] == 0 and steps == sorted(steps) and len(steps) == scale.evaluations + 1
+        assert steps[-1] == run["optimizer_steps"]
+        by_step = run["accuracy_by_step"]
+        assert by_step["steps"] == list(range(1, scale.test_time_steps + 1))  # past the trained steps
+        trained = run["trained_supervision_steps"]
+        assert by_step["exact_accuracy"][trained - 1] == run["exact_accuracy"]
+        assert all(0.0 <= value <= 1.0 for value in by_step["cell_accuracy"])
+
+
+def test_table_and_pictures_are_written(study):
+    output, results, stdout = study
+    table = (output / "results.md").read_text()
+    assert table in stdout
+    for name, row in results["models"].items():
+        assert f"| {name} | {row['parameters']:,} |" in table
+    claims = {(c["better"], c["worse"]) for c in results["claims"]}
+    assert claims == {("trm-mlp", "hrm"), ("trm-mlp", "single-pass"), ("hrm", "single-pass")}
+    for name in ("accuracy_vs_training_step.png", "accuracy_vs_inference_steps.png", "refinement.png"):
+        image = matplotlib.image.imread(output / name)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100, name
+        assert image.std() > 0.01, f"{name} is blank"
+    assert set(results["pictures"].values()) == {"accuracy_vs_training_step.png", "accuracy_vs_inference_steps.png",
+                                                 "refinement.png"}
+
+
+def test_ablations_change_only_the_ablated_field():
+    scale = ablation.SCALES["cpu"]
+    _, base, base_training = ablation.model_settings("trm-mlp", scale)
+    expected = {"trm-1step": {"gradient_mode": "one_step"}, "trm-single-z": {"single_latent": True}, "trm-no-ema": {}}
+    for name, delta in expected.items():
+        _, model, training = ablation.model_settings(name, scale)
+        changed = {k: v for k, v in model.items() if base.get(k) != v}
+        assert changed == delta, name
+    assert ablation.model_settings("trm-no-ema", scale)[2] == {"ema": False} and base_training == {}
+    # 4 layers with fewer latent updates: effective depth T(n+1)L within 25% of the 2-layer model's.
+    _, four, _ = ablation.model_settings("trm-4layers", scale)
+    depth = lambda m: m["num_recursions"] * (m["num_latent_updates"] + 1) * m["num_layers"]  # noqa: E731
+    assert four["num_layers"] == 4 and four["num_latent_updates"] < base["num_latent_updates"]
+    assert abs(depth(four) - depth(base)) <= 0.25 * depth(base)
+
+
+def test_paper_scale_dry_run_prints_the_unchanged_recipes(capsys, tmp_path):
+    assert ablation.main(["--scale", "paper", "--paper-dataset", "data/sudoku-extreme", "--seeds", "2",
+                          "--models", "trm-mlp", "hrm", "trm-4layers", "--work-dir", str(tmp_path), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    launches = [line for line in lines if line.startswith("accelerate launch")]
+    evals = [line for line in lines if line.startswith("trm eval")]
+    assert len(launches) == len(evals) == 6  # 3 models x 2 seeds, each trained then evaluated
+    assert launches[0] == (f"accelerate launch --num_processes 1 -m training.train --preset sudoku-mlp "
+                           f"--output-dir {tmp_path}/trm-mlp-seed0 dataset=data/sudoku-extreme seed=0")
+    assert "--preset hrm-sudoku" in launches[1]
+    assert launches[2].endswith("seed=0 model.num_layers=4 model.num_latent_updates=3")
+    assert launches[3].endswith("seed=1")
+    assert not (tmp_path / "trm-mlp-seed0").exists()  # dry run: nothing trained
+
+def test_paper_overrides_are_valid_fields_of_their_presets():
+    from modeling_trm import HRMConfig, TRMConfig
+    from training.config import PRESETS
+
+    for name, (preset, overrides) in ablation.PAPER_RUNS.items():
+        config = PRESETS[preset].with_overrides(overrides)  # TrainingConfig validates its own fields
+        config_class = HRMConfig if config.model_type == "hrm" else TRMConfig
+        for override in overrides:
+            key = override.split("=")[0]
+            if key.startswith("model."):
+                assert key.removeprefix("model.") in config_class.__annotations__, (name, key)
+        config_class(**config.model)  # values accepted by the model config
+
+
+def test_paper_scale_multi_gpu_launch_line(tmp_path):
+    launch, evaluation = ablation.paper_commands(["trm-att"], 1, "D", tmp_path, num_processes=4)
+    assert launch[:6] == ["accelerate", "launch", "--num_processes", "4", "--multi_gpu", "-m"]
+    assert evaluation[:3] == ["trm", "eval", str(tmp_path / "trm-att-seed0")]
