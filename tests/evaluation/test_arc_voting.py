@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.metrics import ARCVoting, crop_arc_grid, grid_hash, invert_arc_augmentation
+from training.metrics import ARCVoting, arc_variant_name, crop_arc_grid, grid_hash, invert_arc_augmentation
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +184,21 @@ def test_variants_whose_labels_disagree_are_reported(arc_reference):
     labels[1, 0] = 2 if labels[1, 0] != 2 else 3  # a different colour in the top-left cell of variant 2
     with pytest.raises(ValueError, match=r"b2b2b2b2\|\|\|t2.*disagrees"):
         ARCVoting().update(batch["inputs"][:2], batch["round1"]["preds"][:2], [0.0, 0.0], names, labels=labels)
+
+
+def test_a_real_arc_build_round_trips_through_the_voting(shared_data_dir):
+    """On `hub_datasets`' ARC build, the labels as predictions solve every test pair: every variant's
+    augmentation string inverts its rows onto the same original grids (else `update` would complain)."""
+    from hub_datasets import build_dataset
+
+    dd, _ = build_dataset("arc-tiny", source=shared_data_dir / "arc", num_tasks=3, num_aug=8)
+    test = dd["test"]
+    labels = np.array(test["labels"])
+    names = [arc_variant_name(n, a) for n, a in zip(test["puzzle_name"], test["augmentation"])]
+    assert len(set(test["augmentation"])) > 8  # several augmented variants per task
+    voting = ARCVoting()
+    voting.update(np.array(test["inputs"]), np.where(labels == -100, 0, labels), np.zeros(len(labels)), names, labels)
+    assert voting.result() == dict.fromkeys((f"pass@{k}" for k in (1, 2, 5, 10, 100, 1000)), 1.0)
+    rankings = voting.rankings()
+    assert all(len(candidates) == 1 for pairs in rankings.values() for candidates in pairs)  # all variants agree
+    assert sum(c[0]["count"] for pairs in rankings.values() for c in pairs) == len(test)

@@ -12,6 +12,7 @@ import torch
 from datasets import Dataset
 
 from hub_datasets import build_dataset, save_puzzle_dataset
+from model_cards.render import render_model_card
 from modeling_trm import SolveConfig, SolveOutput, TRMConfig, TRMForPuzzleSolving
 from training.evaluation import evaluate, main
 from training.metrics import ARCVoting, puzzle_correctness
@@ -171,6 +172,11 @@ def test_trm_eval_cli_writes_results_with_provenance_and_plot(sudoku4, tmp_path,
     assert '"exact_accuracy"' in capsys.readouterr().out
     image = matplotlib.image.imread(tmp_path / "steps.png")
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+    # The card built from that file carries exactly these numbers in its model-index.
+    card = render_model_card(model_dir)
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == {
+        k: results[k] for k in ("exact_accuracy", "cell_accuracy", "halting_accuracy", "mean_steps", "sudoku_valid_rate")}
 
     assert main([str(model_dir), "--dataset", str(data_dir), "--split", "validation"]) == 2
     assert "no split 'validation'" in capsys.readouterr().err
