@@ -100,7 +100,6 @@ def _result(output: str) -> dict:
 
 
 def test_dataset_and_model_round_trip_through_the_hub(hub_server, tmp_path):
-    pytest.importorskip("model_cards.render", reason="the model card writer (model_cards.render) has not landed")
     trained = _result(hub_server.run_python(TRAIN_AND_PUSH, cwd=tmp_path, timeout=300))
 
     api = HfApi()
