@@ -97,35 +97,62 @@ def random_sudoku_transforms(rng: np.random.Generator, count: int, size: int = 9
     relabelling, band/row and stack/column shuffles, transpose with probability 1/2 where boxes are
     square), drawn with vectorised numpy from ``rng``."""
     box_rows, box_cols = SUDOKU_BOX_SHAPES[size]
+    permutations = lambda *shape: np.argsort(rng.random(shape), axis=-1)  # uniform, one per row
 
     def line_perms(block: int) -> np.ndarray:  # permute blocks of `block` lines and lines inside each
-        num_blocks = size // block
-        blocks = rng.permuted(np.broadcast_to(np.arange(num_blocks), (count, num_blocks)), axis=1)
-        inner = rng.permuted(np.broadcast_to(np.arange(block), (count, num_blocks, block)), axis=2)
+        blocks, inner = permutations(count, size // block), permutations(count, size // block, block)
         return (blocks[:, :, None] * block + inner).reshape(count, size)
 
     transpose = rng.random(count) < 0.5 if box_rows == box_cols else np.zeros(count, bool)
     row_perm, col_perm = line_perms(box_rows), line_perms(box_cols)
-    digits = rng.permuted(np.broadcast_to(np.arange(1, size + 1), (count, size)), axis=1)
-    digit_map = np.concatenate([np.zeros((count, 1), np.int64), digits], axis=1)
+    digit_map = np.concatenate([np.zeros((count, 1), np.int64), permutations(count, size) + 1], axis=1)
     return SudokuTransforms(transpose, row_perm, col_perm, digit_map)
 
 
+def _gather(grids: np.ndarray, cell_index: np.ndarray, value_map: np.ndarray) -> np.ndarray:
+    """``value_map[b][grids[b].flat[cell_index[b]]]`` for every b, as two flat ``np.take``s."""
+    count, cells = cell_index.shape
+    flat = np.take(grids.reshape(-1), cell_index + (np.arange(count) * cells)[:, None])
+    values = value_map.shape[1]
+    return np.take(value_map.reshape(-1), flat + (np.arange(count) * values)[:, None]).astype(grids.dtype)
+
+
+def _chunked(function, grids: np.ndarray, transforms: SudokuTransforms, chunk: int = 1 << 16) -> np.ndarray:
+    out = np.empty_like(grids)
+    for start in range(0, len(grids), chunk):
+        out[start:start + chunk] = function(grids[start:start + chunk], transforms[start:start + chunk])
+    return out
+
+
 def apply_sudoku_transforms(grids: np.ndarray, transforms: SudokuTransforms) -> np.ndarray:
-    """Apply transform b to grid b; ``grids`` is ``[B, n, n]`` with 0 = blank."""
-    grids = np.where(transforms.transpose[:, None, None], np.swapaxes(grids, 1, 2), grids)
-    rows = np.take_along_axis(grids, transforms.row_perm[:, :, None], axis=1)
-    cells = np.take_along_axis(rows, transforms.col_perm[:, None, :], axis=2)
-    return map_colours(cells, transforms.digit_map).astype(grids.dtype)
+    """Apply transform b to grid b; ``grids`` is ``[B, n, n]`` with 0 = blank. New cell (i, j) is old
+    cell (r[i], c[j]) of the (optionally transposed) grid, then digits are relabelled."""
+
+    def function(grids, t):
+        size = grids.shape[-1]
+        r, c = t.row_perm[:, :, None], t.col_perm[:, None, :]
+        cell_index = np.where(t.transpose[:, None, None], c * size + r, r * size + c).reshape(len(grids), -1)
+        return _gather(grids, cell_index, t.digit_map).reshape(grids.shape)
+
+    return _chunked(function, grids, transforms)
 
 
 def invert_sudoku_transforms(grids: np.ndarray, transforms: SudokuTransforms) -> np.ndarray:
-    inverse_digits = np.argsort(transforms.digit_map, axis=1)
-    cells = map_colours(grids, inverse_digits)
-    rows = np.take_along_axis(cells, np.argsort(transforms.col_perm, axis=1)[:, None, :], axis=2)
-    grids_back = np.take_along_axis(rows, np.argsort(transforms.row_perm, axis=1)[:, :, None], axis=1)
-    return np.where(transforms.transpose[:, None, None], np.swapaxes(grids_back, 1, 2),
-                    grids_back).astype(grids.dtype)
+    def function(grids, t):
+        size = grids.shape[-1]
+        count = len(grids)
+        undo_digits = np.argsort(t.digit_map, axis=1)
+        relabelled = _gather(grids, np.broadcast_to(np.arange(size * size), (count, size * size)), undo_digits)
+        r = np.argsort(t.row_perm, axis=1)
+        c = np.argsort(t.col_perm, axis=1)
+        # old cell (a, b) = new cell (r[a], c[b]), or (r[b], c[a]) if the grid was transposed
+        straight = r[:, :, None] * size + c[:, None, :]
+        transposed = r[:, None, :] * size + c[:, :, None]
+        cell_index = np.where(t.transpose[:, None, None], transposed, straight).reshape(count, -1)
+        identity = np.broadcast_to(np.arange(size + 1), (count, size + 1))
+        return _gather(relabelled, cell_index, identity).reshape(grids.shape)
+
+    return _chunked(function, grids, transforms)
 
 
 # ------------------------------------------------------------------------------------------ ARC

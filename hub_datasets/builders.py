@@ -61,7 +61,7 @@ def make_split(inputs: np.ndarray, labels: np.ndarray, puzzle_id: np.ndarray, gr
     content = xxhash.xxh3_128(split.encode())
     for column in table.columns:
         for chunk in column.chunks:
-            for buffer in chunk.buffers() + (chunk.values.buffers() if hasattr(chunk, "values") else []):
+            for buffer in chunk.buffers():  # includes the child buffers of the list columns
                 if buffer is not None:
                     content.update(memoryview(buffer))
     return Dataset(InMemoryTable(table), info=DatasetInfo(features=features), split=split,
@@ -69,10 +69,10 @@ def make_split(inputs: np.ndarray, labels: np.ndarray, puzzle_id: np.ndarray, gr
 
 
 def split_statistics(dataset: Dataset) -> SplitStatistics:
-    groups = np.asarray(dataset.data.column("group_id"))
-    variants = np.asarray(dataset.data.column("variant_id"))
-    puzzles = len(np.unique(variants))
-    return SplitStatistics(len(np.unique(groups)), puzzles, len(dataset), len(dataset) / max(puzzles, 1))
+    # groups and variants are contiguous runs (the column contract), so counting runs counts them
+    runs = lambda column: int(np.count_nonzero(np.diff(np.asarray(dataset.data.column(column))))) + (len(dataset) > 0)
+    puzzles = runs("variant_id")
+    return SplitStatistics(runs("group_id"), puzzles, len(dataset), len(dataset) / max(puzzles, 1))
 
 
 # ------------------------------------------------------------------------- sudoku and maze
@@ -267,7 +267,7 @@ def _arc_split(groups: list[_ArcGroup], split: str, identifiers: dict[str, int],
                     highs = fit[moved][:, ::-1] if t in (1, 3, 6, 7) else fit[moved]
                     offsets[start + v * len(pairs) + moved] = offsets_rng.randint(0, highs.ravel()).reshape(-1, 2)
 
-    names, augmentations, puzzle_ids = [], [], np.zeros(rows, np.int32)
+    augmentations, puzzle_ids = [], np.zeros(rows, np.int32)
     group_id = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
     variant_index = 0
     for gi, (g, start) in enumerate(zip(groups, starts)):
