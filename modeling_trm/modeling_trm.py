@@ -72,11 +72,11 @@ def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_i
     return -torch.where(valid, picked, 0)
 
 
-def rms_norm(hidden_states: torch.Tensor, eps: float) -> torch.Tensor:
-    """RMSNorm without a gain over the last axis, computed in float32 (spec §1.4)."""
+def rms_norm(hidden_states: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
+    """RMSNorm without a gain over axis ``dim``, computed in float32 (spec §1.4)."""
     dtype = hidden_states.dtype
     hidden_states = hidden_states.float()
-    hidden_states = hidden_states * torch.rsqrt(hidden_states.square().mean(-1, keepdim=True) + eps)
+    hidden_states = hidden_states * torch.rsqrt(hidden_states.square().mean(dim, keepdim=True) + eps)
     return hidden_states.to(dtype)
 
 
@@ -187,6 +187,12 @@ class TRMSwiGLU(nn.Module):
         gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
         return self.down_proj(F.silu(gate) * up)
 
+    def mix_positions(self, x: torch.Tensor) -> torch.Tensor:
+        """The same MLP applied along axis 1 of x [B, N, D] (weights from the left): equal to
+        ``forward(x.transpose(1, 2)).transpose(1, 2)`` without materialising transposes."""
+        gate, up = torch.matmul(_cast(self.gate_up_proj.weight, x.dtype), x).chunk(2, dim=1)  # [B, I, D] each
+        return torch.matmul(_cast(self.down_proj.weight, x.dtype), F.silu(gate) * up)  # [B, N, D]
+
 
 class TRMBlock(nn.Module):
     """Post-norm block: h = norm(h + mix(h)); h = norm(h + mlp(h)). RMSNorm has no gain."""
@@ -203,9 +209,8 @@ class TRMBlock(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, position_embeddings=None) -> torch.Tensor:
         if hasattr(self, "token_mlp"):
-            # [B, D, N]: the residual norm of the token MLP runs over *positions* (spec pitfall 2)
-            transposed = hidden_states.transpose(1, 2)
-            hidden_states = rms_norm(transposed + self.token_mlp(transposed), self.eps).transpose(1, 2)
+            # mixes positions per channel; its residual norm also runs over *positions* (spec pitfall 2)
+            hidden_states = rms_norm(hidden_states + self.token_mlp.mix_positions(hidden_states), self.eps, dim=1)
         else:
             hidden_states = rms_norm(hidden_states + self.self_attn(hidden_states, position_embeddings), self.eps)
         return rms_norm(hidden_states + self.mlp(hidden_states), self.eps)
