@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, Sequence, Value
 from datasets.table import InMemoryTable
@@ -257,20 +258,23 @@ def _arc_split(groups: list[_ArcGroup], split: str, identifiers: dict[str, int],
     variant_of_row = np.zeros(rows, np.int64)
 
     if offsets_rng is not None:  # official order: per variant, the untranslated example, then (row, col) draws
+        moved_examples = {}  # (number of pairs, kept example) -> the other examples
         for g, start in zip(groups, starts):
             pairs = pairs_of(g)
             fit = np.array([[31 - max(a.shape[0], b.shape[0]), 31 - max(a.shape[1], b.shape[1])] for a, b in pairs])
+            fit_swapped = np.ascontiguousarray(fit[:, ::-1])  # dihedral ids 1, 3, 6, 7 swap height and width
             for v, t in enumerate(g.transform_ids):
                 keep = offsets_rng.randint(0, len(pairs))
-                moved = np.delete(np.arange(len(pairs)), keep)
-                if len(moved):  # dihedral ids 1, 3, 6, 7 swap height and width
-                    highs = fit[moved][:, ::-1] if t in (1, 3, 6, 7) else fit[moved]
+                moved = moved_examples.setdefault((len(pairs), keep), np.delete(np.arange(len(pairs)), keep))
+                if len(moved):
+                    highs = (fit_swapped if t in (1, 3, 6, 7) else fit)[moved]
                     offsets[start + v * len(pairs) + moved] = offsets_rng.randint(0, highs.ravel()).reshape(-1, 2)
 
-    augmentations, puzzle_ids = [], np.zeros(rows, np.int32)
+    puzzle_ids = np.zeros(rows, np.int32)
     group_id = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
+    suffixes = []  # per variant, in row order: its augmentation string ("" = identity)
     variant_index = 0
-    for gi, (g, start) in enumerate(zip(groups, starts)):
+    for g, start in zip(groups, starts):
         pairs = pairs_of(g)
         num_pairs, num_variants = len(pairs), len(g.transform_ids)
         variant_names = g.variant_names()
@@ -287,16 +291,24 @@ def _arc_split(groups: list[_ArcGroup], split: str, identifiers: dict[str, int],
                 for grid, out in zip(pair, (inputs, labels)):
                     grids = maps[v][:, dihedral_transform(grid, t)]  # [V, h, w]
                     _place(out, row, grids, offsets[row])
-        suffixes = [n[len(g.name) + len(ARC_SEPARATOR):] for n in variant_names]
-        augmentations += [s for s in [""] + suffixes[1:] for _ in range(num_pairs)]
-    identity = arc_variant_suffix(0, np.arange(10))
-    for r in np.flatnonzero(offsets.any(axis=1)):  # translated train rows carry their offset
-        augmentations[r] = f"{augmentations[r] or identity}{ARC_SEPARATOR}o{offsets[r, 0]},{offsets[r, 1]}"
+        suffixes += [""] + [n[len(g.name) + len(ARC_SEPARATOR):] for n in variant_names[1:]]
+    augmentation = pa.array(suffixes, pa.string()).take(pa.array(variant_of_row))
+    moved = offsets.any(axis=1)
+    if moved.any():  # translated train rows carry their offset: "<suffix or identity>|||o<row>,<col>"
+        identity = arc_variant_suffix(0, np.arange(10))
+        base = pc.if_else(pc.equal(augmentation, ""), identity, augmentation)
+        position = pc.binary_join_element_wise(pa.array(offsets[:, 0]).cast(pa.string()),
+                                               pa.array(offsets[:, 1]).cast(pa.string()), ",")
+        translated = pc.binary_join_element_wise(base, position, f"{ARC_SEPARATOR}o")
+        augmentation = pc.if_else(pa.array(moved), translated, augmentation)
     name_array = pa.array([g.name for g in groups], pa.string()).take(pa.array(group_id))
-    # labels: PAD -> ignored, EOS and colours supervised
-    labels_int8 = np.where(labels == arc_lib.PAD, IGNORE_LABEL_ID, labels).astype(np.int8)
-    return make_split(inputs, labels_int8, puzzle_ids, group_id, variant_of_row.astype(np.int32), name_array,
-                      pa.array(augmentations, pa.string()), split)
+    # labels: PAD -> ignored, EOS and colours supervised (in place, in chunks: the arrays are large)
+    labels = labels.view(np.int8)
+    for chunk in range(0, rows, 1 << 16):
+        block = labels[chunk:chunk + (1 << 16)]
+        block[block == arc_lib.PAD] = IGNORE_LABEL_ID
+    return make_split(inputs, labels, puzzle_ids, group_id, variant_of_row.astype(np.int32), name_array,
+                      augmentation, split)
 
 
 def _place(canvas: np.ndarray, rows: np.ndarray, grids: np.ndarray, offsets: np.ndarray) -> None:
