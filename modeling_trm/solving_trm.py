@@ -321,17 +321,19 @@ def _concatenate_chunks(outputs: list[SolveOutput]) -> SolveOutput:
         filler = tensor[-1:] if fill_last else torch.full_like(tensor[:1], float("nan"))
         return torch.cat([tensor, filler.expand(missing, *tensor.shape[1:])])
 
-    merged = SolveOutput(
+    def merge(name: str, fill_last: bool):
+        if getattr(outputs[0], name) is None:
+            return None
+        return torch.cat([pad_steps(getattr(out, name), fill_last) for out in outputs], dim=1)
+
+    # every field at construction: ModelOutput only lists keys that are set when it is built
+    return SolveOutput(
         predictions=torch.cat([out.predictions for out in outputs]),
         steps=torch.cat([out.steps for out in outputs]),
-        halt_logits=torch.cat([pad_steps(out.halt_logits, fill_last=False) for out in outputs], dim=1),
+        halt_logits=merge("halt_logits", fill_last=False),
+        intermediate_predictions=merge("intermediate_predictions", fill_last=True),
+        logits=merge("logits", fill_last=True),
     )
-    if outputs[0].intermediate_predictions is not None:
-        merged.intermediate_predictions = torch.cat(
-            [pad_steps(out.intermediate_predictions, fill_last=True) for out in outputs], dim=1)
-    if outputs[0].logits is not None:
-        merged.logits = torch.cat([pad_steps(out.logits, fill_last=True) for out in outputs], dim=1)
-    return merged
 
 
 __all__ = ["PuzzleSolverMixin", "SolveConfig", "SolveOutput", "SolveStep"]

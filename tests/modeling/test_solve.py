@@ -179,7 +179,7 @@ def test_batch_size_chunks_give_the_same_result():
                               batch_size=3, callback=lambda step, s: chunks.append((step, s.indices.tolist())))
         assert torch.equal(whole.predictions, chunked.predictions)
         assert torch.equal(whole.steps, chunked.steps)
-        assert torch.equal(whole.intermediate_predictions, chunked.intermediate_predictions)
+        assert torch.equal(whole.intermediate_predictions, chunked["intermediate_predictions"])
         torch.testing.assert_close(whole.halt_logits, chunked.halt_logits, equal_nan=True)
         assert max(len(indices) for _, indices in chunks) <= 3
         assert sorted({i for _, indices in chunks for i in indices}) == list(range(7))
