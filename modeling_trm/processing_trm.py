@@ -23,8 +23,9 @@ IGNORE_LABEL_ID = -100
 PAD_ID = 0
 BLANK_PUZZLE_NAME = "<blank>"
 
-SUDOKU_BLANKS = ".0"
+SUDOKU_DIGIT_OF_CHAR = {".": 0, **{str(d): d for d in range(10)}}
 MAZE_CHARS = "# SGo"  # token id = index + 1
+MAZE_TOKEN_OF_CHAR = {char: token for token, char in enumerate(MAZE_CHARS, start=1)}
 ARC_EOS_ID = 1
 ARC_COLOUR_OFFSET = 2
 DEFAULT_GRID_SIZE = {"sudoku": 9, "maze": 30, "arc": 30}
@@ -177,16 +178,7 @@ class PuzzleProcessor(ProcessorMixin):
             cells = "".join(grid.split())  # whitespace (line breaks between rows) is layout only
             if len(cells) != 81:
                 raise ValueError(f"{where}: a sudoku string needs 81 cells, got {len(cells)}.")
-            digits = np.zeros(81, dtype=np.int64)
-            for position, char in enumerate(cells):
-                if char in SUDOKU_BLANKS:
-                    continue
-                if not char.isdigit():
-                    raise ValueError(
-                        f"{where}: unknown character {char!r} at row {position // 9}, column {position % 9} "
-                        "(use 1-9 for digits and '.' or '0' for blanks)."
-                    )
-                digits[position] = int(char)
+            digits = _chars_to_ids(cells, SUDOKU_DIGIT_OF_CHAR, 9, where, "1-9 for digits and '.' or '0' for blanks")
         else:
             digits = _int_grid(grid, where).reshape(-1)
             if digits.size != 81:
@@ -210,18 +202,10 @@ class PuzzleProcessor(ProcessorMixin):
             rows = [row if isinstance(row, str) else "".join(row) for row in grid]
         if len(rows) != size:
             raise ValueError(f"{where}: a maze needs {size} rows, got {len(rows)}.")
-        tokens = np.zeros((size, size), dtype=np.int64)
         for r, row in enumerate(rows):
             if len(row) != size:
                 raise ValueError(f"{where}: row {r} has {len(row)} cells, expected {size}.")
-            for c, char in enumerate(row):
-                token = MAZE_CHARS.find(char) + 1
-                if token == 0:
-                    raise ValueError(
-                        f"{where}: unknown character {char!r} at row {r}, column {c} (expected one of {MAZE_CHARS!r})."
-                    )
-                tokens[r, c] = token
-        return tokens.reshape(-1)
+        return _chars_to_ids("".join(rows), MAZE_TOKEN_OF_CHAR, size, where, f"one of {MAZE_CHARS!r}")
 
     def _encode_arc(self, grid, where: str, is_label: bool) -> np.ndarray:
         size = self.grid_size
@@ -308,6 +292,15 @@ def _crop(grid: np.ndarray) -> np.ndarray:
         if rows * width > best_area:
             best_area, best_shape = rows * width, (rows, width)
     return (grid[: best_shape[0], : best_shape[1]] - ARC_COLOUR_OFFSET).astype(np.uint8)
+
+
+def _chars_to_ids(cells: str, id_of_char: dict[str, int], width: int, where: str, allowed: str) -> np.ndarray:
+    """Row-major characters of a grid `width` wide -> ids, naming the first unknown character's cell."""
+    ids = np.array([id_of_char.get(char, -1) for char in cells], dtype=np.int64)
+    if (ids < 0).any():
+        p = int(np.flatnonzero(ids < 0)[0])
+        raise ValueError(f"{where}: unknown character {cells[p]!r} at row {p // width}, column {p % width} (use {allowed}).")
+    return ids
 
 
 def _is_scalar(value) -> bool:
