@@ -9,6 +9,7 @@ bytes and the same ``Dataset._fingerprint`` (a hash of the content).
 from __future__ import annotations
 
 import inspect
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -378,12 +379,10 @@ def arc_tiny(source=None, seed=42, subsets=("training", "evaluation"), test_subs
 RECIPES = {
     "sudoku-extreme-1k-aug-1000": sudoku_extreme,
     "sudoku-gen-small": sudoku_generated,
-    "sudoku4x4-gen": lambda source=None, seed=0, size=4, num_train=64, num_test=32, num_aug=15, **kw:
-        sudoku_generated(source, seed, size, num_train, num_test, num_aug, **kw),
-    "sudoku6x6-gen": lambda source=None, seed=0, size=6, num_train=256, num_test=64, num_aug=15, **kw:
-        sudoku_generated(source, seed, size, num_train, num_test, num_aug, **kw),
+    "sudoku4x4-gen": partial(sudoku_generated, size=4, num_train=64, num_test=32),
+    "sudoku6x6-gen": partial(sudoku_generated, size=6),
     "maze-30x30-hard-1k": maze_hard,
-    "maze-30x30-hard-1k-aug": lambda source=None, seed=0, num_aug=8: maze_hard(source, seed, num_aug),
+    "maze-30x30-hard-1k-aug": partial(maze_hard, num_aug=8),
     "maze-gen-small": maze_generated,
     "arc1concept-aug-1000": arc_recipe("arc1"),
     "arc2concept-aug-1000": arc_recipe("arc2"),
@@ -395,7 +394,8 @@ DEFAULT_SEEDS = {name: 42 for name in RECIPES if name.startswith("arc")}
 def recipe_parameters(recipe: str) -> dict:
     """The overridable parameters of a recipe with their defaults."""
     signature = inspect.signature(RECIPES[recipe])
-    return {k: p.default for k, p in signature.parameters.items() if k not in ("source", "seed") and p.kind == p.POSITIONAL_OR_KEYWORD}
+    return {k: p.default for k, p in signature.parameters.items()
+            if k not in ("source", "seed") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
 def build_dataset(recipe: str, source: str | Path | None = None, seed: int | None = None, command: str | None = None,
