@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from hub_datasets import build_dataset
-from hub_datasets.arc import ARC_CONFIGS, read_arc_subset
-from hub_datasets.builders import _ArcGroup
+from hub_datasets.arc import ARC_CONFIGS
+from hub_datasets.builders import arc_variant_groups
 from hub_datasets.maze import generate_mazes
 from hub_datasets.sudoku import generate_sudoku
 
@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 OFFICIAL_ARC1 = {"train_puzzles": 876405, "train_examples": 3633410, "test_groups": 400, "test_puzzles": 368150,
                  "test_examples": 385815}
+OFFICIAL_ARC2 = {"train_puzzles": 1191729, "train_examples": 5163277, "test_groups": 120, "test_puzzles": 118766,
+                 "test_examples": 170393}
 
 
 def timed(fn, *args, **kwargs):
@@ -58,14 +60,7 @@ def arc_plan(config: str, num_aug: int = 1000, seed: int = 42) -> dict:
     """Variant selection only (no materialisation): the counts the official builder reports."""
     start = time.perf_counter()
     subsets, test_subset = ARC_CONFIGS[config]
-    rng, groups = np.random.RandomState(seed), []
-    for subset in subsets:
-        tasks, _ = read_arc_subset(DATA / "arc", subset)
-        rng.shuffle(tasks)
-        for task in tasks:
-            group = _ArcGroup(task, subset == test_subset)
-            group.choose_variants(rng, num_aug)
-            groups.append(group)
+    groups = arc_variant_groups(DATA / "arc", np.random.RandomState(seed), subsets, test_subset, num_aug)
     tests = [g for g in groups if g.test_pairs]
     return {"train_groups": len(groups), "train_puzzles": sum(len(g.transform_ids) for g in groups),
             "train_examples": sum(len(g.transform_ids) * len(g.train_pairs) for g in groups),
@@ -98,8 +93,9 @@ def main() -> None:
         "maze-gen-small": recipe_build("maze-gen-small", None),
         "arc-tiny": recipe_build("arc-tiny", DATA / "arc"),
     }
-    plan = arc_plan("arc1")
-    results["arc1_plan_num_aug_1000"] = {**plan, "matches_official": all(plan[k] == v for k, v in OFFICIAL_ARC1.items())}
+    for config, official in (("arc1", OFFICIAL_ARC1), ("arc2", OFFICIAL_ARC2)):
+        plan = arc_plan(config)
+        results[f"{config}_plan_num_aug_1000"] = {**plan, "matches_official": all(plan[k] == v for k, v in official.items())}
     if not args.skip_arc_build:
         results["builds"]["arc1concept-aug"] = recipe_build("arc1concept-aug-1000", DATA / "arc", num_aug=args.arc_num_aug)
     results["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

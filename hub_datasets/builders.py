@@ -193,7 +193,7 @@ def maze_generated(source=None, seed=0, size: int = 11, min_moves: int = 20, num
 RETRIES_FACTOR = 5  # the official ARCAugmentRetriesFactor
 
 
-class _ArcGroup:
+class ArcGroup:
     """One original task and its kept variants (dihedral id + colour map; index 0 = identity)."""
 
     def __init__(self, task: arc_lib.ArcTask, is_test_task: bool):
@@ -243,7 +243,7 @@ class _ArcGroup:
                               for t, m in zip(self.transform_ids[1:], self.colour_maps[1:])]
 
 
-def _arc_split(groups: list[_ArcGroup], split: str, identifiers: dict[str, int],
+def _arc_split(groups: list[ArcGroup], split: str, identifiers: dict[str, int],
                offsets_rng: np.random.RandomState | None) -> Dataset:
     """Materialise a split: rows ordered group -> variant -> example. In the train split
     (``offsets_rng`` given) every example but one random one per variant is placed at a random
@@ -327,6 +327,21 @@ def _place(canvas: np.ndarray, rows: np.ndarray, grids: np.ndarray, offsets: np.
     canvas.reshape(-1)[flat_index] = padded[inside]
 
 
+def arc_variant_groups(source, rng: np.random.RandomState, subsets=("training", "evaluation", "concept"),
+                       test_subset="evaluation", num_aug: int = 1000, num_tasks: int | None = None) -> list[ArcGroup]:
+    """The variant plan of an ARC build (no materialisation): per subset, tasks shuffled by ``rng``,
+    then each task's variants chosen. Gives the official split statistics in seconds."""
+    groups = []
+    for subset in subsets:
+        subset_tasks, _ = arc_lib.read_arc_subset(source, subset)
+        rng.shuffle(subset_tasks)
+        for task in subset_tasks[:num_tasks]:
+            group = ArcGroup(task, subset == test_subset)
+            group.choose_variants(rng, num_aug)
+            groups.append(group)
+    return groups
+
+
 def arc_dataset(source=None, seed=42, subsets=("training", "evaluation", "concept"), test_subset="evaluation",
                 num_aug: int = 1000, num_tasks: int | None = None, tasks: list[arc_lib.ArcTask] | None = None):
     """TRM's ARC build (spec §5.5, pitfall 22), reproducing the official builder for the same seed:
@@ -336,14 +351,7 @@ def arc_dataset(source=None, seed=42, subsets=("training", "evaluation", "concep
     top-left; identifiers from 1 in build order, shared by both splits. ``num_tasks`` keeps the
     first tasks of each subset (after shuffling) for small builds."""
     rng = np.random.RandomState(seed)
-    groups = []
-    for subset in subsets:
-        subset_tasks, _ = arc_lib.read_arc_subset(source, subset)
-        rng.shuffle(subset_tasks)
-        for task in subset_tasks[:num_tasks]:
-            group = _ArcGroup(task, subset == test_subset)
-            group.choose_variants(rng, num_aug)
-            groups.append(group)
+    groups = arc_variant_groups(source, rng, subsets, test_subset, num_aug, num_tasks)
     identifiers: dict[str, int] = {}
     for split in ("train", "test"):
         for group in groups:

