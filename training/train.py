@@ -33,7 +33,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
-from training.config import DEFAULT_PRESET, PRESETS, TrainingConfig, parse_overrides
+from training.config import DEFAULT_PRESET, PRESETS, TrainingConfig, apply_overrides, parse_overrides
 from training.data import PuzzleIndex, TrainBatchSampler, collate
 from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, lr_lambda
 
@@ -652,7 +652,7 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
                         help="resume from CKPT, or from the latest complete checkpoint in the output dir")
     parser.add_argument("--push-to-hub", default=None, metavar="REPO", help="upload the final model folder")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
 
     if args.config and args.preset:
         parser.error("give either --preset or --config (a config file may name its preset)")
@@ -667,7 +667,7 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
                       (args.push_to_hub, "push_to_hub")):
         if flag is not None:
             overrides[key] = flag
-    return TrainingConfig.from_dict(values).with_overrides(overrides)
+    return TrainingConfig.from_dict(apply_overrides(values, overrides))
 
 
 def main(argv: list[str] | None = None) -> int:

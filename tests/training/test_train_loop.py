@@ -1,0 +1,139 @@
+"""The training loop end to end: it learns, it refuses bad data, it stops on NaN, it fine-tunes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset, DatasetDict
+
+import hub_datasets
+from hub_datasets import PuzzleDatasetMetadata, SplitStatistics
+from training.config import PRESETS, TrainingConfig
+from training.train import Trainer, list_checkpoints, parse_args
+
+
+def _reversal_dataset(path: Path, num_train=2048, num_test=64, seq_len=8, vocab_size=10, seed=0) -> str:
+    """Held-out generalisation task: the answer is the input read backwards (chance: 8^-8)."""
+    rng = np.random.default_rng(seed)
+    splits, stats = {}, {}
+    for name, n in (("train", num_train), ("test", num_test)):
+        inputs = rng.integers(2, vocab_size, size=(n, seq_len))
+        splits[name] = Dataset.from_dict(
+            dict(inputs=inputs.astype(np.uint8), labels=inputs[:, ::-1].astype(np.int8), puzzle_id=np.zeros(n, np.int32),
+                 group_id=np.arange(n, dtype=np.int32), variant_id=np.arange(n, dtype=np.int32),
+                 puzzle_name=[f"{name}{i}" for i in range(n)], augmentation=[""] * n),
+            features=hub_datasets.puzzle_features(seq_len),
+        )
+        stats[name] = SplitStatistics(total_groups=n, total_puzzles=n, total_examples=n, mean_puzzle_examples=1.0)
+    metadata = PuzzleDatasetMetadata(task="arc", recipe="reversal", seed=seed, vocab_size=vocab_size, seq_len=seq_len,
+                                     num_puzzle_identifiers=1, puzzle_identifiers=["<blank>"], splits=stats)
+    hub_datasets.save_puzzle_dataset(DatasetDict(splits), metadata, path)
+    return str(path)
+
+
+def test_training_lifts_held_out_exact_accuracy_far_above_the_untrained_model(tmp_path):
+    config = TrainingConfig(
+        dataset=_reversal_dataset(tmp_path / "data"),
+        model=dict(hidden_size=32, num_attention_heads=2, expansion=2, num_layers=1, num_recursions=1,
+                   num_latent_updates=1, puzzle_embedding_dim=0, max_supervision_steps=2, halt_exploration_prob=0.1,
+                   position_encoding="learned"),
+        global_batch_size=64, epochs=8, eval_interval=2, lr=3e-3, lr_warmup_steps=10, weight_decay=0.1, ema_rate=0.9,
+        eval_at_start=True, log_interval=16, log_with="none", output_dir=str(tmp_path / "run"), solve_sample=False,
+    )
+    output_dir = Trainer(config).run()
+    results = json.loads((output_dir / "eval_results.json").read_text())
+    before, after = results["before_training"]["exact_accuracy"], results["metrics"]["exact_accuracy"]
+    assert before == 0.0
+    assert after >= 0.8, f"exact accuracy only {after:.3f} after training"
+    # the saved folder is a complete model: weights + config, and it loads back with the same accuracy
+    from modeling_trm.modeling_trm import TRMForPuzzleSolving
+
+    reloaded = TRMForPuzzleSolving.from_pretrained(output_dir)
+    test = hub_datasets.load_puzzle_dataset(config.dataset)["test"].with_format("torch")[:]
+    solved = reloaded.solve(test["inputs"].long(), halting="fixed").predictions
+    exact = (solved == test["labels"].long()).all(-1).float().mean().item()
+    assert exact == pytest.approx(after)
+    log = json.loads((output_dir / "training_log.json").read_text())
+    assert log["train"][-1]["loss"] < log["train"][0]["loss"]
+
+
+def test_dataset_that_does_not_fit_the_model_is_rejected_before_training(tiny_config):
+    config = tiny_config(model={**tiny_config().model, "vocab_size": 7})
+    with pytest.raises(ValueError, match="vocab_size is 6 in the dataset metadata .* but 7 in the model config"):
+        Trainer(config)
+    assert not list_checkpoints(Path(config.output_dir) / "checkpoints")
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_config):
+    config = tiny_config(max_steps=6, checkpoint_interval=2)
+    trainer = Trainer(config)
+    calls = {"n": 0}
+
+    def poison_from_step_four(module, args, output):
+        if module.training:
+            calls["n"] += 1
+            if calls["n"] >= 4:
+                return output * float("nan")
+
+    trainer.unwrapped.lm_head.register_forward_hook(poison_from_step_four)
+    with pytest.raises(FloatingPointError, match=r"non-finite loss \(nan\) at step 4.*checkpoint-2"):
+        trainer.run()
+    checkpoints = list_checkpoints(Path(config.output_dir) / "checkpoints")
+    assert [p.name for p in checkpoints] == ["checkpoint-2"]
+
+
+def test_fine_tuning_resizes_the_puzzle_table_to_its_mean_row(tiny_config, tmp_path):
+    pretrained = tiny_config(max_steps=3, output_dir=str(tmp_path / "pretrained"))
+    Trainer(pretrained).run()
+    from modeling_trm.modeling_trm import TRMForPuzzleSolving
+
+    old_table = TRMForPuzzleSolving.from_pretrained(tmp_path / "pretrained").puzzle_embedding.weight
+
+    # Same task, but a dataset with 5 puzzle identifiers (e.g. per-puzzle embeddings).
+    dataset = hub_datasets.load_puzzle_dataset(pretrained.dataset)
+    metadata = hub_datasets.load_dataset_metadata(pretrained.dataset)
+    dataset = dataset.map(lambda row: {"puzzle_id": row["group_id"] % 4 + 1})
+    metadata.num_puzzle_identifiers = 5
+    metadata.puzzle_identifiers = ["<blank>", "a", "b", "c", "d"]
+    hub_datasets.save_puzzle_dataset(dataset, metadata, tmp_path / "five_ids")
+
+    finetune = parse_args([f"init_from={tmp_path / 'pretrained'}", f"dataset={tmp_path / 'five_ids'}", "log_with=none",
+                           f"--output-dir={tmp_path / 'finetuned'}", "--max-steps=2", "global_batch_size=8",
+                           "solve_sample=false", "eval_max_examples=8"])
+    assert finetune.model == {} and finetune.dataset_recipe is None
+    trainer = Trainer(finetune)
+    table = trainer.unwrapped.puzzle_embedding.weight
+    assert table.shape == (5, old_table.shape[1])
+    assert torch.allclose(table, old_table.mean(0, keepdim=True).expand(5, -1))
+    trainer.run()
+    assert trainer.unwrapped.config.num_puzzle_identifiers == 5
+
+
+def test_presets_carry_the_official_hyperparameters():
+    for name in ("sudoku-mlp", "sudoku-att", "maze-att"):
+        preset = PRESETS[name]
+        assert (preset.lr, preset.puzzle_emb_lr, preset.weight_decay, preset.puzzle_emb_weight_decay) == (1e-4, 1e-4, 1.0, 1.0)
+        assert (preset.epochs, preset.eval_interval, preset.global_batch_size) == (50_000, 5_000, 768)
+    for name in ("arc1", "arc2"):
+        preset = PRESETS[name]
+        assert (preset.puzzle_emb_lr, preset.weight_decay, preset.epochs, preset.model["num_latent_updates"]) == (1e-2, 0.1, 100_000, 4)
+    assert PRESETS["sudoku-mlp"].model["token_mixer"] == "mlp" and PRESETS["sudoku-att"].model["num_latent_updates"] == 6
+    assert PRESETS["hrm-sudoku"].model_type == "hrm" and not PRESETS["hrm-sudoku"].ema
+    for preset in PRESETS.values():
+        assert preset.lr_warmup_steps in (2000, PRESETS["sudoku-small"].lr_warmup_steps)
+
+
+def test_command_line_overrides_and_yaml(tmp_path):
+    config = parse_args(["--preset", "sudoku-att", "lr=3e-4", "model.hidden_size=128", "--max-steps", "7", "--resume"])
+    assert (config.lr, config.model["hidden_size"], config.max_steps, config.resume_from) == (3e-4, 128, 7, "latest")
+    assert config.model["num_latent_updates"] == 6  # the rest of the preset's model is kept
+    yaml_path = tmp_path / "run.yaml"
+    yaml_path.write_text("preset: arc1\nglobal_batch_size: 96\nmodel:\n  hidden_size: 256\n")
+    loaded = parse_args(["--config", str(yaml_path)])
+    assert (loaded.global_batch_size, loaded.model["hidden_size"], loaded.puzzle_emb_lr) == (96, 256, 1e-2)
+    with pytest.raises(ValueError, match="unknown TrainingConfig field"):
+        parse_args(["learning_rate=1"])
