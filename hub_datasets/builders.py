@@ -20,8 +20,13 @@ from datasets import Dataset, DatasetDict, DatasetInfo, Features, Sequence, Valu
 from datasets.table import InMemoryTable
 
 from . import arc as arc_lib
-from .augment import (ARC_SEPARATOR, apply_sudoku_transforms, arc_variant_suffix, dihedral_transform,
-                      random_sudoku_transforms)
+from .augment import (
+    ARC_SEPARATOR,
+    apply_sudoku_transforms,
+    arc_variant_suffix,
+    dihedral_transform,
+    random_sudoku_transforms,
+)
 from .maze import MazeRecords, generate_mazes, read_maze_csv
 from .metadata import PuzzleDatasetMetadata, SplitStatistics
 from .sudoku import SudokuRecords, generate_sudoku, read_sudoku_csv
@@ -53,7 +58,7 @@ def strings_from_chars(chars: np.ndarray, present: np.ndarray) -> pa.Array:
 def make_split(inputs: np.ndarray, labels: np.ndarray, puzzle_id: np.ndarray, group_id: np.ndarray,
                variant_id: np.ndarray, puzzle_name: pa.Array, augmentation: pa.Array, split: str) -> Dataset:
     """One split as an in-memory arrow ``Dataset`` with the explicit puzzle ``Features``."""
-    rows, seq_len = inputs.shape
+    seq_len = inputs.shape[1]
     fixed = lambda a, t: pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(a).ravel(), t), seq_len)
     features = puzzle_features(seq_len)
     table = pa.Table.from_arrays(
@@ -138,8 +143,8 @@ def _csv_file(source: str | Path | None, stem: str) -> Path:
 
 
 def _grid_metadata(task: str, vocab_size: int, size: int) -> dict:
-    return dict(task=task, vocab_size=vocab_size, seq_len=size * size, num_puzzle_identifiers=1,
-                puzzle_identifiers=[BLANK_IDENTIFIER], grid_shape=(size, size))
+    return {"task": task, "vocab_size": vocab_size, "seq_len": size * size, "num_puzzle_identifiers": 1,
+            "puzzle_identifiers": [BLANK_IDENTIFIER], "grid_shape": (size, size)}
 
 
 def sudoku_extreme(source=None, seed=0, subsample_size: int | None = 1000, num_aug: int = 1000,
@@ -361,8 +366,8 @@ def arc_dataset(source=None, seed=42, subsets=("training", "evaluation", "concep
     train = _arc_split(groups, "train", identifiers, rng)
     test = _arc_split(groups, "test", identifiers, None)
     names = [BLANK_IDENTIFIER] + list(identifiers)
-    metadata = dict(task="arc", vocab_size=12, seq_len=900, num_puzzle_identifiers=len(names),
-                    puzzle_identifiers=names, grid_shape=(30, 30))
+    metadata = {"task": "arc", "vocab_size": 12, "seq_len": 900, "num_puzzle_identifiers": len(names),
+                "puzzle_identifiers": names, "grid_shape": (30, 30)}
     return DatasetDict(train=train, test=test), metadata
 
 

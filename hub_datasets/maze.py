@@ -159,7 +159,7 @@ def read_maze_csv(path: str | Path, on_error: str = "raise", limit: int | None =
             source, question, answer, rating = row
             if cells is None:
                 cells = len(question)
-                if int(round(cells**0.5)) ** 2 != cells:
+                if round(cells**0.5) ** 2 != cells:
                     raise ValueError(f"{path}, line {line}: question of {cells} characters is not a square grid")
             if len(question) != cells or len(answer) != cells:
                 bad(line, f"question and answer must have {cells} characters, got {len(question)} and {len(answer)}")
@@ -182,7 +182,7 @@ def read_maze_csv(path: str | Path, on_error: str = "raise", limit: int | None =
             names.append(f"{stem}:{line}")
     if cells is None:
         raise ValueError(f"{path}: no records")
-    size = int(round(cells**0.5))
+    size = round(cells**0.5)
     records = MazeRecords(np.array(questions, np.uint8).reshape(-1, size, size),
                           np.array(answers, np.uint8).reshape(-1, size, size),
                           np.array(ratings, np.int64), sources, names)

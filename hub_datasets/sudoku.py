@@ -40,7 +40,7 @@ class SudokuRecords:
 
 
 def grid_size_of(cells: int) -> int:
-    size = int(round(cells**0.5))
+    size = round(cells**0.5)
     if size * size != cells or size not in SUDOKU_BOX_SHAPES:
         raise ValueError(f"{cells} cells is not a supported sudoku (sizes {sorted(SUDOKU_BOX_SHAPES)})")
     return size
@@ -148,9 +148,8 @@ def read_sudoku_csv(path: str | Path, on_error: str = "raise", limit: int | None
 
 def write_sudoku_csv(path: str | Path, records: SudokuRecords) -> None:
     path = Path(path)
-    opener = gzip.open(path, "wt", newline="") if path.suffix == ".gz" else open(path, "w", newline="")
     to_text = lambda grid, blank: "".join(blank if d == 0 else str(d) for d in grid.ravel())
-    with opener as handle:
+    with (gzip.open(path, "wt", newline="") if path.suffix == ".gz" else open(path, "w", newline="")) as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(CSV_HEADER)
         for q, a, r, s in zip(records.questions, records.answers, records.ratings, records.sources):

@@ -110,8 +110,8 @@ def test_tiny_build_rows_decode_to_the_original_pairs(tiny, shared_data_dir):
             offset = parse(aug).offset if aug else (0, 0)
             canvas_in = table["inputs"][row].reshape(30, 30)[offset[0]:, offset[1]:]
             canvas_out = np.where(table["labels"][row] < 0, 0, table["labels"][row]).reshape(30, 30)[offset[0]:, offset[1]:]
-            padded = lambda c: np.pad(c, ((0, offset[0]), (0, offset[1])))
-            grid_in, grid_out = invert(aug, crop(padded(canvas_in))), invert(aug, crop(padded(canvas_out)))
+            pad = ((0, offset[0]), (0, offset[1]))  # back to 30x30, the grid now at the top-left
+            grid_in, grid_out = (invert(aug, crop(np.pad(c, pad))) for c in (canvas_in, canvas_out))
             assert any(np.array_equal(grid_in, a) and np.array_equal(grid_out, b) for a, b in pairs), (split, row)
             assert metadata.puzzle_identifiers[table["puzzle_id"][row]].split("|||")[0] == name
         if split == "test":  # test rows are never translated, EOS supervised, PAD ignored

@@ -5,8 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from hub_datasets.augment import (DIHEDRAL_INVERSE, apply, dihedral_transform, invert, parse,
-                                  random_sudoku_transforms, apply_sudoku_transforms, invert_sudoku_transforms)
+from hub_datasets.augment import (
+    DIHEDRAL_INVERSE,
+    apply,
+    apply_sudoku_transforms,
+    dihedral_transform,
+    invert,
+    invert_sudoku_transforms,
+    parse,
+    random_sudoku_transforms,
+)
 from hub_datasets.sudoku import generate_sudoku, sudoku_errors
 
 

@@ -6,8 +6,14 @@ import datasets
 import numpy as np
 import pytest
 
-from hub_datasets import (RECIPES, build_dataset, load_dataset_metadata, load_puzzle_dataset, puzzle_features,
-                          save_puzzle_dataset)
+from hub_datasets import (
+    RECIPES,
+    build_dataset,
+    load_dataset_metadata,
+    load_puzzle_dataset,
+    puzzle_features,
+    save_puzzle_dataset,
+)
 from hub_datasets.augment import invert
 from hub_datasets.builders import decode_tokens
 from hub_datasets.cli import main as data_main

@@ -7,10 +7,10 @@ from hub_datasets.maze import CHARSET, PATH, generate_mazes, maze_errors, read_m
 
 HEADER = "source,question,answer,rating\n"
 # 4x4: S top-left, G bottom-right, one wall; shortest path = 6 moves, many of them
-Q = "S   " " #  " "    " "   G"
-A1 = "Sooo" " # o" "   o" "   G"  # along the top and right edge
-A2 = "S   " "o#  " "oooo" "   G"  # another shortest path
-LONG = "Sooo" " #oo" "  oo" "   G"  # too many o cells
+Q = "".join(["S   ", " #  ", "    ", "   G"])
+A1 = "".join(["Sooo", " # o", "   o", "   G"])  # along the top and right edge
+A2 = "".join(["S   ", "o#  ", "oooo", "   G"])  # another shortest path
+LONG = "".join(["Sooo", " #oo", "  oo", "   G"])  # too many o cells
 
 
 def write(tmp_path, rows):
@@ -27,8 +27,8 @@ def test_any_shortest_path_is_a_valid_answer(tmp_path):
 
 @pytest.mark.parametrize("answer, rating, message", [
     (LONG, 6, "line 2: answer path has 8 moves, the shortest path has 6"),
-    ("So  " " # o" " ooo" "   G", 6, "line 2: answer 'o' cells do not connect S to G"),
-    ("Sooo" " # o" "   o" "  #G", 6, "differs from the question in a cell other than an open cell"),
+    ("".join(["So  ", " # o", " ooo", "   G"]), 6, "line 2: answer 'o' cells do not connect S to G"),
+    ("".join(["Sooo", " # o", "   o", "  #G"]), 6, "differs from the question in a cell other than an open cell"),
     (A1, 7, "line 2: rating 7 is not the shortest path length 6"),
     (A1[:-1] + "x", 6, "line 2: invalid character 'x' in answer at position 15"),
     (A1[:-1], 6, "line 2: question and answer must have 16 characters, got 16 and 15"),
@@ -43,7 +43,7 @@ def test_bad_answers_are_named(tmp_path, answer, rating, message):
 def test_questions_need_one_start_and_a_reachable_goal(tmp_path):
     with pytest.raises(ValueError, match="exactly one S and one G, has 2 S and 1 G"):
         read_maze_csv(write(tmp_path, [f"x,{'SS' + Q[2:]},{'SS' + A1[2:]},6"]))
-    walled = "S#  " "##  " "    " "   G"
+    walled = "".join(["S#  ", "##  ", "    ", "   G"])
     with pytest.raises(ValueError, match="G is not reachable from S"):
         read_maze_csv(write(tmp_path, [f"x,{walled},{walled},6"]))
 

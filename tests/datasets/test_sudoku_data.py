@@ -83,7 +83,7 @@ def test_generator_is_seeded_unique_minimal_and_writes_the_csv_format(tmp_path):
     assert not np.array_equal(records.questions, generate_sudoku(12, size=9, seed=4).questions)
     solver = SudokuSolver(9)
     for q, a, rating in zip(records.questions, records.answers, records.ratings):
-        found, solution, guesses = solver.solve(q, limit=2)
+        found, solution, _ = solver.solve(q, limit=2)
         assert found == 1 and (solution == a).all() and rating == solver.rating(q)
         for cell in np.flatnonzero(q.ravel())[:5]:  # minimal: removing any clue breaks uniqueness
             reduced = q.ravel().copy()
