@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
+from tqdm.auto import tqdm
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, Sequence, Value
 from datasets.table import InMemoryTable
 
@@ -280,7 +281,7 @@ def _arc_split(groups: list[ArcGroup], split: str, identifiers: dict[str, int],
     group_id = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
     suffixes = []  # per variant, in row order: its augmentation string ("" = identity)
     variant_index = 0
-    for g, start in zip(groups, starts):
+    for g, start in tqdm(list(zip(groups, starts)), desc=f"ARC {split} rows", disable=None, leave=False):
         pairs = pairs_of(g)
         num_pairs, num_variants = len(pairs), len(g.transform_ids)
         variant_names = g.variant_names()
@@ -340,7 +341,8 @@ def arc_variant_groups(source, rng: np.random.RandomState, subsets=("training", 
     for subset in subsets:
         subset_tasks, _ = arc_lib.read_arc_subset(source, subset)
         rng.shuffle(subset_tasks)
-        for task in subset_tasks[:num_tasks]:
+        # disable=None: a progress bar on a terminal only
+        for task in tqdm(subset_tasks[:num_tasks], desc=f"ARC {subset} variants", disable=None, leave=False):
             group = ArcGroup(task, subset == test_subset)
             group.choose_variants(rng, num_aug)
             groups.append(group)
