@@ -301,14 +301,18 @@ def check_claims(summary: dict[str, dict]) -> list[dict]:
         for metric in ("exact_accuracy", "cell_accuracy"):
             a, b = summary[better][metric], summary[worse][metric]
             gap = a["mean"] - b["mean"]
-            check[metric] = {"gap": gap, "agrees": bool(gap > 0), "separated": bool(abs(gap) > a["std"] + b["std"])}
+            # With one seed there is no spread to compare with: `separated` is None.
+            one_seed = len(summary[better]["seeds"]) < 2 or len(summary[worse]["seeds"]) < 2
+            check[metric] = {"gap": gap, "agrees": bool(gap > 0),
+                             "separated": None if one_seed else bool(abs(gap) > a["std"] + b["std"])}
         checks.append(check)
     return checks
 
 
 def _verdict(check: dict) -> str:
     direction = "as in the paper" if check["agrees"] else "tie" if check["gap"] == 0 else "opposite"
-    return f"{100 * check['gap']:+.1f} ({direction}{', beyond seed spread' if check['separated'] else ''})"
+    spread = {True: ", beyond seed spread", False: ", within seed spread", None: ""}[check["separated"]]
+    return f"{100 * check['gap']:+.1f} ({direction}{spread})"
 
 
 def _pm(stats: dict[str, float], percent: bool = True) -> str:

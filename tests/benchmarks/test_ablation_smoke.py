@@ -99,6 +99,9 @@ def test_table_and_pictures_are_written(study):
         assert f"| {name} | {row['parameters']:,} |" in table
     claims = {(c["better"], c["worse"]) for c in results["claims"]}
     assert claims == {("trm-mlp", "hrm"), ("trm-mlp", "single-pass"), ("hrm", "single-pass")}
+    for check in results["claims"]:  # one seed: no spread to judge a gap against
+        assert check["exact_accuracy"]["separated"] is None and check["cell_accuracy"]["separated"] is None
+        assert check["cell_accuracy"]["agrees"] == (check["cell_accuracy"]["gap"] > 0)
     for name in ("accuracy_vs_training_step.png", "accuracy_vs_inference_steps.png", "refinement.png"):
         image = matplotlib.image.imread(output / name)
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100, name
