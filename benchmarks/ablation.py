@@ -93,8 +93,8 @@ SCALES: dict[str, Scale] = {
     ),
     "cpu": Scale(
         description="6x6 sudoku (generated, unique solutions, 15 symmetry augmentations per train puzzle), "
-        "width 64, 640 steps; about an hour for 8 models x 3 seeds on 2 cores. At this length few test puzzles "
-        "are solved outright, so cell accuracy is the sensitive measure",
+        "width 64, 640 steps; about an hour for 8 models x 3 seeds on 2 cores (calibration, seed 0: TRM-MLP "
+        "46% exact / 90% cell, TRM-Att 0% / 56%)",
         recipe="sudoku6x6-gen",
         dataset_options=dict(num_train=512, num_test=256, num_aug=15),
         hidden_size=64, num_attention_heads=4, num_recursions=2, num_latent_updates=4, max_supervision_steps=8,
