@@ -38,9 +38,9 @@ from modeling_trm.configuration_trm import swiglu_intermediate_size
 
 RESULTS = Path(__file__).resolve().parent / "results" / "solve_throughput.json"
 
-PAPER_SUDOKU = dict(vocab_size=11, seq_len=81, hidden_size=512, num_attention_heads=8, expansion=4.0, num_layers=2,
-                    num_recursions=3, num_latent_updates=6, max_supervision_steps=16, puzzle_embedding_dim=512,
-                    puzzle_prefix_len=16, forward_dtype="float32")
+PAPER_SUDOKU = {"vocab_size": 11, "seq_len": 81, "hidden_size": 512, "num_attention_heads": 8, "expansion": 4.0, "num_layers": 2,
+                    "num_recursions": 3, "num_latent_updates": 6, "max_supervision_steps": 16, "puzzle_embedding_dim": 512,
+                    "puzzle_prefix_len": 16, "forward_dtype": "float32"}
 MODELS = {
     "TRM-MLP 5M": dict(PAPER_SUDOKU, token_mixer="mlp", position_encoding="none"),
     "TRM-Att 7M": dict(PAPER_SUDOKU, token_mixer="attention", position_encoding="rope"),
@@ -137,8 +137,8 @@ def run(batch_sizes, max_steps: int, compile_network: bool, seed: int = 0) -> di
 
 def markdown_table(report: dict) -> str:
     lines = [
-        f"fp32 CPU, {report['machine']['threads']} threads, matmul peak {report['matmul_peak_gflops']:.1f} GFLOP/s "
-        f"at the start (load average {report['machine']['load_average'][0]:.1f})",
+        (f"fp32 CPU, {report['machine']['threads']} threads, matmul peak {report['matmul_peak_gflops']:.1f} GFLOP/s "
+         f"at the start (load average {report['machine']['load_average'][0]:.1f})"),
         "",
         "| model | batch | halting | backend | mean steps | puzzles/s | GFLOP/s | matmul peak GFLOP/s | % of peak |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -62,7 +62,7 @@ class SolveConfig:
                 raise ValueError(f"SolveConfig.{name} must be a positive integer or None, got {value!r}.")
         for name in ("return_intermediate", "output_logits"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"SolveConfig.{name} must be a bool, got {getattr(self, name)!r}.")
+                raise TypeError(f"SolveConfig.{name} must be a bool, got {getattr(self, name)!r}.")
 
     def update(self, **overrides) -> SolveConfig:
         """A validated copy with some fields replaced; unknown names are an error."""

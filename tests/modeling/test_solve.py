@@ -16,9 +16,9 @@ from modeling_trm.modeling_hrm import HRMForPuzzleSolving
 
 def tiny_trm(seed: int = 0, **overrides) -> TRMForPuzzleSolving:
     torch.manual_seed(seed)
-    config = dict(vocab_size=11, seq_len=16, hidden_size=32, num_attention_heads=2, num_layers=1,
-                  num_recursions=2, num_latent_updates=2, max_supervision_steps=3,
-                  puzzle_embedding_dim=32, puzzle_prefix_len=1, num_puzzle_identifiers=4)
+    config = {"vocab_size": 11, "seq_len": 16, "hidden_size": 32, "num_attention_heads": 2, "num_layers": 1,
+                  "num_recursions": 2, "num_latent_updates": 2, "max_supervision_steps": 3,
+                  "puzzle_embedding_dim": 32, "puzzle_prefix_len": 1, "num_puzzle_identifiers": 4}
     config.update(overrides)
     return TRMForPuzzleSolving(TRMConfig(**config)).eval()
 
@@ -176,7 +176,7 @@ def test_batch_size_chunks_give_the_same_result():
         whole = model.solve(puzzles, puzzle_ids, halting=halting, max_steps=4, return_intermediate=True)
         chunks = []
         chunked = model.solve(puzzles, puzzle_ids, halting=halting, max_steps=4, return_intermediate=True,
-                              batch_size=3, callback=lambda step, s: chunks.append((step, s.indices.tolist())))
+                              batch_size=3, callback=lambda step, s, seen=chunks: seen.append((step, s.indices.tolist())))
         assert torch.equal(whole.predictions, chunked.predictions)
         assert torch.equal(whole.steps, chunked.steps)
         assert torch.equal(whole.intermediate_predictions, chunked["intermediate_predictions"])
@@ -233,10 +233,10 @@ def test_model_outputs_and_dtypes():
 @pytest.mark.parametrize(
     "overrides, error, message",
     [
-        (dict(halting="greedy"), ValueError, "SolveConfig.halting must be one of \\['fixed', 'adaptive'\\], got 'greedy'"),
-        (dict(max_steps=0), ValueError, "SolveConfig.max_steps must be a positive integer or None, got 0"),
-        (dict(batch_size=-2), ValueError, "SolveConfig.batch_size must be a positive integer or None, got -2"),
-        (dict(max_step=3), TypeError, "Unknown solve option\\(s\\) \\['max_step'\\]"),
+        ({"halting": "greedy"}, ValueError, "SolveConfig.halting must be one of \\['fixed', 'adaptive'\\], got 'greedy'"),
+        ({"max_steps": 0}, ValueError, "SolveConfig.max_steps must be a positive integer or None, got 0"),
+        ({"batch_size": -2}, ValueError, "SolveConfig.batch_size must be a positive integer or None, got -2"),
+        ({"max_step": 3}, TypeError, "Unknown solve option\\(s\\) \\['max_step'\\]"),
     ],
 )
 def test_bad_solve_options_are_rejected(overrides, error, message):
