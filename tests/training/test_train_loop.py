@@ -124,7 +124,7 @@ def test_presets_carry_the_official_hyperparameters():
     assert PRESETS["sudoku-mlp"].model["token_mixer"] == "mlp" and PRESETS["sudoku-att"].model["num_latent_updates"] == 6
     assert PRESETS["hrm-sudoku"].model_type == "hrm" and not PRESETS["hrm-sudoku"].ema
     for preset in PRESETS.values():
-        assert preset.lr_warmup_steps in (2000, PRESETS["sudoku-small"].lr_warmup_steps)
+        assert preset.lr_warmup_steps in (2000, PRESETS["sudoku6x6"].lr_warmup_steps)
 
 
 def test_command_line_overrides_and_yaml(tmp_path):
