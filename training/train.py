@@ -546,6 +546,7 @@ class Trainer:
         }
         (self.output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
         self.config.save_yaml(self.output_dir / "training_config.yaml")
+        plot_training_curves(self.output_dir / "training_log.json", self.output_dir / "training_curves.png")
         _render_card(self.output_dir, results)
         if self.config.solve_sample:
             print_sample_solution(model, self.dataset["test"], processor, accelerator.device)
@@ -590,17 +591,40 @@ def print_sample_solution(model, test_dataset, processor, device) -> None:
     if processor is not None:
         question, answer = processor.decode(batch["input_ids"].cpu())[0], processor.decode(prediction[None])[0]
     else:
+        # Grid sizes the processor does not know: sudoku tokens are digit + 1 (1 = blank).
         side = math.isqrt(len(prediction))
-        question, answer = batch["input_ids"][0].cpu().view(side, side), prediction.view(side, side)
+        question, answer = (batch["input_ids"][0].cpu().view(side, side) - 1), (prediction.view(side, side) - 1)
     print(f"Sample test puzzle:\n{_grid_text(question)}\nModel's answer after {int(output.steps[0])} supervision steps "
           f"({'correct' if correct else 'wrong'}):\n{_grid_text(answer)}")
+
+
+def plot_training_curves(log_path: str | Path, png_path: str | Path) -> Path:
+    """Training loss and eval exact accuracy against the optimizer step, from ``training_log.json``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    log = json.loads(Path(log_path).read_text())
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    loss_ax.plot([r["step"] for r in log["train"]], [r["loss"] for r in log["train"]])
+    loss_ax.set(xlabel="optimizer step (= supervision step)", ylabel="training loss", title="loss")
+    for key, label in (("exact_accuracy", "exact"), ("cell_accuracy", "cell")):
+        acc_ax.plot([r["step"] for r in log["eval"]], [r[key] for r in log["eval"]], marker="o", label=label)
+    acc_ax.set(xlabel="optimizer step", ylabel="test accuracy (EMA weights)", ylim=(0, 1), title="evaluation")
+    acc_ax.legend()
+    fig.suptitle(f"{log['config'].get('dataset_recipe') or log['config'].get('dataset')}")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+    return Path(png_path)
 
 
 def _grid_text(grid) -> str:
     grid = np.asarray(grid)
     if grid.ndim != 2:
         return str(grid)
-    return "\n".join(" ".join(str(int(v)) for v in row) for row in grid)
+    return "\n".join(" ".join(str(int(v)) if v > 0 else "." for v in row) for row in grid)
 
 
 def _trackers(log_with: str | None) -> list[str] | None:

@@ -1,0 +1,117 @@
+"""Training throughput of the paper's Sudoku models (TRM-MLP 5M, TRM-Att 7M) on this machine.
+
+One measured step = what the training loop does per optimizer step: ONE supervision step forward
+(T recursions, only the last with gradient) + backward + AdamATan2, with the ACT state carried.
+Reports supervision steps/s, examples/s and achieved GFLOP/s against this machine's fp32 matmul peak
+measured in the same run. FLOPs are counted analytically (2 per multiply-add): the T-1 no-grad
+recursions count forward only, the last recursion forward + backward (x3).
+
+    python benchmarks/train_throughput.py [--batch-size 16] [--steps 3] [--no-compile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from modeling_trm.configuration_trm import TRMConfig, swiglu_intermediate_size
+from modeling_trm.modeling_trm import TRMForPuzzleSolving
+from training.optim import AdamATan2
+
+SUDOKU = dict(vocab_size=11, seq_len=81, num_puzzle_identifiers=1, hidden_size=512, num_attention_heads=8, expansion=4,
+              num_layers=2, num_recursions=3, num_latent_updates=6, puzzle_embedding_dim=512, puzzle_prefix_len=16,
+              max_supervision_steps=16, forward_dtype="float32")
+CONFIGS = {
+    "TRM-MLP (5M)": dict(SUDOKU, token_mixer="mlp", position_encoding="none"),
+    "TRM-Att (7M)": dict(SUDOKU, token_mixer="attention", position_encoding="rope"),
+}
+
+
+def network_call_flops(config: TRMConfig, batch: int) -> float:
+    """Forward FLOPs of one application of the shared network (num_layers blocks) to [batch, N, D]."""
+    n, d = config.total_seq_len, config.hidden_size
+    channel_mlp = 2 * 3 * d * config.intermediate_size  # gate+up (2 I x D) and down (D x I) per token
+    if config.token_mixer == "attention":
+        mixer = 2 * 4 * d * d + 2 * 2 * n * d  # qkv + o projections, scores + weighted sum per token
+    else:
+        mixer = 2 * 3 * n * swiglu_intermediate_size(n, config.expansion)  # SwiGLU across positions per channel
+    return config.num_layers * batch * n * (channel_mlp + mixer)
+
+
+def step_flops(config: TRMConfig, batch: int) -> float:
+    calls_per_recursion = config.num_latent_updates + 1
+    call = network_call_flops(config, batch)
+    no_grad = (config.num_recursions - 1) * calls_per_recursion * call
+    with_grad = 3 * calls_per_recursion * call  # forward + backward (~2x forward)
+    heads = 3 * 2 * batch * config.seq_len * config.hidden_size * config.vocab_size
+    return no_grad + with_grad + heads
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def measure(name: str, compiled: bool, batch: int, steps: int) -> dict:
+    torch.manual_seed(0)
+    config = TRMConfig(**CONFIGS[name])
+    model = TRMForPuzzleSolving(config).train()
+    optimizer = AdamATan2([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=1.0)
+    forward = torch.compile(model) if compiled else model
+    inputs = torch.randint(1, config.vocab_size, (batch, config.seq_len))
+    labels = torch.randint(2, config.vocab_size, (batch, config.seq_len))
+    state, timings = None, []
+    for step in range(steps + 1):  # step 0 = warm-up (and compilation)
+        start = time.perf_counter()
+        output = forward(input_ids=inputs, labels=labels, state=state)
+        output.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        state = output.state
+        timings.append(time.perf_counter() - start)
+    seconds = sum(timings[1:]) / steps
+    flops = step_flops(config, batch)
+    return dict(model=name, mode="compiled" if compiled else "eager", batch_size=batch, parameters=model.num_parameters(),
+                warmup_seconds=timings[0], seconds_per_step=seconds, steps_per_second=1 / seconds,
+                examples_per_second=batch / seconds, gflop_per_step=flops / 1e9, achieved_gflops=flops / seconds / 1e9)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "train_throughput.json"))
+    args = parser.parse_args(argv)
+
+    peak = matmul_peak_gflops()
+    rows = []
+    for name in CONFIGS:
+        for compiled in (False,) if args.no_compile else (False, True):
+            row = measure(name, compiled, args.batch_size, args.steps)
+            row["fraction_of_matmul_peak"] = row["achieved_gflops"] / peak
+            rows.append(row)
+    result = dict(device="cpu", threads=torch.get_num_threads(), torch=torch.__version__,
+                  matmul_peak_gflops=peak, results=rows)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(result, indent=2))
+
+    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads)\n")
+    print("| model | mode | batch | params | sup. steps/s | examples/s | GFLOP/step | GFLOP/s | % of peak |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['mode']} | {r['batch_size']} | {r['parameters']:,} | {r['steps_per_second']:.3f} | "
+              f"{r['examples_per_second']:.2f} | {r['gflop_per_step']:.0f} | {r['achieved_gflops']:.1f} | "
+              f"{100 * r['fraction_of_matmul_peak']:.0f}% |")
+
+
+if __name__ == "__main__":
+    main()
