@@ -38,7 +38,8 @@ def network_call_flops(config: TRMConfig, batch: int) -> float:
     if config.token_mixer == "attention":
         mixer = 2 * 4 * d * d + 2 * 2 * n * d  # qkv + o projections, scores + weighted sum per token
     else:
-        mixer = 2 * 3 * n * swiglu_intermediate_size(n, config.expansion)  # SwiGLU across positions per channel
+        # SwiGLU across positions, applied to each of the D channels: 3 N x I_t matrices per channel
+        mixer = 2 * 3 * d * swiglu_intermediate_size(n, config.expansion)
     return config.num_layers * batch * n * (channel_mlp + mixer)
 
 
@@ -51,13 +52,17 @@ def step_flops(config: TRMConfig, batch: int) -> float:
     return no_grad + with_grad + heads
 
 
-def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5, trials: int = 5) -> float:
+    """Best of several timings of a large fp32 matmul (the machine is shared: take the best)."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.mm(a, b)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        torch.mm(a, b)
-    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+    best = float("inf")
+    for _ in range(trials):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 * repeats / best / 1e9
 
 
 def measure(name: str, compiled: bool, batch: int, steps: int) -> dict:
