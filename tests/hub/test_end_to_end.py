@@ -31,8 +31,8 @@ from training.train import train
 dataset, metadata = build_dataset("sudoku-gen-small", num_train=16, num_test=16, num_aug=1)
 push_puzzle_dataset(dataset, metadata, {DATASET_REPO!r})
 
-values = PRESETS["sudoku-small"].to_dict()
-values.update(dataset={DATASET_REPO!r}, dataset_recipe=None, output_dir="model", max_steps=3, global_batch_size=16,
+values = PRESETS["sudoku6x6"].to_dict()
+values.update(dataset={DATASET_REPO!r}, dataset_recipe=None, dataset_options={{}}, output_dir="model", max_steps=3, global_batch_size=16,
               eval_at_start=False, log_with="none", solve_sample=False, push_to_hub={MODEL_REPO!r})
 values["model"].update(hidden_size=32, num_attention_heads=2)
 model_dir = train(TrainingConfig.from_dict(values))  # finish() pushes the folder with training.publish
