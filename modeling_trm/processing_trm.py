@@ -3,7 +3,7 @@
 Vocabularies follow the official dataset builders (spec §5.4), so a converted official checkpoint
 reads what this processor writes:
 
-* sudoku: PAD 0, blank 1, digit d -> d + 1 (V = 11, S = 81, row-major 9x9)
+* sudoku: PAD 0, blank 1, digit d -> d + 1 (V = size + 2, S = size**2, row-major; 9x9 officially, 4x4/6x6/8x8 too)
 * maze:   PAD 0, ``#`` 1, `` `` 2, ``S`` 3, ``G`` 4, ``o`` 5 (V = 6, S = grid_size**2, 30x30 officially)
 * arc:    PAD 0, EOS 1, colour c -> c + 2 (V = 12, S = 900) on a 30x30 canvas: the grid at the top-left,
           an EOS row below it and an EOS column right of it, the corner between them left as PAD.
@@ -29,7 +29,9 @@ MAZE_TOKEN_OF_CHAR = {char: token for token, char in enumerate(MAZE_CHARS, start
 ARC_EOS_ID = 1
 ARC_COLOUR_OFFSET = 2
 DEFAULT_GRID_SIZE = {"sudoku": 9, "maze": 30, "arc": 30}
-VOCAB_SIZE = {"sudoku": 11, "maze": 6, "arc": 12}
+VOCAB_SIZE = {"maze": 6, "arc": 12}  # sudoku: size + 2
+# Sudoku box shape (rows, columns) per grid size; the same convention as hub_datasets.augment.
+SUDOKU_BOX_SHAPES = {4: (2, 2), 6: (2, 3), 8: (2, 4), 9: (3, 3)}
 
 
 class PuzzleProcessor(ProcessorMixin):
@@ -39,14 +41,15 @@ class PuzzleProcessor(ProcessorMixin):
 
     Args:
         task (`str`): ``"sudoku"``, ``"maze"`` or ``"arc"``.
-        grid_size (`int`, *optional*): side of the square grid (maze) or canvas (ARC); sudoku is always 9.
+        grid_size (`int`, *optional*): side of the square grid: sudoku 4, 6, 8 or 9 (default 9), maze (default 30)
+            or the ARC canvas (default 30).
             Defaults to the official sizes (9 / 30 / 30).
         puzzle_identifiers (`list[str]`, *optional*): puzzle-embedding row -> puzzle name, as the official
             ``identifiers.json`` (row 0 is ``"<blank>"``). Lets callers address a checkpoint's puzzle
             embeddings by name: ``processor(grids, puzzle_names=["007bbfc7", ...])``.
 
     Puzzles may be given as a batch (a list, or an array with a leading batch axis) or as one puzzle:
-    sudoku as an 81-character string (``.`` or ``0`` = blank), a flat list of 81 ints or a 9x9 grid;
+    sudoku as a string of size**2 characters (``.`` or ``0`` = blank), a flat list of ints or a size x size grid;
     maze as a multi-line string, a list of row strings, a flat ``grid_size**2``-character string or a 2-D
     character array; ARC as a list of rows of colours 0-9 (at most ``grid_size`` x ``grid_size``).
     """
@@ -55,8 +58,8 @@ class PuzzleProcessor(ProcessorMixin):
         if task not in DEFAULT_GRID_SIZE:
             raise ValueError(f"Unknown task {task!r}; expected one of {sorted(DEFAULT_GRID_SIZE)}.")
         grid_size = DEFAULT_GRID_SIZE[task] if grid_size is None else int(grid_size)
-        if task == "sudoku" and grid_size != 9:
-            raise ValueError(f"Sudoku grids are 9x9; got grid_size={grid_size}.")
+        if task == "sudoku" and grid_size not in SUDOKU_BOX_SHAPES:
+            raise ValueError(f"Sudoku grid_size must be one of {sorted(SUDOKU_BOX_SHAPES)}; got grid_size={grid_size}.")
         if grid_size < 1:
             raise ValueError(f"grid_size must be positive, got {grid_size}.")
         if puzzle_identifiers is not None:
@@ -77,7 +80,7 @@ class PuzzleProcessor(ProcessorMixin):
 
     @property
     def vocab_size(self) -> int:
-        return VOCAB_SIZE[self.task]
+        return self.grid_size + 2 if self.task == "sudoku" else VOCAB_SIZE[self.task]
 
     @property
     def seq_len(self) -> int:
@@ -153,8 +156,8 @@ class PuzzleProcessor(ProcessorMixin):
         if not isinstance(puzzles, Sequence) or len(puzzles) == 0:
             raise ValueError(f"Expected a puzzle or a non-empty batch of puzzles, got {puzzles!r:.80}.")
         first = puzzles[0]
-        if self.task == "sudoku":  # one puzzle: 81 digits, or 9 rows of digits
-            single = _is_scalar(first) or (_is_row(first) and len(first) == 9 and _is_scalar(first[0]))
+        if self.task == "sudoku":  # one puzzle: size**2 digits, or size rows of digits
+            single = _is_scalar(first) or (_is_row(first) and len(first) == self.grid_size and _is_scalar(first[0]))
         elif self.task == "maze":  # one puzzle: rows given as strings or lists of characters
             single = all(
                 (isinstance(row, str) and "\n" not in row and len(row) != self.seq_len)
@@ -174,22 +177,23 @@ class PuzzleProcessor(ProcessorMixin):
         return self._encode_arc(grid, f"{what} {index}", is_label)
 
     def _encode_sudoku(self, grid, where: str, is_label: bool) -> np.ndarray:
+        size, cells_needed = self.grid_size, self.seq_len
         if isinstance(grid, str):
             cells = "".join(grid.split())  # whitespace (line breaks between rows) is layout only
-            if len(cells) != 81:
-                raise ValueError(f"{where}: a sudoku string needs 81 cells, got {len(cells)}.")
-            digits = _chars_to_ids(cells, SUDOKU_DIGIT_OF_CHAR, 9, where, "1-9 for digits and '.' or '0' for blanks")
+            if len(cells) != cells_needed:
+                raise ValueError(f"{where}: a {size}x{size} sudoku string needs {cells_needed} cells, got {len(cells)}.")
+            digits = _chars_to_ids(cells, SUDOKU_DIGIT_OF_CHAR, size, where, f"1-{size} for digits and '.' or '0' for blanks")
         else:
             digits = _int_grid(grid, where).reshape(-1)
-            if digits.size != 81:
-                raise ValueError(f"{where}: a sudoku needs 81 cells (9x9), got shape {np.shape(grid)}.")
-            bad = np.flatnonzero((digits < 0) | (digits > 9))
-            if bad.size:
-                p = bad[0]
-                raise ValueError(f"{where}: value {digits[p]} at row {p // 9}, column {p % 9} is not a digit 0-9.")
+            if digits.size != cells_needed:
+                raise ValueError(f"{where}: a sudoku needs {cells_needed} cells ({size}x{size}), got shape {np.shape(grid)}.")
+        bad = np.flatnonzero((digits < 0) | (digits > size))
+        if bad.size:
+            p = bad[0]
+            raise ValueError(f"{where}: value {digits[p]} at row {p // size}, column {p % size} is not a digit 0-{size}.")
         if is_label and (digits == 0).any():
             p = int(np.flatnonzero(digits == 0)[0])
-            raise ValueError(f"{where}: a solution has no blanks, but row {p // 9}, column {p % 9} is blank.")
+            raise ValueError(f"{where}: a solution has no blanks, but row {p // size}, column {p % size} is blank.")
         return digits + 1
 
     def _encode_maze(self, grid, where: str) -> np.ndarray:
@@ -255,7 +259,7 @@ class PuzzleProcessor(ProcessorMixin):
         size = self.grid_size
         grid = tokens.reshape(size, size).astype(np.int64)
         if self.task == "sudoku":
-            return np.clip(grid - 1, 0, 9)
+            return np.clip(grid - 1, 0, size)
         if self.task == "maze":
             chars = np.array(list("?" + MAZE_CHARS))
             return chars[np.where(grid <= len(MAZE_CHARS), grid, 0)]
@@ -264,13 +268,16 @@ class PuzzleProcessor(ProcessorMixin):
     def to_text(self, grid) -> str:
         """A grid (as returned by `decode`, or any grid `__call__` accepts) as readable text."""
         if self.task == "sudoku":
-            digits = self._encode_sudoku(grid, "grid", is_label=False).reshape(9, 9) - 1
+            size = self.grid_size
+            box_rows, box_cols = SUDOKU_BOX_SHAPES[size]
+            digits = self._encode_sudoku(grid, "grid", is_label=False).reshape(size, size) - 1
             lines = []
             for r, row in enumerate(digits):
-                if r in (3, 6):
-                    lines.append("------+-------+------")
                 cells = ["." if d == 0 else str(d) for d in row]
-                lines.append(" | ".join(" ".join(cells[c : c + 3]) for c in (0, 3, 6)))
+                line = " | ".join(" ".join(cells[c : c + box_cols]) for c in range(0, size, box_cols))
+                if r and r % box_rows == 0:
+                    lines.append("".join("+" if char == "|" else "-" for char in line))
+                lines.append(line)
             return "\n".join(lines)
         if self.task == "maze":
             grid = grid.split("\n") if isinstance(grid, str) else grid

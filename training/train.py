@@ -531,8 +531,7 @@ class Trainer:
         model, metadata = self.unwrapped, self.metadata
         model.save_pretrained(self.output_dir)
         processor = _make_processor(metadata)
-        if processor is not None:
-            processor.save_pretrained(self.output_dir)
+        processor.save_pretrained(self.output_dir)
         results = {
             "dataset": self.config.dataset or metadata.recipe,
             "recipe": metadata.recipe,
@@ -558,16 +557,11 @@ class Trainer:
 
 
 def _make_processor(metadata):
-    try:
-        from modeling_trm.processing_trm import PuzzleProcessor
-    except ImportError:
-        return None
+    """The processor saved with the model: the task's vocabulary, grid size and puzzle-name map."""
+    from modeling_trm.processing_trm import PuzzleProcessor
+
     grid_size = 30 if metadata.task == "arc" else (metadata.grid_shape or (math.isqrt(metadata.seq_len),))[0]
-    try:
-        return PuzzleProcessor(task=metadata.task, grid_size=grid_size, puzzle_identifiers=list(metadata.puzzle_identifiers))
-    except ValueError as error:  # e.g. a grid size the processor does not support
-        print(f"no processor saved: {error}")
-        return None
+    return PuzzleProcessor(task=metadata.task, grid_size=grid_size, puzzle_identifiers=list(metadata.puzzle_identifiers))
 
 
 def _render_card(output_dir: Path, results: dict) -> None:
@@ -588,14 +582,9 @@ def print_sample_solution(model, test_dataset, processor, device) -> None:
     labels = batch["labels"][0].cpu()
     supervised = labels != -100
     correct = bool((prediction[supervised] == labels[supervised]).all())
-    if processor is not None:
-        question, answer = processor.decode(batch["input_ids"].cpu())[0], processor.decode(prediction[None])[0]
-    else:
-        # Grid sizes the processor does not know: sudoku tokens are digit + 1 (1 = blank).
-        side = math.isqrt(len(prediction))
-        question, answer = (batch["input_ids"][0].cpu().view(side, side) - 1), (prediction.view(side, side) - 1)
-    print(f"Sample test puzzle:\n{_grid_text(question)}\nModel's answer after {int(output.steps[0])} supervision steps "
-          f"({'correct' if correct else 'wrong'}):\n{_grid_text(answer)}")
+    question, answer = processor.decode(batch["input_ids"].cpu())[0], processor.decode(prediction[None])[0]
+    print(f"Sample test puzzle:\n{processor.to_text(question)}\nModel's answer after {int(output.steps[0])} supervision "
+          f"steps ({'correct' if correct else 'wrong'}):\n{processor.to_text(answer)}")
 
 
 def plot_training_curves(log_path: str | Path, png_path: str | Path) -> Path:
@@ -618,13 +607,6 @@ def plot_training_curves(log_path: str | Path, png_path: str | Path) -> Path:
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
     return Path(png_path)
-
-
-def _grid_text(grid) -> str:
-    grid = np.asarray(grid)
-    if grid.ndim != 2:
-        return str(grid)
-    return "\n".join(" ".join(str(int(v)) if v > 0 else "." for v in row) for row in grid)
 
 
 def _trackers(log_with: str | None) -> list[str] | None:

@@ -70,7 +70,7 @@ def test_sudoku_labels_and_decode_round_trip():
 @pytest.mark.parametrize(
     "puzzle, message",
     [
-        (SUDOKU[:80], "puzzle 1: a sudoku string needs 81 cells, got 80"),
+        (SUDOKU[:80], "puzzle 1: a 9x9 sudoku string needs 81 cells, got 80"),
         (SUDOKU[:40] + "x" + SUDOKU[41:], r"puzzle 1: unknown character 'x' at row 4, column 4"),
         ([[1] * 9] * 8, r"puzzle 1: a sudoku needs 81 cells \(9x9\), got shape \(8, 9\)"),
         ([[1] * 9] * 8 + [[1] * 8], "puzzle 1: ragged rows: row 0 has 9 cells but row 8 has 8"),
@@ -193,8 +193,8 @@ def test_arc_puzzle_names_map_to_identifier_rows_and_unknown_names_warn():
 def test_unknown_task_and_bad_grid_size():
     with pytest.raises(ValueError, match="Unknown task 'chess'"):
         PuzzleProcessor("chess")
-    with pytest.raises(ValueError, match="Sudoku grids are 9x9"):
-        PuzzleProcessor("sudoku", grid_size=4)
+    with pytest.raises(ValueError, match=r"Sudoku grid_size must be one of \[4, 6, 8, 9\]; got grid_size=7"):
+        PuzzleProcessor("sudoku", grid_size=7)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -214,3 +214,29 @@ def test_save_pretrained_and_auto_processor_round_trip(tmp_path):
         assert isinstance(loaded, PuzzleProcessor)
         assert (loaded.task, loaded.grid_size, loaded.seq_len) == ("arc", 20, 400)
         assert loaded([[[3]]], puzzle_names=["b"])["puzzle_ids"].tolist() == [2]
+
+
+@pytest.mark.parametrize("size, box", [(4, (2, 2)), (6, (2, 3))])
+def test_small_sudoku_sizes_round_trip_with_their_own_vocabulary(size, box, tmp_path):
+    processor = PuzzleProcessor("sudoku", grid_size=size)
+    rng = np.random.default_rng(size)
+    grid = rng.integers(0, size + 1, size=(size, size))
+    encoded = processor([grid], return_tensors="np")["input_ids"]
+    assert encoded.shape == (1, size * size)
+    assert processor.vocab_size == size + 2 and encoded.max() <= size + 1
+    np.testing.assert_array_equal(processor.decode(encoded)[0], grid)
+    text = processor.to_text(grid)  # box separators every box[0] rows and box[1] columns
+    assert text.count("+") == (size // box[0] - 1) * (size // box[1] - 1)
+    processor.save_pretrained(tmp_path)
+    reloaded = PuzzleProcessor.from_pretrained(tmp_path)
+    assert reloaded.grid_size == size and reloaded.vocab_size == size + 2
+
+
+def test_small_sudoku_errors_name_the_position():
+    processor = PuzzleProcessor("sudoku", grid_size=6)
+    with pytest.raises(ValueError, match=r"puzzle 0: value 7 at row 1, column 2 is not a digit 0-6"):
+        processor(["......" + "..7..." + "." * 24])
+    with pytest.raises(ValueError, match=r"6x6 sudoku string needs 36 cells, got 35"):
+        processor(["." * 35])
+    with pytest.raises(ValueError, match=r"grid_size must be one of \[4, 6, 8, 9\]"):
+        PuzzleProcessor("sudoku", grid_size=5)

@@ -112,7 +112,7 @@ def test_arc_task_file_uses_the_puzzle_name_and_reports_correctness(tmp_path, ca
 def test_bad_puzzles_and_mismatched_task_are_reported(tmp_path, capsys):
     save_tiny(tmp_path, "sudoku", 9)
     assert main([str(tmp_path), SUDOKU[:-1]]) == 2
-    assert "puzzle 0: a sudoku string needs 81 cells, got 80" in capsys.readouterr().err
+    assert "puzzle 0: a 9x9 sudoku string needs 81 cells, got 80" in capsys.readouterr().err
     assert main([str(tmp_path), SUDOKU, "--task", "maze"]) == 2
     assert "--task maze does not match the model's processor (task 'sudoku')" in capsys.readouterr().err
     assert main([str(tmp_path)]) == 2
