@@ -239,7 +239,8 @@ class PuzzleProcessor(ProcessorMixin):
     def decode(self, predictions):
         """Token ids ``[B, S]`` (or one ``[S]`` sequence) -> grids (or one grid).
 
-        sudoku: ``9x9`` int arrays (0 = blank or PAD); maze: ``grid_size x grid_size`` char arrays (PAD -> ``?``);
+        sudoku: ``grid_size x grid_size`` int arrays (0 = blank or PAD);
+        maze: ``grid_size x grid_size`` char arrays (PAD -> ``?``);
         ARC: colour arrays cropped exactly like the official evaluator (largest top-left block of colour tokens).
         """
         if hasattr(predictions, "detach"):

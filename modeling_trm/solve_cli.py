@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -52,8 +53,7 @@ def load_processor(model_path: str, task: str | None, config, revision: str | No
         return processor
     if task is None:
         raise ValueError("the model folder has no processor_config.json; pass --task sudoku|maze|arc.")
-    grid_size = round(config.seq_len**0.5)
-    return PuzzleProcessor(task, grid_size=None if task == "sudoku" else grid_size)
+    return PuzzleProcessor(task, grid_size=math.isqrt(config.seq_len))  # square grids: seq_len = side**2
 
 
 def read_puzzles(args, task: str) -> tuple[list, list[str] | None, list | None]:

@@ -17,14 +17,14 @@ SUDOKU_2 = "2...8.3...6..7..84.3.5..2.9...1.54.8.........4.27.6...3.1..7.4.72..4
 
 def save_tiny(folder, task: str, grid_size: int, with_processor: bool = True, **overrides):
     torch.manual_seed(0)
-    vocab = {"sudoku": 11, "maze": 6, "arc": 12}[task]
+    vocab = {"sudoku": grid_size + 2, "maze": 6, "arc": 12}[task]
     config = TRMConfig(vocab_size=vocab, seq_len=grid_size**2, hidden_size=32, num_attention_heads=2, num_layers=1,
                        num_recursions=1, num_latent_updates=1, max_supervision_steps=2, puzzle_embedding_dim=32,
                        puzzle_prefix_len=1, **overrides)
     model = TRMForPuzzleSolving(config)
     model.save_pretrained(folder)
     if with_processor:
-        PuzzleProcessor(task, grid_size=None if task == "sudoku" else grid_size,
+        PuzzleProcessor(task, grid_size=grid_size,
                         puzzle_identifiers=["<blank>", "007bbfc7"] if task == "arc" else None).save_pretrained(folder)
     return model
 
@@ -58,6 +58,22 @@ def test_sudoku_file_show_steps_and_the_trm_dispatcher(tmp_path, capsys):
         final = processor.to_text(processor.decode(out.predictions[index]))
         assert f"puzzle {index}: 2 steps" in printed
         assert f"-- step 1\n{step1}\n-- step 2 (final)\n{final}\n" in printed
+
+
+SUDOKU_6X6 = "1.3.5..5.1.3" + "3.5..2..6.4." + ".6.2.4.4.6.2"
+
+
+@pytest.mark.parametrize("with_processor", [True, False])
+def test_6x6_sudoku_uses_the_models_grid_size(tmp_path, capsys, with_processor):
+    model = save_tiny(tmp_path, "sudoku", 6, with_processor=with_processor)
+    task = [] if with_processor else ["--task", "sudoku"]  # without a saved processor: side = sqrt(seq_len)
+    assert main([str(tmp_path), SUDOKU_6X6, *task]) == 0
+    printed = capsys.readouterr().out
+    processor = PuzzleProcessor("sudoku", grid_size=6)
+    grid = processor.decode(model.solve(**processor([SUDOKU_6X6])).predictions)[0]
+    assert grid.shape == (6, 6)
+    assert f"\n{processor.to_text(grid)}\n" in printed  # 2x3 boxes: "a b c | d e f" rows, "------+------" rules
+    assert "+" in processor.to_text(grid)
 
 
 def test_adaptive_halting_option_reaches_solve(tmp_path, capsys):
