@@ -158,3 +158,27 @@ def test_paper_scale_multi_gpu_launch_line(tmp_path):
     launch, evaluation = ablation.paper_commands(["trm-att"], 1, "D", tmp_path, num_processes=4)
     assert launch[:6] == ["accelerate", "launch", "--num_processes", "4", "--multi_gpu", "-m"]
     assert evaluation[:3] == ["trm", "eval", str(tmp_path / "trm-att-seed0")]
+
+
+def test_readme_results_section_is_the_committed_study_output():
+    """The README's numbers are the committed cpu-scale results.json rendered, not typed."""
+    results = json.loads((ablation.RESULTS_DIR / "results.json").read_text())
+    assert results["scale"] == "cpu" and results["seeds"] >= 3 and list(results["models"]) == list(ablation.MODELS)
+    for check in results["claims"]:  # three seeds: every claim is judged against the seed spread
+        assert check["exact_accuracy"]["separated"] is not None
+    readme = ablation.README.read_text()
+    begin, end = readme.index(ablation.README_BEGIN), readme.index(ablation.README_END)
+    assert readme[begin + len(ablation.README_BEGIN):end].strip() == ablation.readme_section(results).strip()
+    for picture in results["pictures"].values():
+        assert (ablation.RESULTS_DIR / picture).is_file() and f"results/ablation/{picture}" in readme
+
+
+def test_update_readme_rewrites_only_the_marked_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n\n{ablation.README_BEGIN}\nold table\n{ablation.README_END}\n\nafter\n")
+    ablation.update_readme(readme, "| new | table |\n")
+    assert readme.read_text() == (f"# Title\n\nbefore\n\n{ablation.README_BEGIN}\n\n| new | table |\n\n"
+                                  f"{ablation.README_END}\n\nafter\n")
+    readme.write_text("# no markers\n")
+    with pytest.raises(SystemExit, match="no '<!-- ablation-results: begin"):
+        ablation.update_readme(readme, "| new | table |\n")
