@@ -35,7 +35,6 @@ import argparse
 import concurrent.futures
 import dataclasses
 import json
-import math
 import multiprocessing
 import os
 import platform
@@ -435,12 +434,11 @@ def plot_refinement(runs: list[dict], models: list[str], dataset_dir: Path, path
     """One test puzzle refined step by step, one row per model (seed 0): the question, the answer after
     selected supervision steps (title: correct cells), the solution."""
     import torch
+    from matplotlib.patches import Rectangle
 
     from hub_datasets import load_dataset_metadata, load_puzzle_dataset
     from hub_datasets.builders import decode_tokens
     from hub_datasets.pictures import draw_grid
-    from matplotlib.patches import Rectangle
-
     from modeling_trm import HRMForPuzzleSolving, TRMForPuzzleSolving
 
     test, metadata = load_puzzle_dataset(dataset_dir)["test"], load_dataset_metadata(dataset_dir)

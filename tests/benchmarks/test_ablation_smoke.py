@@ -121,7 +121,7 @@ def test_ablations_change_only_the_ablated_field():
     assert ablation.model_settings("trm-no-ema", scale)[2] == {"ema": False} and base_training == {}
     # 4 layers with fewer latent updates: effective depth T(n+1)L within 25% of the 2-layer model's.
     _, four, _ = ablation.model_settings("trm-4layers", scale)
-    depth = lambda m: m["num_recursions"] * (m["num_latent_updates"] + 1) * m["num_layers"]  # noqa: E731
+    depth = lambda m: m["num_recursions"] * (m["num_latent_updates"] + 1) * m["num_layers"]
     assert four["num_layers"] == 4 and four["num_latent_updates"] < base["num_latent_updates"]
     assert abs(depth(four) - depth(base)) <= 0.25 * depth(base)
 
