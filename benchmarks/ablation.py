@@ -356,10 +356,14 @@ def markdown_table(summary: dict[str, dict], claims: list[dict], scale_name: str
     return "\n".join(lines) + "\n"
 
 
-def readme_section(results: dict) -> str:
-    """The README block for a ``results.json``: its table, headings demoted under the README's "Results"."""
-    table = markdown_table(results["models"], results["claims"], results["scale"], Scale(**results["settings"]),
-                           results["seeds"])
+def results_table(results: dict) -> str:
+    """``results.md`` of a ``results.json``."""
+    return markdown_table(results["models"], results["claims"], results["scale"], Scale(**results["settings"]),
+                          results["seeds"])
+
+
+def readme_section(table: str) -> str:
+    """The README block for a ``results.md`` table: headings demoted under the README's "Results"."""
     lines = ["#" + line if line.startswith("#") else line for line in table.splitlines()]
     return "\n".join(lines[2:]).strip() + "\n"  # the README's own heading replaces the title
 
@@ -610,11 +614,11 @@ def main(argv: list[str] | None = None) -> int:
         "command": shlex.join([sys.executable, *sys.argv]),
     }
     (args.output / "results.json").write_text(json.dumps(results, indent=1))
-    table = markdown_table(summary, claims, args.scale, scale, args.seeds)
+    table = results_table(results)
     (args.output / "results.md").write_text(table)
     print(table)
     if args.scale == "cpu" and args.output == RESULTS_DIR and set(models) == set(MODELS):
-        update_readme(README, readme_section(results))
+        update_readme(README, readme_section(table))
         print(f"Updated the Results section of {README}")
     print(f"Study finished in {wall_seconds / 60:.1f} min; results in {args.output}")
     return 0

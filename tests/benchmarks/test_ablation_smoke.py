@@ -4,7 +4,6 @@ paper's `accelerate launch` lines."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,20 +13,14 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
+from benchmark_scripts import load_benchmark
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "benchmarks" / "ablation.py"
 SMOKE_MODELS = ["trm-mlp", "hrm", "single-pass"]
 
 
-def _load_module():
-    spec = importlib.util.spec_from_file_location("ablation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ablation"] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-ablation = _load_module()
+ablation = load_benchmark("ablation")
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +161,7 @@ def test_readme_results_section_is_the_committed_study_output():
         assert check["exact_accuracy"]["separated"] is not None
     readme = ablation.README.read_text()
     begin, end = readme.index(ablation.README_BEGIN), readme.index(ablation.README_END)
-    assert readme[begin + len(ablation.README_BEGIN):end].strip() == ablation.readme_section(results).strip()
+    assert readme[begin + len(ablation.README_BEGIN):end].strip() == ablation.readme_section(ablation.results_table(results)).strip()
     for picture in results["pictures"].values():
         assert (ablation.RESULTS_DIR / picture).is_file() and f"results/ablation/{picture}" in readme
 

@@ -3,21 +3,14 @@ counter measures for the same step, so the reported efficiency rests on a true n
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
 from modeling_trm import TRMConfig, TRMForPuzzleSolving
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "train_throughput.py"
-spec = importlib.util.spec_from_file_location("train_throughput", SCRIPT)
-train_throughput = importlib.util.module_from_spec(spec)
-sys.modules["train_throughput"] = train_throughput
-spec.loader.exec_module(train_throughput)
+train_throughput = load_benchmark("train_throughput")
 
 SMALL = dict(vocab_size=11, seq_len=16, num_puzzle_identifiers=1, hidden_size=32, num_attention_heads=2, expansion=4,
              num_layers=2, num_recursions=3, num_latent_updates=2, puzzle_embedding_dim=32, puzzle_prefix_len=2,
