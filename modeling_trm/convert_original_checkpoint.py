@@ -8,7 +8,10 @@
 its keys carry the ``_orig_mod.model.`` (compiled) or ``model.`` prefix. ``CONFIG`` holds the official
 architecture keyword arguments: a JSON dict (as in ``shared/reference/*/config.json``) or the
 ``all_config.yaml`` of a run (its ``arch:`` section). ``RUN_DIR`` is a run folder with ``step_N``
-checkpoints, ``all_config.yaml`` and optionally ``identifiers.json``; the latest step is converted.
+checkpoints (or a ``checkpoint`` file, as the HRM releases) and ``all_config.yaml``; the latest step is
+converted. Puzzle names come from ``--identifiers`` (an official ``identifiers.json``, the official data
+folder, or a dataset folder of ours), else from ``identifiers.json`` beside the checkpoint or the run's
+``data_paths``; see docs/fine-tuning.md.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import re
 import sys
 from pathlib import Path
@@ -99,11 +103,16 @@ def config_from_official(official: dict[str, Any], arch: str, state_dict: dict[s
             official.setdefault("puzzle_emb_ndim", weights["puzzle_emb.weights"].shape[1])
         if "seq_len" not in official:
             official["seq_len"] = _seq_len_from_weights(official, weights)
+            if official["seq_len"] is None:
+                raise ValueError(
+                    "seq_len is not in the official config and RoPE models do not store it in their weights; "
+                    "pass --seq-len (81 for Sudoku, 900 for Maze and ARC), --task, or --identifiers DATA_FOLDER"
+                )
     config_class = HRMConfig if arch == "hrm" else TRMConfig
     return config_class.from_official_config(official)
 
 
-def _seq_len_from_weights(official: dict[str, Any], weights: dict[str, torch.Tensor]) -> int:
+def _seq_len_from_weights(official: dict[str, Any], weights: dict[str, torch.Tensor]) -> int | None:
     hidden = official.get("hidden_size", 512)
     ndim = official.get("puzzle_emb_ndim", 0)
     prefix = 0 if ndim == 0 else (official.get("puzzle_emb_len", 0) or -(ndim // -hidden))
@@ -112,10 +121,7 @@ def _seq_len_from_weights(official: dict[str, Any], weights: dict[str, torch.Ten
     token_mlp = next((v for k, v in weights.items() if k.endswith("mlp_t.down_proj.weight")), None)
     if token_mlp is not None:
         return token_mlp.shape[0] - prefix
-    raise ValueError(
-        "seq_len is not in the official config and RoPE models do not store it in their weights; "
-        "pass --seq-len (81 for Sudoku, 900 for Maze and ARC)"
-    )
+    return None
 
 
 def convert_official_state_dict(state_dict: dict[str, torch.Tensor], official_config: dict[str, Any],
@@ -143,6 +149,8 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor], official_co
 # ---------------------------------------------------------------------------------------------
 
 _TASK_HINTS = (("arc", "arc"), ("sudoku", "sudoku"), ("maze", "maze"))
+DEFAULT_SEQ_LEN = {"sudoku": 81, "maze": 900, "arc": 900}
+CHECKPOINT_FILENAME = "checkpoint"  # sapientinc/HRM releases; TRM's pretrain.py writes step_N files
 
 
 def load_official_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -152,7 +160,11 @@ def load_official_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return load_file(path)
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001  (torch raises UnpicklingError, RuntimeError, EOFError ...)
+        raise ValueError(f"{path} is not a readable torch state dict of tensors (only tensors are loaded, "
+                         f"nothing is unpickled): {err}") from err
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise ValueError(f"{path} does not hold a flat state dict of tensors")
     return state_dict
@@ -160,7 +172,7 @@ def load_official_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_official_config(path: str | Path) -> dict[str, Any]:
     """Architecture kwargs from a JSON dict or an official ``all_config.yaml`` (its ``arch:`` section;
-    ``data_paths`` is kept aside under ``_data_paths`` to name the task)."""
+    ``data_paths`` is kept aside under ``_data_paths`` to name the task and find the identifiers)."""
     path = Path(path)
     text = path.read_text()
     if path.suffix in (".yaml", ".yml"):
@@ -173,66 +185,131 @@ def load_official_config(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: expected a mapping of official config keys")
     if "arch" in raw:
         arch = dict(raw["arch"])
-        arch["_data_paths"] = raw.get("data_paths") or raw.get("data_path") or []
+        paths = raw.get("data_paths") or raw.get("data_path") or []
+        arch["_data_paths"] = [paths] if isinstance(paths, str) else list(paths)
         return arch
     return raw
 
 
-def find_latest_step(run_dir: Path) -> Path:
+def find_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint file of a run folder: the latest ``step_N`` (TRM's ``pretrain.py``, the ARC Prize
+    verification runs) or a file named ``checkpoint`` (the HRM releases)."""
     steps = [p for p in run_dir.iterdir() if re.fullmatch(r"step_\d+", p.name) and p.is_file()]
-    if not steps:
-        raise FileNotFoundError(f"no step_N checkpoint in {run_dir}")
-    return max(steps, key=lambda p: int(p.name.split("_")[1]))
+    if steps:
+        return max(steps, key=lambda p: int(p.name.split("_")[1]))
+    if (run_dir / CHECKPOINT_FILENAME).is_file():
+        return run_dir / CHECKPOINT_FILENAME
+    raise FileNotFoundError(f"no checkpoint in {run_dir}: expected step_N files or a file named {CHECKPOINT_FILENAME!r}")
 
 
-def _guess_task(official: dict[str, Any], vocab_size: int) -> str | None:
-    paths = official.get("_data_paths") or []
-    for path in [paths] if isinstance(paths, str) else paths:
+def read_identifiers(path: str | Path) -> tuple[list[str], dict[str, Any]]:
+    """Puzzle names (row -> name) and what the source says about the data (``seq_len``, ``task``), from
+    an official ``identifiers.json``, an official data folder (``identifiers.json`` + ``train/dataset.json``)
+    or a dataset folder of ours (``puzzle_dataset.json``)."""
+    path = Path(path)
+    facts: dict[str, Any] = {}
+    if path.is_dir():
+        if (path / "puzzle_dataset.json").is_file():
+            metadata = json.loads((path / "puzzle_dataset.json").read_text())
+            facts = {"seq_len": metadata["seq_len"], "task": metadata["task"]}
+            return [str(n) for n in metadata["puzzle_identifiers"]], facts
+        if (path / "train" / "dataset.json").is_file():
+            facts["seq_len"] = json.loads((path / "train" / "dataset.json").read_text()).get("seq_len")
+        path = path / "identifiers.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no puzzle identifiers at {path} (expected an identifiers.json or a dataset folder)")
+    names = json.loads(path.read_text())
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{path}: expected a JSON list of puzzle names (row 0 = '<blank>')")
+    return names, facts
+
+
+def _identifiers_near(official: dict[str, Any], run_dir: Path | None) -> Path | None:
+    """``identifiers.json`` beside the checkpoint, else the run's own data folder (``data_paths``) if it exists here."""
+    if run_dir is not None and (run_dir / "identifiers.json").is_file():
+        return run_dir / "identifiers.json"
+    for data_path in official.get("_data_paths") or []:
+        for folder in (Path(data_path), (run_dir / data_path) if run_dir is not None else None):
+            if folder is not None and ((folder / "identifiers.json").is_file() or (folder / "puzzle_dataset.json").is_file()):
+                return folder
+    return None
+
+
+def guess_task(official: dict[str, Any], vocab_size: int, seq_len: int | None = None) -> str | None:
+    """The task from the run's data path names, else from an unambiguous vocabulary / length."""
+    for path in official.get("_data_paths") or []:
         for hint, task in _TASK_HINTS:
             if hint in str(path).lower():
                 return task
-    return {11: "sudoku", 6: "maze", 12: "arc"}.get(vocab_size)
+    candidates = {"arc"} if vocab_size == 12 else set()
+    if vocab_size == 6:
+        candidates.add("maze")
+    if vocab_size - 2 in (4, 6, 8, 9) and seq_len in (None, (vocab_size - 2) ** 2):
+        candidates.add("sudoku")
+    return candidates.pop() if len(candidates) == 1 else None
 
 
 def convert(checkpoint: str | Path, output: str | Path, config: str | Path | None = None,
-            arch: str | None = None, seq_len: int | None = None, max_shard_size: str = "2GB"):
-    """Convert a checkpoint file or run folder and ``save_pretrained`` it into ``output``."""
+            arch: str | None = None, seq_len: int | None = None, max_shard_size: str = "2GB",
+            identifiers: str | Path | None = None, task: str | None = None):
+    """Convert a checkpoint file or run folder and ``save_pretrained`` it into ``output``, with a
+    processor (task vocabulary, grid size and puzzle-name map) whenever the task is known."""
     checkpoint = Path(checkpoint)
-    identifiers = None
+    run_dir = None
     if checkpoint.is_dir():
         run_dir = checkpoint
-        checkpoint = find_latest_step(run_dir)
-        if config is None:
-            config = run_dir / "all_config.yaml"
-        if (run_dir / "identifiers.json").exists():
-            identifiers = json.loads((run_dir / "identifiers.json").read_text())
+        checkpoint = find_checkpoint(run_dir)
+        config = config or run_dir / "all_config.yaml"
+    elif (checkpoint.parent / "all_config.yaml").is_file():
+        run_dir = checkpoint.parent
+        config = config or run_dir / "all_config.yaml"
     if config is None:
-        raise ValueError("--config is required when --checkpoint is a file")
+        raise ValueError("--config is required when the checkpoint has no all_config.yaml beside it")
+    if not Path(config).is_file():
+        raise FileNotFoundError(f"official config {config} not found")
     official = load_official_config(config)
+    state_dict = load_official_state_dict(checkpoint)
+
+    identifiers = identifiers or _identifiers_near(official, run_dir)
+    names, facts = read_identifiers(identifiers) if identifiers is not None else (None, {})
+    task = task or facts.get("task")
+    if seq_len is None and "seq_len" not in official:
+        seq_len = facts.get("seq_len")
+    weights = _strip_prefixes(state_dict)
+    if seq_len is None and "seq_len" not in official:
+        seq_len = _seq_len_from_weights(official, weights)
+    vocab_size = weights["embed_tokens.embedding_weight"].shape[0] if "embed_tokens.embedding_weight" in weights else 0
+    named_task = task or guess_task({"_data_paths": official.get("_data_paths")}, vocab_size=0)
+    task = named_task or guess_task(official, vocab_size, seq_len or official.get("seq_len"))
+    if seq_len is None and "seq_len" not in official and named_task is not None:
+        seq_len = DEFAULT_SEQ_LEN[named_task]  # the official task sizes (RoPE weights do not record it)
     if seq_len is not None:
         official["seq_len"] = seq_len
-    state_dict = load_official_state_dict(checkpoint)
+
     model = convert_official_state_dict(state_dict, official, arch)
+    rows = model.config.num_puzzle_identifiers if model.puzzle_embedding is not None else None
+    if names is not None and rows is not None and len(names) != rows:
+        raise ValueError(
+            f"the puzzle-embedding table of {checkpoint} has {rows:,} rows but {identifiers} names {len(names):,} "
+            "puzzles. Row i of the table is the puzzle named at position i of the identifiers the run was trained "
+            "with, so they must come from that run's own data folder: a dataset rebuilt with another seed, source, "
+            "augmentation count or builder version numbers its puzzles differently."
+        )
     output = Path(output)
     model.save_pretrained(output, max_shard_size=max_shard_size)
     logger.info("converted %s (%s, %d parameters + %d puzzle-embedding entries) -> %s", checkpoint,
                 type(model).__name__, model.num_parameters(), model.num_puzzle_embedding_parameters(), output)
-    if identifiers is not None:
-        _save_processor(official, model.config.vocab_size, identifiers, output)
+    if task is None:
+        logger.warning("no processor saved: cannot tell the task (sudoku/maze/arc) of this checkpoint; pass --task")
+    else:
+        from .processing_trm import PuzzleProcessor
+
+        PuzzleProcessor(task=task, grid_size=math.isqrt(model.config.seq_len), puzzle_identifiers=names).save_pretrained(output)
     return model
 
 
-def _save_processor(official, vocab_size, identifiers, output: Path) -> None:
-    try:
-        from .processing_trm import PuzzleProcessor
-    except ImportError as err:  # the processor ships with the solving work
-        logger.warning("identifiers.json not saved: modeling_trm.processing_trm.PuzzleProcessor unavailable (%s)", err)
-        return
-    task = _guess_task(official, vocab_size)
-    if task is None:
-        logger.warning("identifiers.json not saved: cannot tell the task (sudoku/maze/arc) of this run")
-        return
-    PuzzleProcessor(task=task, puzzle_identifiers=identifiers).save_pretrained(output)
+def _strip_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {_strip_prefix(k): v for k, v in state_dict.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,16 +317,23 @@ def main(argv: list[str] | None = None) -> int:
         prog="trm convert", description="Convert an official TRM/HRM checkpoint into a save_pretrained folder."
     )
     parser.add_argument("--checkpoint", required=True,
-                        help="state dict file (step_N, .pt, .safetensors) or a run folder (step_N + all_config.yaml)")
-    parser.add_argument("--config", help="official architecture kwargs: JSON, or the run's all_config.yaml")
+                        help="state dict file (step_N, checkpoint, .pt, .safetensors) or a run folder holding one "
+                             "beside its all_config.yaml")
+    parser.add_argument("--config", help="official architecture kwargs: JSON, or the run's all_config.yaml "
+                                         "(default: all_config.yaml beside the checkpoint)")
     parser.add_argument("--output", required=True, help="folder to write")
+    parser.add_argument("--identifiers", help="the run's puzzle names: an official identifiers.json, the official data "
+                                              "folder, or a dataset folder of ours (default: found beside the checkpoint "
+                                              "or in all_config.yaml's data_paths)")
+    parser.add_argument("--task", choices=["sudoku", "maze", "arc"], help="default: from data_paths or the vocabulary")
     parser.add_argument("--arch", choices=["trm", "hrm"], help="default: hrm if the checkpoint has H_level weights")
-    parser.add_argument("--seq-len", type=int, help="task length when the config lacks it (81 sudoku, 900 maze/ARC)")
+    parser.add_argument("--seq-len", type=int, help="task length when neither config nor data say (81 sudoku, 900 maze/ARC)")
     parser.add_argument("--max-shard-size", default="2GB", help="safetensors shard size (ARC tables are large)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        model = convert(args.checkpoint, args.output, args.config, args.arch, args.seq_len, args.max_shard_size)
+        model = convert(args.checkpoint, args.output, args.config, args.arch, args.seq_len, args.max_shard_size,
+                        args.identifiers, args.task)
     except (ValueError, FileNotFoundError) as err:
         print(f"trm convert: {err}", file=sys.stderr)
         return 2

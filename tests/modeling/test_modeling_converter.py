@@ -112,3 +112,115 @@ def test_unknown_and_missing_keys_are_refused(reference_dir):
 def test_arch_is_inferred_from_the_keys(reference_dir):
     assert infer_arch(_reference(reference_dir, "hrm_small")[0]) == "hrm"
     assert infer_arch(_reference(reference_dir, "trm_small_att")[0]) == "trm"
+
+
+# -- the layouts the published checkpoints come in (tests/official_checkpoints.py) ----------------------------
+
+
+def test_arc_prize_run_folder_uses_the_runs_own_cycles_and_the_data_folders_identifiers(tmp_path, reference_dir,
+                                                                                      monkeypatch):
+    """``arc_v1_public/``: step_N + all_config.yaml + trm.py/losses.py, no identifiers.json. The run's
+    ``L_cycles`` (2 here, not our default 6) must win, and the identifiers and seq_len are found in the
+    official data folder that ``data_paths`` names (relative to where the official code ran)."""
+    from official_checkpoints import arc_prize_run, official_data_folder, reference_checkpoint
+
+    from modeling_trm.processing_trm import PuzzleProcessor
+
+    state_dict, official = reference_checkpoint(reference_dir, "trm_small_att")
+    assert len(state_dict) == 15 and all(k.startswith("_orig_mod.model.inner.") for k in state_dict)
+    run = arc_prize_run(tmp_path / "arc_v1_public", state_dict, official)
+    names = ["<blank>", "007bbfc7", "007bbfc7|||t1|||0123456789", "00576224", "00576224|||t5|||0918273645"]
+    monkeypatch.chdir(tmp_path)
+    official_data_folder(tmp_path / "data" / "arc1concept-aug-1000", names, seq_len=16, vocab_size=12)
+
+    assert main(["--checkpoint", str(run), "--output", str(tmp_path / "out")]) == 0
+    model = TRMForPuzzleSolving.from_pretrained(tmp_path / "out").eval()
+    assert (model.config.num_recursions, model.config.num_latent_updates, model.config.seq_len) == (2, 2, 16)
+    expected = _reference(reference_dir, "trm_small_att")[2]
+    with torch.no_grad():
+        logits = model(expected["batch.inputs"], expected["batch.puzzle_identifiers"]).logits
+    torch.testing.assert_close(logits, expected["eval.step1.logits"], atol=1e-4, rtol=1e-4)
+    processor = PuzzleProcessor.from_pretrained(tmp_path / "out")
+    assert (processor.task, processor.grid_size, processor.puzzle_identifiers) == ("arc", 4, names)
+
+
+def test_arc_prize_checkpoint_file_with_identifiers_given_explicitly(tmp_path, reference_dir):
+    """``--identifiers`` takes an official identifiers.json or a dataset folder of ours."""
+    from official_checkpoints import arc_prize_run, reference_checkpoint
+
+    import hub_datasets
+    from modeling_trm.processing_trm import PuzzleProcessor
+
+    state_dict, official = reference_checkpoint(reference_dir, "trm_small_att")
+    run = arc_prize_run(tmp_path / "run", state_dict, official, data_paths=["/nonexistent/data/arc1concept-aug-1000"],
+                        L_cycles=3)
+    names = ["<blank>", "a", "b", "c", "d"]
+    (tmp_path / "identifiers.json").write_text(json.dumps(names))
+    assert main(["--checkpoint", str(run / "step_155718"), "--identifiers", str(tmp_path / "identifiers.json"),
+                 "--seq-len", "16", "--output", str(tmp_path / "from_json")]) == 0
+    config = TRMForPuzzleSolving.config_class.from_pretrained(tmp_path / "from_json")
+    assert config.num_latent_updates == 3  # all_config.yaml beside the file is read
+    assert PuzzleProcessor.from_pretrained(tmp_path / "from_json").puzzle_identifiers == names
+
+    # a dataset folder of ours: its metadata gives the names, the task and seq_len
+    dataset, metadata = hub_datasets.build_dataset("sudoku4x4-gen", seed=0)
+    metadata.task, metadata.seq_len, metadata.vocab_size = "arc", 16, 12
+    metadata.num_puzzle_identifiers, metadata.puzzle_identifiers = 5, names
+    hub_datasets.save_puzzle_dataset(dataset, metadata, tmp_path / "ours")
+    assert main(["--checkpoint", str(run), "--identifiers", str(tmp_path / "ours"),
+                 "--output", str(tmp_path / "from_ours")]) == 0
+    processor = PuzzleProcessor.from_pretrained(tmp_path / "from_ours")
+    assert (processor.task, processor.grid_size, processor.puzzle_identifiers) == ("arc", 4, names)
+
+
+def test_identifier_count_that_differs_from_the_puzzle_table_is_refused(tmp_path, reference_dir, capsys):
+    from official_checkpoints import arc_prize_run, official_data_folder, reference_checkpoint
+
+    state_dict, official = reference_checkpoint(reference_dir, "trm_small_att")
+    run = arc_prize_run(tmp_path / "run", state_dict, official)
+    rebuilt = official_data_folder(tmp_path / "rebuilt", ["<blank>"] + [f"task{i}" for i in range(6)], 16, 12)
+    assert main(["--checkpoint", str(run), "--identifiers", str(rebuilt), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "has 5 rows" in err and "names 7 puzzles" in err and "another seed" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_hrm_release_checkpoint_file_converts_with_a_processor(tmp_path, reference_dir):
+    """sapientinc's layout: a file named ``checkpoint`` beside all_config.yaml (``data_path``, singular).
+    A Sudoku run (11 tokens, one puzzle row) gets a 9x9 Sudoku processor: nothing names the task but
+    the data path and the vocabulary."""
+    from official_checkpoints import hrm_release, reference_checkpoint
+
+    from modeling_trm.processing_trm import PuzzleProcessor
+
+    state_dict, official = reference_checkpoint(reference_dir, "hrm_small", vocab_size=11, puzzle_rows=1)
+    run = hrm_release(tmp_path / "hrm-sudoku", state_dict, official, data_path="data/sudoku-extreme-1k-aug-1000")
+    for checkpoint in (run, run / "checkpoint"):
+        out = tmp_path / f"out-{checkpoint.name}"
+        assert main(["--checkpoint", str(checkpoint), "--output", str(out)]) == 0
+        model = HRMForPuzzleSolving.from_pretrained(out)
+        assert (model.config.vocab_size, model.config.seq_len, model.config.num_puzzle_identifiers) == (11, 81, 1)
+        processor = PuzzleProcessor.from_pretrained(out)
+        assert (processor.task, processor.grid_size, processor.vocab_size) == ("sudoku", 9, 11)
+
+
+def test_a_processor_is_written_whenever_the_task_is_known(tmp_path, reference_dir):
+    """From the vocabulary alone (12 tokens: ARC), or from ``--task``; only an ambiguous one is left out."""
+    from modeling_trm.processing_trm import PuzzleProcessor
+
+    folder = reference_dir / "trm_small_mlp"
+    args = ["--checkpoint", str(folder / "model.safetensors"), "--config", str(folder / "config.json")]
+    assert main([*args, "--output", str(tmp_path / "by_vocab")]) == 0
+    assert PuzzleProcessor.from_pretrained(tmp_path / "by_vocab").task == "arc"
+
+    state_dict, official = _reference(reference_dir, "trm_small_mlp")[:2]
+    six_tokens = {k: (v[:6].clone() if k.endswith(("embed_tokens.embedding_weight", "lm_head.weight")) else v)
+                  for k, v in state_dict.items()}
+    torch.save(six_tokens, tmp_path / "step_10")
+    (tmp_path / "arch.json").write_text(json.dumps(official | {"vocab_size": 6}))
+    args = ["--checkpoint", str(tmp_path / "step_10"), "--config", str(tmp_path / "arch.json")]
+    assert main([*args, "--output", str(tmp_path / "ambiguous")]) == 0  # 6 tokens, 16 cells: maze or 4x4 sudoku
+    assert not (tmp_path / "ambiguous" / "processor_config.json").exists()
+    assert main([*args, "--task", "sudoku", "--output", str(tmp_path / "told")]) == 0
+    processor = PuzzleProcessor.from_pretrained(tmp_path / "told")
+    assert (processor.task, processor.grid_size) == ("sudoku", 4)
