@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
-from tqdm.auto import tqdm
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, Sequence, Value
 from datasets.table import InMemoryTable
+from tqdm.auto import tqdm
 
 from . import arc as arc_lib
 from .augment import (
@@ -391,6 +391,33 @@ def arc_tiny(source=None, seed=42, subsets=("training", "evaluation"), test_subs
     return arc_dataset(source, seed, subsets, test_subset, num_aug, num_tasks)
 
 
+def arc_test_time_adaptation(source=None, seed=42, base_subsets=("training", "evaluation", "concept"),
+                             test_subset="evaluation", num_aug: int = 1000, num_tasks: int | None = None):
+    """Test-time adaptation set (arXiv 2511.02886): the test subset's tasks only. The train split holds
+    their *demonstration* pairs, augmented; the test split their test inputs with the outputs to score
+    against - never trained on. The variants are those of the base build (same ``base_subsets``, seed,
+    ``num_aug``, ``num_tasks``), so a model pretrained on that build finds its own puzzle-embedding
+    rows by name (docs/fine-tuning.md)."""
+    if isinstance(base_subsets, str):
+        base_subsets = tuple(base_subsets.split(","))
+    rng = np.random.RandomState(seed)
+    groups = [g for g in arc_variant_groups(source, rng, base_subsets, test_subset, num_aug, num_tasks) if g.test_pairs]
+    if not groups:
+        raise ValueError(f"no task of the test subset {test_subset!r} among {base_subsets}: nothing to adapt to")
+    identifiers = {name: i for i, name in enumerate((n for g in groups for n in g.variant_names()), start=1)}
+    train = _arc_split(groups, "train", identifiers, rng)
+    test = _arc_split(groups, "test", identifiers, None)
+    names = [BLANK_IDENTIFIER] + list(identifiers)
+    metadata = {"task": "arc", "vocab_size": 12, "seq_len": 900, "num_puzzle_identifiers": len(names),
+                "puzzle_identifiers": names, "grid_shape": (30, 30)}
+    return DatasetDict(train=train, test=test), metadata
+
+
+def arc_tta_recipe(config: str):
+    base_subsets, test_subset = arc_lib.ARC_CONFIGS[config]
+    return partial(arc_test_time_adaptation, base_subsets=base_subsets, test_subset=test_subset)
+
+
 RECIPES = {
     "sudoku-extreme-1k-aug-1000": sudoku_extreme,
     "sudoku-gen-small": sudoku_generated,
@@ -402,6 +429,10 @@ RECIPES = {
     "arc1concept-aug-1000": arc_recipe("arc1"),
     "arc2concept-aug-1000": arc_recipe("arc2"),
     "arc-tiny": arc_tiny,
+    # test-time adaptation sets: the evaluation tasks of the build above them, demonstrations only
+    "arc1concept-tta": arc_tta_recipe("arc1"),
+    "arc2concept-tta": arc_tta_recipe("arc2"),
+    "arc-tiny-tta": partial(arc_test_time_adaptation, base_subsets=("training", "evaluation"), num_tasks=4, num_aug=8),
 }
 DEFAULT_SEEDS = {name: 42 for name in RECIPES if name.startswith("arc")}
 

@@ -39,6 +39,7 @@ TASK_TITLES = {"sudoku": "Sudoku", "maze": "Maze", "arc": "ARC-AGI"}
 TRAINING_KEYS = (
     "dataset", "dataset_recipe", "global_batch_size", "epochs", "max_steps", "lr", "lr_warmup_steps", "lr_min_ratio",
     "beta1", "beta2", "weight_decay", "puzzle_emb_lr", "puzzle_emb_weight_decay", "ema", "ema_rate", "seed",
+    "init_from", "freeze_weights", "new_puzzle_embedding_init",
 )
 
 
@@ -110,7 +111,10 @@ def render_model_card(
                          + (f" (first {result['limit']:,} only)" if result.get("limit") else "")
                          + (f", {result['date']}" if result.get("date") else "") + ".")
 
+    lineage = _lineage(training)
     card_data = ModelCardData(
+        base_model=lineage["base_model"] if lineage else None,
+        base_model_relation="finetune" if lineage and lineage["base_model"] else None,
         model_name=repo_id if eval_entries else None,
         eval_results=eval_entries or None,
         library_name="transformers",
@@ -142,6 +146,7 @@ def render_model_card(
         if task == "arc"
         else None,
         training_rows=[(k, training[k]) for k in TRAINING_KEYS if training.get(k) is not None],
+        lineage=lineage,
         example_code=_example_code(task),
         seq_len=config.seq_len,
         vocab_size=config.vocab_size,
@@ -303,6 +308,8 @@ def _arc_subsets(metadata: dict | None) -> dict | None:
     if not metadata:
         return None
     parameters = metadata.get("parameters") or {}
+    if "base_subsets" in parameters:  # a test-time adaptation set: the test subset's demonstrations only
+        return {"whole": [], "test": parameters.get("test_subset")}
     subsets, test_subset = parameters.get("subsets"), parameters.get("test_subset")
     if subsets is None:
         from hub_datasets.arc import ARC_CONFIGS
@@ -315,6 +322,18 @@ def _arc_subsets(metadata: dict | None) -> dict | None:
         return None
     subsets = subsets.split(",") if isinstance(subsets, str) else list(subsets)
     return {"whole": [s for s in subsets if s != test_subset], "test": test_subset}
+
+
+def _lineage(training: dict) -> dict | None:
+    """What a fine-tuned model was fine-tuned from: the Hub id for the card metadata (``base_model``:
+    the config's ``base_model``, else ``init_from`` when it is a repo id) and the name shown in the text."""
+    init_from = training.get("init_from")
+    if not init_from:
+        return None
+    base_model = training.get("base_model") or (init_from if _is_repo_id(init_from) else None)
+    return {"base_model": base_model, "init_from": str(init_from), "freeze_weights": bool(training.get("freeze_weights")),
+            "data": training.get("dataset") or training.get("dataset_recipe"),
+            "new_puzzle_embedding_init": training.get("new_puzzle_embedding_init")}
 
 
 def _dataset_title(result: dict, metadata: dict | None, task: str) -> str:

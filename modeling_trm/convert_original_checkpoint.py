@@ -162,7 +162,7 @@ def load_official_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         return load_file(path)
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001  (torch raises UnpicklingError, RuntimeError, EOFError ...)
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError ... on a bad file
         raise ValueError(f"{path} is not a readable torch state dict of tensors (only tensors are loaded, "
                          f"nothing is unpickled): {err}") from err
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+NEW_PUZZLE_EMBEDDING_INITS = ("mean", "zeros")
+
 
 @dataclass
 class TrainingConfig:
@@ -28,7 +30,12 @@ class TrainingConfig:
     # --- model ---
     model_type: str = "trm"  # "trm" or "hrm"
     model: dict[str, Any] = field(default_factory=dict)  # TRMConfig / HRMConfig kwargs
-    init_from: str | None = None  # fine-tune from a from_pretrained folder / repo
+    init_from: str | None = None  # fine-tune from a from_pretrained folder / repo (docs/fine-tuning.md)
+    # Fine-tuning: train only the puzzle embeddings (sign-SGD) and keep the network as loaded (official name).
+    freeze_weights: bool = False
+    # Rows for puzzle names the init_from model does not know: "mean" of its table or "zeros".
+    new_puzzle_embedding_init: str = "mean"
+    base_model: str | None = None  # Hub id of init_from for the card's lineage (default: init_from if a repo id)
     # --- optimisation (official names and defaults) ---
     global_batch_size: int = 768
     gradient_accumulation_steps: int = 1
@@ -68,6 +75,11 @@ class TrainingConfig:
         for name in ("global_batch_size", "gradient_accumulation_steps", "epochs", "eval_interval", "log_interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.new_puzzle_embedding_init not in NEW_PUZZLE_EMBEDDING_INITS:
+            raise ValueError(f"new_puzzle_embedding_init must be one of {NEW_PUZZLE_EMBEDDING_INITS}, "
+                             f"got {self.new_puzzle_embedding_init!r}")
+        if self.freeze_weights and self.init_from is None:
+            raise ValueError("freeze_weights trains only the puzzle embeddings of a pretrained model: set init_from")
         if self.epochs % self.eval_interval:
             raise ValueError(f"epochs ({self.epochs}) must be divisible by eval_interval ({self.eval_interval})")
 
@@ -216,6 +228,17 @@ PRESETS: dict[str, TrainingConfig] = {
         model=_trm(num_latent_updates=4),
         **_PAPER_OPTIM, **_ARC_OPTIM,
     ),
+    # ARC test-time adaptation (arXiv 2511.02886): full fine-tuning of a pretrained ARC model
+    # (`init_from=`, e.g. a converted official checkpoint) on the evaluation tasks' demonstrations,
+    # 12,500 optimizer steps as in that paper, else the pretraining recipe (docs/fine-tuning.md).
+    "arc1-tta": TrainingConfig(
+        dataset_recipe="arc1concept-tta", **_PAPER_OPTIM, **{**_ARC_OPTIM, "epochs": 100, "eval_interval": 100},
+        max_steps=12_500,
+    ),
+    "arc2-tta": TrainingConfig(
+        dataset_recipe="arc2concept-tta", **_PAPER_OPTIM, **{**_ARC_OPTIM, "epochs": 100, "eval_interval": 100},
+        max_steps=12_500,
+    ),
     "hrm-sudoku": TrainingConfig(
         dataset_recipe="sudoku-extreme-1k-aug-1000",
         model_type="hrm",
@@ -233,6 +256,8 @@ PRESETS: dict[str, TrainingConfig] = {
 }
 
 DEFAULT_PRESET = "sudoku6x6"
+# Presets that fine-tune: they need `init_from=` (a model folder or Hub repo) on the command line.
+FINE_TUNING_PRESETS = ("arc1-tta", "arc2-tta")
 
 # Small presets: generated locally (no downloads), fp32, sized for a 2-core CPU. Learned absolute
 # positions: without a puzzle prefix a RoPE-only model sees relative offsets only and cannot tell

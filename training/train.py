@@ -33,7 +33,14 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
-from training.config import DEFAULT_PRESET, PRESETS, TrainingConfig, apply_overrides, parse_overrides
+from training.config import (
+    DEFAULT_PRESET,
+    FINE_TUNING_PRESETS,
+    PRESETS,
+    TrainingConfig,
+    apply_overrides,
+    parse_overrides,
+)
 from training.data import PuzzleIndex, TrainBatchSampler, collate
 from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, lr_lambda
 
@@ -102,8 +109,9 @@ def _model_classes(model_type: str):
 def build_model(config: TrainingConfig, metadata):
     """A fresh model sized by the dataset, or ``init_from`` a pretrained one (fine-tuning).
 
-    When fine-tuning on a dataset with another set of puzzle ids, the loaded table is replaced by
-    one whose rows all equal the mean row of the loaded table (the official ``load_checkpoint``).
+    Fine-tuning matches puzzle-embedding rows by puzzle name (see `transfer_puzzle_table`) and
+    returns the model in training mode: ``from_pretrained`` gives an eval-mode model, in which the
+    Q head never halts a slot and the puzzle table receives no gradient.
     """
     if config.init_from is None:
         config_class, model_class = _model_classes(config.model_type)
@@ -111,19 +119,62 @@ def build_model(config: TrainingConfig, metadata):
                               num_puzzle_identifiers=metadata.num_puzzle_identifiers)
         return model_class(config_class(**{**dataset_fields, **config.model}))
 
-    from transformers import PretrainedConfig
+    from transformers import AutoModel
 
-    model_type = PretrainedConfig.get_config_dict(config.init_from)[0].get("model_type", config.model_type)
-    _, model_class = _model_classes(model_type)
-    model = model_class.from_pretrained(config.init_from, **config.model)
-    table = getattr(getattr(model, "puzzle_embedding", None), "weight", None)
-    if table is not None and table.shape[0] != metadata.num_puzzle_identifiers:
-        mean_row = table.mean(dim=0, keepdim=True)
-        resized = mean_row.expand(metadata.num_puzzle_identifiers, -1).clone()
-        model.puzzle_embedding.register_buffer("weight", resized)
-        model.config.num_puzzle_identifiers = metadata.num_puzzle_identifiers
-        print(f"init_from: puzzle table resized {tuple(table.shape)} -> {tuple(resized.shape)} (mean row)")
-    return model
+    import modeling_trm  # noqa: F401  (registers TRM/HRM with the Auto classes)
+
+    model = AutoModel.from_pretrained(config.init_from, **config.model)
+    if model.puzzle_embedding is not None:
+        table, matched = transfer_puzzle_table(
+            model.puzzle_embedding.weight, _puzzle_names(config.init_from), list(metadata.puzzle_identifiers),
+            config.new_puzzle_embedding_init, source=config.init_from,
+        )
+        model.puzzle_embedding.register_buffer("weight", table)
+        model.config.num_puzzle_identifiers = table.shape[0]
+        print(f"init_from: {matched:,} of {table.shape[0]:,} puzzle-embedding rows matched by name; "
+              f"{table.shape[0] - matched:,} new rows ({config.new_puzzle_embedding_init})")
+    return model.train()
+
+
+def _puzzle_names(model_dir: str) -> list[str] | None:
+    """The puzzle-name map (row -> name) of a saved model's processor, or None without one."""
+    from modeling_trm.processing_trm import PuzzleProcessor
+
+    try:
+        return PuzzleProcessor.from_pretrained(model_dir).puzzle_identifiers
+    except OSError:  # no processor_config.json in the folder / repo
+        return None
+
+
+def transfer_puzzle_table(table: torch.Tensor, base_names: list[str] | None, names: list[str], init: str = "mean",
+                          source: str = "the pretrained model") -> tuple[torch.Tensor, int]:
+    """The puzzle table for a dataset whose rows are ``names``, from a pretrained ``table`` whose rows
+    are ``base_names``: a row is copied where the name is known, so a task never inherits another
+    task's embedding; unknown names start from the mean row of ``table`` (what the official
+    ``load_checkpoint`` gives every row of a mismatched table) or from zeros (a fresh table's init).
+    Returns the new table and the number of rows matched by name.
+
+    Without a name map only the trivial case passes: a one-row table (Sudoku, maze: the blank row).
+    """
+    if base_names is None:
+        if table.shape[0] == 1 and len(names) == 1:
+            return table.clone(), 1
+        raise ValueError(
+            f"{source} has a puzzle-embedding table of {table.shape[0]:,} rows but no puzzle-name map "
+            f"(processor_config.json 'puzzle_identifiers'), so its rows cannot be matched to the dataset's "
+            f"{len(names):,} puzzle names. Convert official checkpoints with `trm convert --identifiers "
+            "identifiers.json` (or the dataset folder they were trained on)."
+        )
+    if len(base_names) != table.shape[0]:
+        raise ValueError(f"{source}: its processor names {len(base_names):,} puzzles but its puzzle-embedding table "
+                         f"has {table.shape[0]:,} rows")
+    row_of = {name: row for row, name in enumerate(base_names)}
+    known = torch.tensor([row_of.get(name, -1) for name in names], dtype=torch.long)
+    fill = table.mean(dim=0) if init == "mean" else torch.zeros_like(table[0])
+    new_table = fill.expand(len(names), -1).clone()
+    found = known >= 0
+    new_table[found] = table[known[found]]
+    return new_table, int(found.sum())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,11 +286,17 @@ class Trainer:
         self.rank_batch_size = config.global_batch_size // world
         self.micro_batch_size = self.rank_batch_size // accumulation
 
-        optimizer = AdamATan2([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                              betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
+        # freeze_weights (the official option): the network still back-propagates - the puzzle
+        # embeddings need its gradients - but only the sign-SGD step updates anything.
+        optimizer = None if config.freeze_weights else AdamATan2(
+            [p for p in model.parameters() if p.requires_grad], lr=config.lr,
+            betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
         if config.compile:
             model = torch.compile(model)
-        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        if optimizer is None:
+            self.model, self.optimizer = accelerator.prepare(model), None
+        else:
+            self.model, self.optimizer = accelerator.prepare(model, optimizer)
         self.unwrapped = accelerator.unwrap_model(self.model)
         table = getattr(getattr(self.unwrapped, "puzzle_embedding", None), "weight", None)
         self.sign_sgd = (
@@ -247,7 +304,9 @@ class Trainer:
                                          weight_decay=config.puzzle_emb_weight_decay)
             if table is not None and table.numel() else None
         )
-        self.ema = EMA(self.unwrapped, config.ema_rate) if config.ema else None
+        if config.freeze_weights and self.sign_sgd is None:
+            raise ValueError(f"freeze_weights: {config.init_from} has no puzzle embeddings, so nothing would train")
+        self.ema = EMA(self.unwrapped, config.ema_rate) if config.ema and not config.freeze_weights else None
 
         train_stats = self.metadata.splits["train"]
         self.sampler = TrainBatchSampler(PuzzleIndex.from_dataset(self.dataset["train"]), config.global_batch_size,
@@ -391,7 +450,7 @@ class Trainer:
         """One optimizer step: ONE forward per micro-batch slice with its carried ACT state."""
         accelerator, config = self.accelerator, self.config
         scale = lr_lambda(step, config.lr_warmup_steps, self.total_steps, config.lr_min_ratio)
-        for group in self.optimizer.param_groups:
+        for group in self.optimizer.param_groups if self.optimizer is not None else ():
             group["lr"] = config.lr * scale
         if self.sign_sgd is not None:
             self.sign_sgd.param_groups[0]["lr"] = config.puzzle_emb_lr * scale
@@ -434,6 +493,9 @@ class Trainer:
         if config.eval_at_start and progress.step == 0 and not progress.history["eval"]:
             self._log_eval(0)
 
+        # Every step trains: halting by the Q head, exploration and the puzzle table's gradients exist
+        # only in training mode (a model from `from_pretrained` or an evaluation arrives in eval mode).
+        self.model.train()
         window: dict[str, torch.Tensor] = {}
         window_steps, started = 0, time.perf_counter()
         batches = iter(self.sampler)
@@ -455,10 +517,11 @@ class Trainer:
                         f"non-finite loss ({global_loss}) at step {step}; stopping without saving. Last good "
                         f"checkpoint: {saved[-1] if saved else 'none'}"
                     )
-                self.optimizer.step()
+                if self.optimizer is not None:
+                    self.optimizer.step()
                 if self.sign_sgd is not None:
                     self.sign_sgd.step()
-                self.optimizer.zero_grad(set_to_none=True)
+                self.model.zero_grad(set_to_none=True)
                 if self.ema is not None:
                     self.ema.update(self.unwrapped)
                 progress.step = step
@@ -466,7 +529,7 @@ class Trainer:
                 for key, value in stats.items():
                     window[key] = window.get(key, 0) + value
                 window_steps += 1
-                lr = self.optimizer.param_groups[0]["lr"]
+                lr = (self.optimizer or self.sign_sgd).param_groups[0]["lr"]
                 bar.update(1)
                 bar.set_postfix(loss=f"{global_loss:.4f}", lr=f"{lr:.2e}", exact=f"{last_exact:.3f}")
                 if step % config.log_interval == 0 or step == self.total_steps:
@@ -667,6 +730,8 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
     overrides = parse_overrides(args.overrides)
     if "init_from" in overrides and not any(k == "model" or k.startswith("model.") for k in overrides):
         values["model"] = {}  # fine-tuning: the architecture comes from the checkpoint
+    if args.preset in FINE_TUNING_PRESETS and "init_from" not in overrides:
+        parser.error(f"--preset {args.preset} fine-tunes a pretrained model: give init_from=MODEL_DIR_OR_REPO")
     if "dataset" in overrides and "dataset_recipe" not in overrides:
         values["dataset_recipe"] = None  # a saved dataset replaces the preset's recipe
     for flag, key in ((args.output_dir, "output_dir"), (args.max_steps, "max_steps"), (args.resume, "resume_from"),

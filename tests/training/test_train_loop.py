@@ -1,4 +1,4 @@
-"""The training loop end to end: it learns, it refuses bad data, it stops on NaN, it fine-tunes."""
+"""The training loop end to end: it learns, it refuses bad data, it stops on NaN (fine-tuning: test_fine_tuning.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from datasets import Dataset, DatasetDict
 
 import hub_datasets
@@ -84,33 +83,6 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_c
         trainer.run()
     checkpoints = list_checkpoints(Path(config.output_dir) / "checkpoints")
     assert [p.name for p in checkpoints] == ["checkpoint-2"]
-
-
-def test_fine_tuning_resizes_the_puzzle_table_to_its_mean_row(tiny_config, tmp_path):
-    pretrained = tiny_config(max_steps=3, output_dir=str(tmp_path / "pretrained"))
-    Trainer(pretrained).run()
-    from modeling_trm.modeling_trm import TRMForPuzzleSolving
-
-    old_table = TRMForPuzzleSolving.from_pretrained(tmp_path / "pretrained").puzzle_embedding.weight
-
-    # Same task, but a dataset with 5 puzzle identifiers (e.g. per-puzzle embeddings).
-    dataset = hub_datasets.load_puzzle_dataset(pretrained.dataset)
-    metadata = hub_datasets.load_dataset_metadata(pretrained.dataset)
-    dataset = dataset.map(lambda row: {"puzzle_id": row["group_id"] % 4 + 1})
-    metadata.num_puzzle_identifiers = 5
-    metadata.puzzle_identifiers = ["<blank>", "a", "b", "c", "d"]
-    hub_datasets.save_puzzle_dataset(dataset, metadata, tmp_path / "five_ids")
-
-    finetune = parse_args([f"init_from={tmp_path / 'pretrained'}", f"dataset={tmp_path / 'five_ids'}", "log_with=none",
-                           f"--output-dir={tmp_path / 'finetuned'}", "--max-steps=2", "global_batch_size=8",
-                           "solve_sample=false", "eval_max_examples=8"])
-    assert finetune.model == {} and finetune.dataset_recipe is None
-    trainer = Trainer(finetune)
-    table = trainer.unwrapped.puzzle_embedding.weight
-    assert table.shape == (5, old_table.shape[1])
-    assert torch.allclose(table, old_table.mean(0, keepdim=True).expand(5, -1))
-    trainer.run()
-    assert trainer.unwrapped.config.num_puzzle_identifiers == 5
 
 
 def test_presets_carry_the_official_hyperparameters():

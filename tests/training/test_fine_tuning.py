@@ -1,0 +1,135 @@
+"""Fine-tuning (`init_from=`): it trains in training mode, puzzle-embedding rows follow their puzzle
+names, `freeze_weights` trains only the puzzle embeddings, and the card records the base model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import hub_datasets
+from modeling_trm.modeling_trm import TRMForPuzzleSolving
+from modeling_trm.processing_trm import PuzzleProcessor
+from training.train import Trainer, parse_args, transfer_puzzle_table
+
+
+def _named_dataset(source: str, path: Path, names: list[str]) -> str:
+    """The 4x4 Sudoku data with each group's puzzles given one of ``names[1:]`` (id 0 stays blank)."""
+    dataset = hub_datasets.load_puzzle_dataset(source)
+    metadata = hub_datasets.load_dataset_metadata(source)
+    dataset = dataset.map(lambda row: {"puzzle_id": row["group_id"] % (len(names) - 1) + 1})
+    metadata.num_puzzle_identifiers, metadata.puzzle_identifiers = len(names), list(names)
+    hub_datasets.save_puzzle_dataset(dataset, metadata, path)
+    return str(path)
+
+
+@pytest.fixture
+def pretrained(tiny_config, tmp_path) -> Path:
+    """A tiny model trained 3 steps on puzzles named a..d (so its processor carries that name map)."""
+    data = _named_dataset(tiny_config().dataset, tmp_path / "abcd", ["<blank>", "a", "b", "c", "d"])
+    config = tiny_config(dataset=data, max_steps=3, output_dir=str(tmp_path / "pretrained"))
+    Trainer(config).run()
+    return tmp_path / "pretrained"
+
+
+def _finetune_args(base: Path, data: str, out: Path, *extra: str) -> list[str]:
+    return [f"init_from={base}", f"dataset={data}", "log_with=none", f"--output-dir={out}", "global_batch_size=8",
+            "solve_sample=false", "eval_max_examples=8", "lr_warmup_steps=1", *extra]
+
+
+def test_fine_tuning_runs_in_training_mode_halting_early_and_training_the_puzzle_table(pretrained, tmp_path):
+    """`from_pretrained` gives an eval-mode model; fine-tuning must still halt slots when the Q head
+    says so (exploration aside) and move the puzzle rows of the batch with sign-SGD."""
+    model = TRMForPuzzleSolving.from_pretrained(pretrained)
+    with torch.no_grad():
+        model.q_head.weight.zero_()
+        model.q_head.bias.copy_(torch.tensor([10.0, 0.0]))  # halt logit 10: "done" after every step
+    model.config.halt_exploration_prob = 0.0  # no random minimum number of steps
+    model.save_pretrained(pretrained)
+
+    data = str(pretrained.parent / "abcd")
+    config = parse_args(_finetune_args(pretrained, data, tmp_path / "ft", "--max-steps=1",
+                                       "eval_at_start=false"))  # the default of every paper preset
+    trainer = Trainer(config)
+    table_before = trainer.unwrapped.puzzle_embedding.weight.clone()
+    trainer.run()
+    state = trainer.act_states[0]
+    assert (state.steps == 1).all()
+    # max_supervision_steps is 3, so a slot halted after one step can only be the Q head's decision
+    assert state.halted.all(), "slots kept running: the Q head was ignored (eval mode)"
+    seen = state.puzzle_ids.unique()
+    table_after = trainer.unwrapped.puzzle_embedding.weight
+    assert not torch.equal(table_after[seen], table_before[seen]), "the puzzle rows of the batch did not move"
+    unseen = torch.tensor([i for i in range(5) if i not in seen.tolist()], dtype=torch.long)
+    assert torch.equal(table_after[unseen], table_before[unseen])  # sparse: rows not in the batch untouched
+
+
+def test_puzzle_rows_are_matched_by_name_and_new_names_start_from_the_mean_row(pretrained, tmp_path):
+    base = TRMForPuzzleSolving.from_pretrained(pretrained).puzzle_embedding.weight
+    # same count, other order (a resize-by-count would keep every row in place), plus a new name
+    names = ["<blank>", "d", "new", "b", "a"]
+    data = _named_dataset(str(pretrained.parent / "abcd"), tmp_path / "renamed", names)
+    trainer = Trainer(parse_args(_finetune_args(pretrained, data, tmp_path / "ft", "--max-steps=1")))
+    table = trainer.unwrapped.puzzle_embedding.weight
+    for row, name in enumerate(names):
+        expected = base.mean(0) if name == "new" else base[["<blank>", "a", "b", "c", "d"].index(name)]
+        assert torch.equal(table[row], expected), f"row {row} ({name!r})"
+    trainer.run()
+    assert PuzzleProcessor.from_pretrained(tmp_path / "ft").puzzle_identifiers == names
+    assert TRMForPuzzleSolving.from_pretrained(tmp_path / "ft").config.num_puzzle_identifiers == 5
+
+
+def test_new_puzzle_rows_can_start_from_zeros_and_unmatchable_tables_are_refused():
+    table = torch.arange(6.0).view(3, 2)
+    new, matched = transfer_puzzle_table(table, ["<blank>", "x", "y"], ["<blank>", "y", "z"], init="zeros")
+    assert matched == 2 and new.tolist() == [[0, 1], [4, 5], [0, 0]]
+    with pytest.raises(ValueError, match=r"3 rows but no puzzle-name map .* 2 puzzle names.*--identifiers"):
+        transfer_puzzle_table(table, None, ["<blank>", "a"])
+    with pytest.raises(ValueError, match="names 2 puzzles but its puzzle-embedding table has 3 rows"):
+        transfer_puzzle_table(table, ["<blank>", "x"], ["<blank>"])
+    one_row = torch.ones(1, 2)
+    assert torch.equal(transfer_puzzle_table(one_row, None, ["<blank>"])[0], one_row)  # Sudoku/maze: nothing to match
+
+
+def test_freeze_weights_trains_only_the_puzzle_embeddings(pretrained, tmp_path):
+    data = str(pretrained.parent / "abcd")
+    trainer = Trainer(parse_args(_finetune_args(pretrained, data, tmp_path / "ft", "--max-steps=3",
+                                                "freeze_weights=true")))
+    network_before = {k: v.clone() for k, v in trainer.unwrapped.named_parameters()}
+    table_before = trainer.unwrapped.puzzle_embedding.weight.clone()
+    trainer.run()
+    tuned = TRMForPuzzleSolving.from_pretrained(tmp_path / "ft")
+    for name, value in tuned.named_parameters():
+        assert torch.equal(value, network_before[name]), name
+    assert not torch.equal(tuned.puzzle_embedding.weight, table_before)
+    with pytest.raises(ValueError, match="freeze_weights .* set init_from"):
+        parse_args([f"dataset={data}", "freeze_weights=true"])
+
+
+def test_the_card_of_a_fine_tuned_model_names_its_base_model_and_data(pretrained, tmp_path):
+    from model_cards.render import render_model_card
+
+    data = str(pretrained.parent / "abcd")
+    Trainer(parse_args(_finetune_args(pretrained, data, tmp_path / "ft", "--max-steps=1",
+                                      "base_model=test-org/trm-base"))).run()
+    card = (tmp_path / "ft" / "README.md").read_text()
+    metadata = yaml.safe_load(card.split("---")[1])
+    assert metadata["base_model"] == "test-org/trm-base" and metadata["base_model_relation"] == "finetune"
+    assert "Fine-tuned** from [`test-org/trm-base`]" in card and f"on `{data}`" in card
+
+    # a local base folder is named in the text; only a Hub id goes into the metadata
+    training = yaml.safe_load((tmp_path / "ft" / "training_config.yaml").read_text())
+    training["base_model"] = None
+    local = render_model_card(tmp_path / "ft", training_config=training, save=False)
+    assert local.data.base_model is None and f"`{pretrained}`" in str(local)
+    training["init_from"] = "someone/trm-arc"  # a repo id is the base model itself
+    assert render_model_card(tmp_path / "ft", training_config=training, save=False).data.base_model == "someone/trm-arc"
+
+
+def test_fine_tuning_presets_require_a_model_to_start_from():
+    with pytest.raises(SystemExit):
+        parse_args(["--preset", "arc1-tta"])
+    config = parse_args(["--preset", "arc1-tta", "init_from=converted-arc1"])
+    assert (config.dataset_recipe, config.max_steps, config.model) == ("arc1concept-tta", 12_500, {})
