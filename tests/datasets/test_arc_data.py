@@ -176,3 +176,33 @@ def test_full_arc1_variant_plan_reproduces_the_official_statistics(shared_data_d
     assert sum(len(g.transform_ids) for g in tests) == official["test"]["total_puzzles"]
     assert sum(len(g.transform_ids) * len(g.test_pairs) for g in tests) == official["test"]["total_examples"]
     assert sum(len(g.transform_ids) == 1001 for g in groups) == official["train"]["groups_with_full_aug"]
+
+
+def test_test_time_adaptation_set_holds_the_evaluation_demonstrations_and_never_their_test_outputs(tiny, shared_data_dir):
+    """``arc-tiny-tta``: the evaluation tasks of the ``arc-tiny`` build only; train = their demonstrations,
+    test = their test inputs (same rows as the base build's test split); variant names are the base
+    build's, so a model pretrained on it finds its puzzle embeddings by name."""
+    from hub_datasets.card import render_dataset_card
+
+    base, base_metadata = tiny
+    tta, metadata = build_dataset("arc-tiny-tta", source=shared_data_dir / "arc", num_tasks=3, num_aug=6)
+    evaluation = {t.name: t for t in read_arc_subset(shared_data_dir / "arc", "evaluation")[0]}
+    assert set(tta["train"]["puzzle_name"]) == set(tta["test"]["puzzle_name"]) == set(base["test"]["puzzle_name"])
+    assert set(tta["train"]["puzzle_name"]) <= set(evaluation)
+    assert set(metadata.puzzle_identifiers) <= set(base_metadata.puzzle_identifiers)
+    # every test output, in every variant, is absent from the train split's labels
+    train_labels = {bytes(row) for row in np.asarray(tta["train"]["labels"], np.int8)}
+    test = tta["test"].with_format("numpy")[:]
+    assert not any(bytes(row.astype(np.int8)) in train_labels for row in test["labels"])
+    # the demonstrations are all there: one row per (variant, demonstration pair)
+    pairs = {name: len(evaluation[name].train) for name in set(tta["train"]["puzzle_name"])}
+    variants = {name: len({v for v, n in zip(tta["train"]["variant_id"], tta["train"]["puzzle_name"]) if n == name})
+                for name in pairs}
+    assert len(tta["train"]) == sum(pairs[n] * variants[n] for n in pairs)
+    # the test split is the base build's, row for row, under the same puzzle names
+    base_test = base["test"].with_format("numpy")[:]
+    assert np.array_equal(test["inputs"], base_test["inputs"]) and np.array_equal(test["labels"], base_test["labels"])
+    assert [metadata.puzzle_identifiers[i] for i in test["puzzle_id"]] == \
+        [base_metadata.puzzle_identifiers[i] for i in base_test["puzzle_id"]]
+    card = str(render_dataset_card(metadata))
+    assert "Test-time adaptation set" in card and "never in `train`" in card
