@@ -368,12 +368,13 @@ def readme_section(table: str) -> str:
     return "\n".join(lines[2:]).strip() + "\n"  # the README's own heading replaces the title
 
 
-def update_readme(readme: Path, section: str) -> None:
+def update_readme(readme: Path, section: str, begin_marker: str = README_BEGIN, end_marker: str = README_END) -> None:
+    """Replace what stands between the two marker lines of ``readme`` with ``section``."""
     text = readme.read_text()
-    begin, end = text.find(README_BEGIN), text.find(README_END)
+    begin, end = text.find(begin_marker), text.find(end_marker)
     if begin < 0 or end < begin:
-        raise SystemExit(f"{readme}: no '{README_BEGIN}' ... '{README_END}' block to write the results into")
-    readme.write_text(text[: begin + len(README_BEGIN)] + "\n\n" + section + "\n" + text[end:])
+        raise SystemExit(f"{readme}: no '{begin_marker}' ... '{end_marker}' block to write the results into")
+    readme.write_text(text[: begin + len(begin_marker)] + "\n\n" + section + "\n" + text[end:])
 
 
 def _plt():

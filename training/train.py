@@ -623,7 +623,7 @@ def _make_processor(metadata):
     """The processor saved with the model: the task's vocabulary, grid size and puzzle-name map."""
     from modeling_trm.processing_trm import PuzzleProcessor
 
-    grid_size = 30 if metadata.task == "arc" else (metadata.grid_shape or (math.isqrt(metadata.seq_len),))[0]
+    grid_size = (metadata.grid_shape or (math.isqrt(metadata.seq_len),))[0]  # ARC: the canvas side
     return PuzzleProcessor(task=metadata.task, grid_size=grid_size, puzzle_identifiers=list(metadata.puzzle_identifiers))
 
 
