@@ -70,8 +70,9 @@ def recolouring_tasks(count: int, rng: np.random.Generator, avoid: set[tuple] = 
 def task_split(names: list[str], maps: list[np.ndarray], per_task: int, rng: np.random.Generator, first_id: int):
     """``per_task`` random grids per task and their recolourings, as ARC canvas tokens (colour c -> c+2;
     a 4x4 grid filling its 4x4 canvas has no EOS row or column)."""
-    import hub_datasets
     from datasets import Dataset
+
+    import hub_datasets
 
     inputs = rng.integers(0, NUM_COLOURS + 1, size=(len(maps) * per_task, GRID * GRID))
     task = np.repeat(np.arange(len(maps)), per_task)
@@ -87,8 +88,9 @@ def task_split(names: list[str], maps: list[np.ndarray], per_task: int, rng: np.
 
 def save_tasks(path: Path, names: list[str], maps: list[np.ndarray], train_per_task: int, test_per_task: int,
                rng: np.random.Generator) -> str:
-    import hub_datasets
     from datasets import DatasetDict
+
+    import hub_datasets
 
     dd = DatasetDict(train=task_split(names, maps, train_per_task, rng, 1),
                      test=task_split(names, maps, test_per_task, rng, 1))

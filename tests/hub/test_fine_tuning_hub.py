@@ -4,13 +4,15 @@ an HRM release folder (``checkpoint`` + ``all_config.yaml``, weights written by 
 `trm convert` -> `trm card` -> `trm push` -> in a process without this project,
 `AutoModel`/`AutoProcessor.from_pretrained(repo, trust_remote_code=True)` solve a puzzle *string* ->
 `trm train init_from=<that repo>` fine-tunes it on new data and pushes the result, whose card names
-the base model (`base_model`, `base_model_relation: finetune`).
+the base model (`base_model`, `base_model_relation: finetune`) and whose `model-index` is what
+`trm eval` measures on the published model.
 """
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from huggingface_hub import HfApi, ModelCard
 
 CONVERTED_REPO = "test-user/hrm-sudoku-converted"
@@ -34,6 +36,8 @@ save_puzzle_dataset(dataset, metadata, "new-sudoku")
 assert trm(["train", "init_from={CONVERTED_REPO}", "dataset=new-sudoku", "--output-dir", "finetuned", "--max-steps", "2",
             "global_batch_size=8", "log_with=none", "solve_sample=false", "eval_at_start=false",
             "--push-to-hub", {FINETUNED_REPO!r}]) == 0
+# evaluate what was published: the Hub model on the fine-tuning data's test split
+assert trm(["eval", {FINETUNED_REPO!r}, "--dataset", "new-sudoku", "--output", "hub_eval.json"]) == 0
 """
 
 FRESH_PROCESS = f"""
@@ -86,6 +90,13 @@ def test_official_release_converts_pushes_loads_as_remote_code_and_fine_tunes(hu
     card = ModelCard.load(FINETUNED_REPO)
     assert card.data.base_model == CONVERTED_REPO and card.data.base_model_relation == "finetune"
     assert f"[`{CONVERTED_REPO}`]" in card.text and "on `new-sudoku`" in card.text
+    # the card's model-index is what `trm eval` measures on the published model
+    hub_eval = json.loads((tmp_path / "hub_eval.json").read_text())
+    scores = {result.metric_type: result.metric_value for result in card.data.eval_results}
+    assert {"exact_accuracy", "cell_accuracy"} <= set(scores)
+    for metric in ("exact_accuracy", "cell_accuracy"):
+        # the trainer's in-loop evaluation and `trm eval` sum in another order: equal to float rounding
+        assert hub_eval[metric] == pytest.approx(scores[metric], rel=1e-12), metric
 
     fresh = _result(hub_server.run_python(FRESH_PROCESS, isolated=True, cwd=tmp_path, timeout=300))
     assert fresh["model_class"].startswith("transformers_modules.") and fresh["model_class"].endswith("HRMForPuzzleSolving")

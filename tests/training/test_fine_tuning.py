@@ -3,6 +3,7 @@ names, `freeze_weights` trains only the puzzle embeddings, and the card records 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,38 @@ def test_fine_tuning_presets_require_a_model_to_start_from():
         parse_args(["--preset", "arc1-tta"])
     config = parse_args(["--preset", "arc1-tta", "init_from=converted-arc1"])
     assert (config.dataset_recipe, config.max_steps, config.model) == ("arc1concept-tta", 12_500, {})
+
+
+def test_arc_test_time_adaptation_finds_every_row_by_name_and_scores_pass_at_k(tmp_path, shared_data_dir):
+    """Pretrain on an ARC build -> build its adaptation set -> fine-tune on the demonstrations -> pass@k on
+    the same tasks' test inputs. Every adaptation puzzle is a variant of the base build, so every row of
+    the fine-tuned table starts as the base model's own row for that name."""
+    from conftest import TINY_MODEL
+
+    from modeling_trm.cli import main as trm
+    from training.config import TrainingConfig
+    from training.train import train
+
+    arc = shared_data_dir / "arc"
+    options = ["--source", str(arc), "--set", "num_tasks=2", "--set", "num_aug=2"]
+    assert trm(["data", "build", "arc-tiny", *options, "--output", str(tmp_path / "arc")]) == 0
+    assert trm(["data", "build", "arc-tiny-tta", *options, "--output", str(tmp_path / "tta")]) == 0
+    train(TrainingConfig(dataset=str(tmp_path / "arc"), model=dict(TINY_MODEL), global_batch_size=8, epochs=1,
+                         eval_interval=1, max_steps=2, log_with="none", solve_sample=False, eval_max_examples=8,
+                         output_dir=str(tmp_path / "base")))
+    base = TRMForPuzzleSolving.from_pretrained(tmp_path / "base").puzzle_embedding.weight
+    base_names = PuzzleProcessor.from_pretrained(tmp_path / "base").puzzle_identifiers
+
+    config = parse_args(["--preset", "arc1-tta", f"init_from={tmp_path / 'base'}", f"dataset={tmp_path / 'tta'}",
+                         "--max-steps=2", "global_batch_size=8", "log_with=none", "solve_sample=false",
+                         "eval_max_examples=8", f"--output-dir={tmp_path / 'adapted'}"])
+    trainer = Trainer(config)
+    names = hub_datasets.load_dataset_metadata(str(tmp_path / "tta")).puzzle_identifiers
+    table = trainer.unwrapped.puzzle_embedding.weight
+    assert all(torch.equal(table[i], base[base_names.index(name)]) for i, name in enumerate(names))
+    trainer.run()
+
+    assert trm(["eval", str(tmp_path / "adapted"), "--dataset", str(tmp_path / "tta"), "--output",
+                str(tmp_path / "eval.json")]) == 0
+    results = json.loads((tmp_path / "eval.json").read_text())
+    assert results["num_tasks"] == 2 and 0 <= results["pass@1"] <= results["pass@2"] <= 1
