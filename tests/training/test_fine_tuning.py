@@ -67,6 +67,19 @@ def test_fine_tuning_runs_in_training_mode_halting_early_and_training_the_puzzle
     assert torch.equal(table_after[unseen], table_before[unseen])  # sparse: rows not in the batch untouched
 
 
+def test_fine_tuning_does_not_depend_on_whether_it_evaluates_first(pretrained, tmp_path):
+    """An evaluation before training must not change what training does (it used to be the only thing
+    that switched a loaded model to training mode): same weights and puzzle table either way."""
+    data = str(pretrained.parent / "abcd")
+    tuned = {}
+    for evaluate_first in (False, True):
+        out = tmp_path / f"eval-first-{evaluate_first}"
+        Trainer(parse_args(_finetune_args(pretrained, data, out, "--max-steps=3", f"eval_at_start={evaluate_first}"))).run()
+        tuned[evaluate_first] = TRMForPuzzleSolving.from_pretrained(out).state_dict()
+    for name, value in tuned[False].items():
+        assert torch.equal(value, tuned[True][name]), name
+
+
 def test_puzzle_rows_are_matched_by_name_and_new_names_start_from_the_mean_row(pretrained, tmp_path):
     base = TRMForPuzzleSolving.from_pretrained(pretrained).puzzle_embedding.weight
     # same count, other order (a resize-by-count would keep every row in place), plus a new name
