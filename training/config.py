@@ -56,6 +56,7 @@ class TrainingConfig:
     checkpoint_interval: int | None = None  # optimizer steps; default: at every evaluation
     keep_checkpoints: int = 2
     output_dir: str = "trm-output"
+    overwrite_output_dir: bool = False  # a fresh run may replace another run's checkpoints in output_dir
     push_to_hub: str | None = None
     resume_from: str | None = None  # "latest" or a checkpoint directory
     solve_sample: bool = True  # print one solved test puzzle at the end

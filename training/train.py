@@ -33,12 +33,13 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
+from training import checkpointing
+from training.checkpointing import COMPLETE_MARKER
 from training.config import DEFAULT_PRESET, PRESETS, TrainingConfig, apply_overrides, parse_overrides
 from training.data import PuzzleIndex, TrainBatchSampler, collate
 from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, lr_lambda
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
-COMPLETE_MARKER = "COMPLETE"
 DATASET_CACHE = Path(os.environ.get("TRM_DATASETS_CACHE", "~/.cache/trm-hf/datasets")).expanduser()
 
 
@@ -161,7 +162,7 @@ def _fsync_dir(path: Path) -> None:
 
 @dataclasses.dataclass
 class TrainingProgress:
-    """Counters and history saved with every checkpoint (registered with Accelerate)."""
+    """Counters and history saved with every checkpoint (as JSON, see `training.checkpointing`)."""
 
     step: int = 0
     best_exact_accuracy: float = -1.0
@@ -220,6 +221,7 @@ class Trainer:
             kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
         )
         accelerator = self.accelerator
+        checkpointing.claim_output_dir(config, accelerator.is_main_process, accelerator.wait_for_everyone)
         self.dataset, self.metadata = load_training_data(config, accelerator)
         set_seed(config.seed)  # identical initial weights on every rank
         model = build_model(config, self.metadata)
@@ -259,9 +261,8 @@ class Trainer:
         self.eval_every = max(1, int(config.eval_interval * steps_per_epoch))
         self.progress = TrainingProgress()
         self.act_states: list[Any] = [None] * accumulation  # one carry per micro-batch slice
-        for obj in (self.sampler, self.progress, self.ema):
-            if obj is not None:
-                accelerator.register_for_checkpointing(obj)
+        # Sampler, progress and EMA are saved by `training.checkpointing` as JSON/safetensors, not
+        # registered with Accelerate, which would pickle them (and unpickle them on resume).
         if config.resume_from:
             self.resume(config.resume_from)
 
@@ -275,24 +276,30 @@ class Trainer:
             tmp.mkdir(parents=True)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(tmp))
-        # The ACT carry differs per rank (each holds its own slots), so every rank writes its own.
-        torch.save([None if s is None else dataclasses.asdict(s) for s in self.act_states],
-                   tmp / f"act_state_{accelerator.process_index}.pt")
+        # Accelerate pickles the RNG states; each rank keeps them as safetensors instead. The ACT carry
+        # differs per rank too (each holds its own slots), so every rank writes its own.
+        rank = accelerator.process_index
+        (tmp / f"random_states_{rank}.pkl").unlink(missing_ok=True)
+        checkpointing.save_rng_state(tmp / checkpointing.rng_state_name(rank))
+        checkpointing.save_act_states(self.act_states, tmp / checkpointing.act_state_name(rank))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            (tmp / "training_config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+            checkpointing.save_trainer_state(self.progress, self.sampler, tmp / checkpointing.TRAINER_STATE_NAME)
+            if self.ema is not None:
+                checkpointing.save_ema(self.ema, tmp / checkpointing.EMA_NAME)
+            (tmp / checkpointing.CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2))
             (tmp / COMPLETE_MARKER).write_text(json.dumps({"step": step, "processes": accelerator.num_processes}))
             _fsync_tree(tmp)
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)  # the commit point
             _fsync_dir(self.checkpoint_dir)
-            self._prune_checkpoints()
+            self._prune_checkpoints(final)
         accelerator.wait_for_everyone()
         return final
 
-    def _prune_checkpoints(self) -> None:
-        keep = set(list_checkpoints(self.checkpoint_dir)[-self.config.keep_checkpoints :])
+    def _prune_checkpoints(self, just_saved: Path) -> None:
+        keep = set(list_checkpoints(self.checkpoint_dir)[-self.config.keep_checkpoints :]) | {just_saved}
         if self.progress.best_step is not None:
             keep.add(self.checkpoint_dir / f"checkpoint-{self.progress.best_step}")
         for path in list_checkpoints(self.checkpoint_dir):
@@ -309,15 +316,20 @@ class Trainer:
             path = Path(which)
             if not (path / COMPLETE_MARKER).is_file():
                 raise FileNotFoundError(f"--resume: {path} is not a complete checkpoint (no {COMPLETE_MARKER} marker)")
-        self.accelerator.load_state(str(path))
-        from modeling_trm.modeling_trm import TRMState
-
-        state_file = path / f"act_state_{self.accelerator.process_index}.pt"
+        checkpointing.refuse_pickles(path)
+        checkpointing.check_resume_config(path, self.config)
+        rank = self.accelerator.process_index
+        checkpointing.load_accelerate_state(self.accelerator, path)
+        checkpointing.load_trainer_state(self.progress, self.sampler, path / checkpointing.TRAINER_STATE_NAME)
+        if self.ema is not None:
+            checkpointing.load_ema(self.ema, path / checkpointing.EMA_NAME)
         saved_processes = json.loads((path / COMPLETE_MARKER).read_text())["processes"]
-        if saved_processes == self.accelerator.num_processes and state_file.exists():
-            saved = torch.load(state_file, map_location=self.accelerator.device, weights_only=False)
+        if (path / checkpointing.rng_state_name(rank)).is_file():
+            checkpointing.load_rng_state(path / checkpointing.rng_state_name(rank))
+        if saved_processes == self.accelerator.num_processes:
+            saved = checkpointing.load_act_states(path / checkpointing.act_state_name(rank), self.accelerator.device)
             if len(saved) == len(self.act_states):
-                self.act_states = [None if s is None else TRMState(**s) for s in saved]
+                self.act_states = saved
         else:
             print(f"resume: checkpoint written by {saved_processes} processes; restarting the ACT carry")
         self.accelerator.print(f"Resumed from {path} at step {self.progress.step}")
@@ -657,6 +669,8 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
     parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CKPT",
                         help="resume from CKPT, or from the latest complete checkpoint in the output dir")
     parser.add_argument("--push-to-hub", default=None, metavar="REPO", help="upload the final model folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in an output dir that holds another run (its checkpoints are deleted)")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_intermixed_args(argv)
 
@@ -673,6 +687,8 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
                       (args.push_to_hub, "push_to_hub")):
         if flag is not None:
             overrides[key] = flag
+    if args.overwrite:
+        overrides["overwrite_output_dir"] = True
     return TrainingConfig.from_dict(apply_overrides(values, overrides))
 
 
