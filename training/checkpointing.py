@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
 import random
 import shutil
@@ -199,3 +200,28 @@ def load_trainer_state(progress, sampler, path: Path) -> None:
     state = json.loads(path.read_text())
     progress.load_state_dict(state["progress"])
     sampler.load_state_dict(state["sampler"])
+
+
+# ------------------------------------------------------------------------------------- final model folder
+
+
+def new_stage(output_dir: Path) -> Path:
+    """An empty staging folder inside ``output_dir`` for the final model's files (see `commit_stage`)."""
+    stage = Path(output_dir) / ".final.tmp"
+    shutil.rmtree(stage, ignore_errors=True)  # left by a kill during an earlier final save
+    stage.mkdir(parents=True)
+    return stage
+
+
+def commit_stage(stage: Path, output_dir: Path) -> None:
+    """Move the staged files into ``output_dir``, each with an atomic rename, ``config.json`` last: a
+    folder with a ``config.json`` holds whole files only, and a kill part-way leaves no ``config.json``
+    (not a loadable model) rather than a truncated file."""
+    for path in stage.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    (Path(output_dir) / "config.json").unlink(missing_ok=True)
+    for path in sorted(stage.iterdir(), key=lambda p: p.name == "config.json"):
+        os.replace(path, Path(output_dir) / path.name)
+    stage.rmdir()

@@ -541,9 +541,10 @@ class Trainer:
         if not accelerator.is_main_process:
             return
         model, metadata = self.unwrapped, self.metadata
-        model.save_pretrained(self.output_dir)
+        stage = checkpointing.new_stage(self.output_dir)  # the files move into output_dir once all are whole
+        model.save_pretrained(stage)
         processor = _make_processor(metadata)
-        processor.save_pretrained(self.output_dir)
+        processor.save_pretrained(stage)
         results = {
             "dataset": self.config.dataset or metadata.recipe,
             "recipe": metadata.recipe,
@@ -555,9 +556,10 @@ class Trainer:
             "metrics": {k: v for k, v in final_eval.items() if k != "step"},
             "before_training": self.progress.history["eval"][0] if self.config.eval_at_start else None,
         }
-        (self.output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
-        self.config.save_yaml(self.output_dir / "training_config.yaml")
-        plot_training_curves(self.output_dir / "training_log.json", self.output_dir / "training_curves.png")
+        (stage / "eval_results.json").write_text(json.dumps(results, indent=2))
+        self.config.save_yaml(stage / "training_config.yaml")
+        plot_training_curves(self.output_dir / "training_log.json", stage / "training_curves.png")
+        checkpointing.commit_stage(stage, self.output_dir)
         _render_card(self.output_dir, results)
         if self.config.solve_sample:
             print_sample_solution(model, self.dataset["test"], processor, accelerator.device)

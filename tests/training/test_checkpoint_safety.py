@@ -70,3 +70,24 @@ def test_resume_refuses_a_checkpoint_of_a_differently_configured_run(saved_check
     resumed = Trainer(tiny_config(output_dir=str(tmp_path / "run"), max_steps=4, keep_checkpoints=1,
                                   log_with="none", resume_from="latest"))
     assert resumed.progress.step == 2
+
+
+def test_a_kill_during_the_final_save_leaves_no_truncated_file(tiny_config, tmp_path, monkeypatch):
+    from modeling_trm.processing_trm import PuzzleProcessor
+
+    def killed_while_writing(self, folder, **kwargs):  # a kill between open() and write()
+        (Path(folder) / "processor_config.json").write_text("")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PuzzleProcessor, "save_pretrained", killed_while_writing)
+    config = tiny_config(output_dir=str(tmp_path / "run"), max_steps=1)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config).run()
+    top_level = [p for p in (tmp_path / "run").iterdir() if p.is_file()]
+    assert [p.name for p in top_level if p.stat().st_size == 0] == []
+    assert not (tmp_path / "run" / "config.json").exists()  # no half-written model to load or push
+    # the final save, run again, completes the folder
+    monkeypatch.undo()
+    Trainer(tiny_config(output_dir=str(tmp_path / "run"), max_steps=1, resume_from="latest")).run()
+    assert PuzzleProcessor.from_pretrained(tmp_path / "run").task == "sudoku"
+    assert not (tmp_path / "run" / ".final.tmp").exists()
