@@ -6,6 +6,7 @@ the libraries it uses.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
@@ -19,6 +20,17 @@ SUBCOMMANDS = {
     "card": ("model_cards.render:main", "(re)render the model card of a model folder"),
     "push": ("training.publish:main", "upload a model folder (weights, code, card) to the Hub"),
 }
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type`` for sizes and counts: ``--batch-size 0`` would loop forever, ``-3`` means nothing."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 def _usage() -> str:

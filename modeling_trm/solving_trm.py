@@ -160,7 +160,8 @@ class PuzzleSolverMixin:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        model = loaded[0] if kwargs.get("output_loading_info") else loaded  # (model, loading_info)
         hub_kwargs = {
             key: kwargs[key]
             for key in ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
@@ -169,7 +170,7 @@ class PuzzleSolverMixin:
         solve_config = SolveConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         if solve_config is not None:
             model.solve_config = solve_config
-        return model
+        return loaded
 
     def solve(
         self,
