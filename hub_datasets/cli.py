@@ -36,17 +36,17 @@ def _build(args) -> int:
         output = Path(args.output)
         if output.is_dir() and any(output.iterdir()) and not (output / METADATA_FILENAME).is_file() \
                 and not args.overwrite:
-            raise SystemExit(f"trm data build: error: --output {output} is a non-empty folder that is not a puzzle "
-                             "dataset; choose another folder or pass --overwrite to replace its contents")
+            raise FileExistsError(f"--output {output} is a non-empty folder that is not a puzzle dataset; "
+                                  "choose another folder or pass --overwrite to replace its contents")
 
     overrides = {}
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
+            raise ValueError(f"--set expects key=value, got {item!r}")
         overrides[key] = _value(value)
     if args.recipe not in RECIPES:
-        raise SystemExit(f"unknown recipe {args.recipe!r}; available: {', '.join(RECIPES)}")
+        raise ValueError(f"unknown recipe {args.recipe!r}; available: {', '.join(RECIPES)}")
     command = "trm data " + shlex.join(args.argv)
     start = time.perf_counter()
     dd, metadata = build_dataset(args.recipe, source=args.source, seed=args.seed, command=command, **overrides)

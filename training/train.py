@@ -499,7 +499,7 @@ class Trainer:
                     accelerator.print(f"Stopped at step {step}; resume with --resume")
                     break
         bar.close()
-        interrupted = progress.step < self.total_steps
+        self.interrupted = interrupted = progress.step < self.total_steps
         if not interrupted:
             self.finish()
         accelerator.end_training()
@@ -675,6 +675,9 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
                         help="start afresh in an output dir that holds another run (its checkpoints are deleted)")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_intermixed_args(argv)
+    if args.resume is not None and "=" in args.resume and not Path(args.resume).exists():
+        args.overrides.insert(0, args.resume)  # `--resume lr=1e-4`: an override, not a checkpoint path
+        args.resume = "latest"
 
     if args.config and args.preset:
         parser.error("give either --preset or --config (a config file may name its preset)")
@@ -696,8 +699,9 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    train(config)
-    return 0
+    trainer = Trainer(config)
+    trainer.run()
+    return 130 if trainer.interrupted else 0  # Ctrl-C: checkpoint saved, exit like an interrupted command
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def test_a_folder_that_is_not_a_dataset_is_refused_unless_overwrite(built, tmp_p
     with pytest.raises(FileExistsError, match=r"--output .*model is a non-empty folder that is not a puzzle dataset"):
         hub_datasets.save_puzzle_dataset(dataset, metadata, model)
     assert (model / "README.md").read_text() == "my model card"
-    with pytest.raises(SystemExit, match="not a puzzle dataset.*--overwrite"):  # refused before building
+    with pytest.raises(FileExistsError, match="not a puzzle dataset.*--overwrite"):  # refused before building
         cli.main(["build", "sudoku4x4-gen", "--output", str(model)])
     assert (model / "README.md").read_text() == "my model card"
 
