@@ -69,7 +69,10 @@ def read_puzzles(args, task: str) -> tuple[list, list[str] | None, list | None]:
             blocks = [block for block in text.replace("\r\n", "\n").split("\n\n") if block.strip("\n")]
             puzzles += [block.strip("\n") for block in blocks]
         else:
-            tests = json.loads(text)["test"]
+            try:
+                tests = json.loads(text)["test"]
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise ValueError(f"{args.file}: not an ARC task JSON with a 'test' list ({error})") from None
             puzzles += [pair["input"] for pair in tests]
             names = [args.file.stem] * len(tests)
             if all("output" in pair for pair in tests) and not args.puzzles:
