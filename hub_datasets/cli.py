@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from modeling_trm.cli import positive_int
+
 
 def _value(text: str):
     try:
@@ -125,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
 
     generate = commands.add_parser("generate", help="generate puzzles into the original CSV format")
     generate.add_argument("kind", choices=["sudoku", "maze"])
-    generate.add_argument("--num", type=int, required=True)
+    generate.add_argument("--num", type=positive_int, required=True)
     generate.add_argument("--output", required=True)
     generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("--size", type=int, help="sudoku 4/6/8/9 (default 9); maze side (default 30)")
+    generate.add_argument("--size", type=positive_int, help="sudoku 4/6/8/9 (default 9); maze side (default 30)")
     generate.add_argument("--min-difficulty", type=int, default=0,
                           help="sudoku: minimum guesses; maze: path longer than this many moves")
     generate.add_argument("--max-difficulty", type=int, default=None, help="sudoku only")
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     show = commands.add_parser("show", help="print rows of a built dataset as grids")
     show.add_argument("path")
     show.add_argument("--split", default="train")
-    show.add_argument("--num", type=int, default=3)
+    show.add_argument("--num", type=positive_int, default=3)
 
     args = parser.parse_args(argv)
     args.argv = argv

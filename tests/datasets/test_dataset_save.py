@@ -56,3 +56,12 @@ def test_a_folder_that_is_not_a_dataset_is_refused_unless_overwrite(built, tmp_p
     assert "replacing the dataset that was there" in capsys.readouterr().out
     cli.main(["build", "sudoku4x4-gen", "--output", str(model), "--overwrite"])
     assert hub_datasets.load_dataset_metadata(model).recipe == "sudoku4x4-gen"
+
+
+@pytest.mark.parametrize("argv", [["generate", "sudoku", "--num", "0", "--output", "x.csv"],
+                                  ["generate", "maze", "--num", "-2", "--output", "x.csv"],
+                                  ["show", "somewhere", "--num", "0"]])
+def test_counts_must_be_positive(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2 and "must be a positive integer" in capsys.readouterr().err
