@@ -84,6 +84,8 @@ SAFE_TO_CHANGE_ON_RESUME = frozenset({
 
 def check_resume_config(path: Path, config) -> None:
     """Refuse to continue a checkpoint written by a run configured differently (other than the safe options)."""
+    if not (path / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"--resume: {path} has no {CONFIG_NAME}, so it was not written by `trm train`")
     saved = json.loads((path / CONFIG_NAME).read_text())
     current = config.to_dict()
     changed = sorted(k for k in set(saved) | set(current)

@@ -12,6 +12,7 @@ from hub_datasets.arc import read_arc_subset
 from hub_datasets.maze import generate_mazes, read_maze_csv, write_maze_csv
 from hub_datasets.sudoku import generate_sudoku, read_sudoku_csv, write_sudoku_csv
 
+
 def _truncated_gzip(path, text: str) -> None:
     data = gzip.compress(text.encode())
     path.write_bytes(data[: len(data) // 2])

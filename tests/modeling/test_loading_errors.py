@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -47,7 +48,7 @@ def test_a_config_with_a_layer_more_than_the_weights_is_an_error(tmp_path, capsy
 ])
 def test_a_bad_model_path_is_named(tmp_path, capsys, make, expected):
     assert solve_main([make(tmp_path), SUDOKU4]) == 2
-    assert __import__("re").search(expected, _error(capsys))
+    assert re.search(expected, _error(capsys))
 
 
 def test_an_unreachable_hub_is_one_line(tmp_path, capsys, monkeypatch):

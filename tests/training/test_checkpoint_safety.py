@@ -91,3 +91,17 @@ def test_a_kill_during_the_final_save_leaves_no_truncated_file(tiny_config, tmp_
     Trainer(tiny_config(output_dir=str(tmp_path / "run"), max_steps=1, resume_from="latest")).run()
     assert PuzzleProcessor.from_pretrained(tmp_path / "run").task == "sudoku"
     assert not (tmp_path / "run" / ".final.tmp").exists()
+
+
+def test_rng_states_round_trip_through_safetensors(tmp_path):
+    import random
+
+    import numpy as np
+
+    from training.checkpointing import load_rng_state, save_rng_state
+
+    random.gauss(0, 1)  # leaves a cached gaussian in Python's state
+    save_rng_state(tmp_path / "rng.safetensors")
+    first = (random.random(), random.gauss(0, 1), np.random.rand(3).tolist(), torch.rand(3).tolist())
+    load_rng_state(tmp_path / "rng.safetensors")
+    assert (random.random(), random.gauss(0, 1), np.random.rand(3).tolist(), torch.rand(3).tolist()) == first
