@@ -46,7 +46,10 @@ def _to_grid(value, where: str) -> np.ndarray:
     widths = {len(row) for row in value}
     if len(widths) != 1:
         raise ValueError(f"{where}: ragged grid (row lengths {sorted(widths)})")
-    grid = np.array(value)
+    grid = np.array(value, dtype=object if any(isinstance(c, list) for row in value for c in row) else None)
+    if grid.ndim != 2:
+        raise ValueError(f"{where}: a grid is a list of rows of colours, but a cell holds a list "
+                         "(a 3-D array, not a grid)")
     if grid.size == 0 or grid.dtype.kind not in "iu":
         raise ValueError(f"{where}: grid must hold integer colours")
     if grid.shape[0] > MAX_GRID_SIZE or grid.shape[1] > MAX_GRID_SIZE:
@@ -54,6 +57,13 @@ def _to_grid(value, where: str) -> np.ndarray:
     if grid.min() < 0 or grid.max() > 9:
         raise ValueError(f"{where}: colours must be 0-9, found {int(grid.min())}..{int(grid.max())}")
     return grid.astype(np.uint8)
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON, the file may be truncated ({error})") from None
 
 
 def task_from_dict(name: str, task: dict, solutions: list | None, where: str) -> ArcTask:
@@ -93,8 +103,8 @@ def read_arc_subset(source: str | Path, subset: str, on_error: str = "raise") ->
     if not solutions_path.is_file():
         raise FileNotFoundError(f"ARC subset {subset!r}: solutions file {solutions_path} not found "
                                 "(every test input needs its solution)")
-    puzzles = json.loads(challenges.read_text())
-    solutions = json.loads(solutions_path.read_text())
+    puzzles = read_json(challenges)
+    solutions = read_json(solutions_path)
     tasks, skipped = [], 0
     for name, task in puzzles.items():
         try:

@@ -444,6 +444,16 @@ def recipe_parameters(recipe: str) -> dict:
             if k not in ("source", "seed") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
+def _check_count(recipe: str, name: str, value, default) -> None:
+    """Sizes and counts (the parameters whose default is an integer or None) are integers >= 0."""
+    if not (default is None or (isinstance(default, int) and not isinstance(default, bool))):
+        return
+    if value is None and default is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"recipe {recipe!r}: {name} must be a whole number >= 0, got {value!r}")
+
+
 def build_dataset(recipe: str, source: str | Path | None = None, seed: int | None = None, command: str | None = None,
                   **parameters) -> tuple[DatasetDict, PuzzleDatasetMetadata]:
     """Build a recipe of ``RECIPES``; ``seed=None`` uses the recipe's default (42 for ARC, as the
@@ -454,6 +464,8 @@ def build_dataset(recipe: str, source: str | Path | None = None, seed: int | Non
     unknown = set(parameters) - set(known)
     if unknown:
         raise ValueError(f"recipe {recipe!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(known)}")
+    for name, value in parameters.items():
+        _check_count(recipe, name, value, known[name])
     seed = DEFAULT_SEEDS.get(recipe, 0) if seed is None else seed
     dd, fields = RECIPES[recipe](source=source, seed=seed, **parameters)
     metadata = PuzzleDatasetMetadata(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import shlex
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+from modeling_trm.cli import positive_int
 
 
 def _value(text: str):
@@ -28,44 +32,66 @@ def grid_text(grid: np.ndarray, task: str) -> str:
 
 def _build(args) -> int:
     from . import RECIPES, build_dataset, push_puzzle_dataset, save_puzzle_dataset
+    from .metadata import METADATA_FILENAME
+
+    if args.output:  # refuse a folder we would not write to before spending minutes on the build
+        output = Path(args.output)
+        if output.is_dir() and any(output.iterdir()) and not (output / METADATA_FILENAME).is_file() \
+                and not args.overwrite:
+            raise FileExistsError(f"--output {output} is a non-empty folder that is not a puzzle dataset; "
+                                  "choose another folder or pass --overwrite to replace its contents")
 
     overrides = {}
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
+            raise ValueError(f"--set expects key=value, got {item!r}")
         overrides[key] = _value(value)
     if args.recipe not in RECIPES:
-        raise SystemExit(f"unknown recipe {args.recipe!r}; available: {', '.join(RECIPES)}")
+        raise ValueError(f"unknown recipe {args.recipe!r}; available: {', '.join(RECIPES)}")
     command = "trm data " + shlex.join(args.argv)
     start = time.perf_counter()
     dd, metadata = build_dataset(args.recipe, source=args.source, seed=args.seed, command=command, **overrides)
     print(f"built {args.recipe} in {time.perf_counter() - start:.1f} s: "
           + ", ".join(f"{name} {len(ds):,} rows" for name, ds in dd.items()))
     if args.output:
-        save_puzzle_dataset(dd, metadata, args.output)
-        print(f"saved to {args.output} (datasets.load_from_disk reads it)")
+        replaced = (Path(args.output) / METADATA_FILENAME).is_file()
+        save_puzzle_dataset(dd, metadata, args.output, overwrite=args.overwrite)
+        print(f"saved to {args.output}{' (replacing the dataset that was there)' if replaced else ''} "
+              "(datasets.load_from_disk reads it)")
     if args.push_to_hub:
         print(push_puzzle_dataset(dd, metadata, args.push_to_hub, private=args.private))
     return 0
 
 
 def _generate(args) -> int:
+    output = Path(args.output)
+    tmp = output.with_name(f".tmp-{os.getpid()}-{output.name}")  # same suffix: .csv.gz stays gzipped
+    try:
+        records = _generate_into(args, tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, output)  # the whole file or none of it
+    print(f"wrote {len(records)} {args.kind} puzzles to {args.output} (rating mean {records.ratings.mean():.1f})")
+    return 0
+
+
+def _generate_into(args, path: Path):
     if args.kind == "sudoku":
         from .sudoku import generate_sudoku, write_sudoku_csv
 
         records = generate_sudoku(args.num, size=args.size or 9, seed=args.seed, min_difficulty=args.min_difficulty,
                                   max_difficulty=args.max_difficulty, progress=True)
-        write_sudoku_csv(args.output, records)
+        write_sudoku_csv(path, records)
     else:
         from .maze import generate_mazes, write_maze_csv
 
         size = args.size or 30
         records = generate_mazes(args.num, size=size, min_moves=args.min_difficulty if args.min_difficulty else
                                  (110 if size == 30 else size * size // 6), seed=args.seed)
-        write_maze_csv(args.output, records)
-    print(f"wrote {len(records)} {args.kind} puzzles to {args.output} (rating mean {records.ratings.mean():.1f})")
-    return 0
+        write_maze_csv(path, records)
+    return records
 
 
 def _show(args) -> int:
@@ -92,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("recipe")
     build.add_argument("--source", help="folder with the raw files (train.csv/test.csv or the ARC JSONs)")
     build.add_argument("--output", help="folder to save to (datasets.load_from_disk reads it)")
+    build.add_argument("--overwrite", action="store_true",
+                       help="replace --output even if it is a non-empty folder that is not a puzzle dataset")
     build.add_argument("--seed", type=int, default=None, help="default: the recipe's (42 for ARC, else 0)")
     build.add_argument("--push-to-hub", metavar="REPO", help="also upload to this Hub dataset repo")
     build.add_argument("--private", action="store_true")
@@ -99,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
 
     generate = commands.add_parser("generate", help="generate puzzles into the original CSV format")
     generate.add_argument("kind", choices=["sudoku", "maze"])
-    generate.add_argument("--num", type=int, required=True)
+    generate.add_argument("--num", type=positive_int, required=True)
     generate.add_argument("--output", required=True)
     generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("--size", type=int, help="sudoku 4/6/8/9 (default 9); maze side (default 30)")
+    generate.add_argument("--size", type=positive_int, help="sudoku 4/6/8/9 (default 9); maze side (default 30)")
     generate.add_argument("--min-difficulty", type=int, default=0,
                           help="sudoku: minimum guesses; maze: path longer than this many moves")
     generate.add_argument("--max-difficulty", type=int, default=None, help="sudoku only")
@@ -110,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     show = commands.add_parser("show", help="print rows of a built dataset as grids")
     show.add_argument("path")
     show.add_argument("--split", default="train")
-    show.add_argument("--num", type=int, default=3)
+    show.add_argument("--num", type=positive_int, default=3)
 
     args = parser.parse_args(argv)
     args.argv = argv

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import shutil
 from pathlib import Path
 
 import datasets
@@ -12,14 +14,48 @@ from .card import render_dataset_card
 from .metadata import METADATA_FILENAME, PuzzleDatasetMetadata
 
 
-def save_puzzle_dataset(dd: DatasetDict, metadata: PuzzleDatasetMetadata, path: str | Path) -> Path:
+def save_puzzle_dataset(dd: DatasetDict, metadata: PuzzleDatasetMetadata, path: str | Path,
+                        overwrite: bool = False) -> Path:
     """``dd.save_to_disk(path)`` plus ``puzzle_dataset.json`` and the card (``README.md``);
-    ``datasets.load_from_disk(path)`` reads the data back."""
+    ``datasets.load_from_disk(path)`` reads the data back.
+
+    Atomic: everything is written to a temporary sibling folder that is renamed into place, so a kill
+    mid-save leaves the previous folder whole. A previous puzzle dataset at ``path`` is replaced; any
+    other non-empty folder (a model, your files) is refused unless ``overwrite``."""
     path = Path(path)
-    dd.save_to_disk(str(path))
-    metadata.save(path)
-    render_dataset_card(metadata).save(path / "README.md")
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"--output {path} is a file, not a folder")
+    if _non_empty(path) and not (path / METADATA_FILENAME).is_file() and not overwrite:
+        raise FileExistsError(
+            f"--output {path} is a non-empty folder that is not a puzzle dataset (no {METADATA_FILENAME}); "
+            "choose another folder or pass --overwrite to replace its contents"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        dd.save_to_disk(str(tmp))
+        metadata.save(tmp)
+        render_dataset_card(metadata).save(tmp / "README.md")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_folder(tmp, path)
     return path
+
+
+def replace_folder(new: Path, path: Path) -> None:
+    """Rename the finished folder ``new`` to ``path``; a previous ``path`` is moved aside first and
+    deleted only once the new one is in place."""
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    if path.exists():
+        os.replace(path, old)
+    os.replace(new, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _non_empty(path: Path) -> bool:
+    return path.is_dir() and any(path.iterdir())
 
 
 def _is_local(path_or_repo: str | Path) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from .sudoku import CSV_HEADER, _open_text
+from .sudoku import CSV_HEADER, _open_text, names_the_file_on_read_errors
 
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)
@@ -127,6 +127,7 @@ def shortest_path_lengths(questions: np.ndarray) -> np.ndarray:
     return out
 
 
+@names_the_file_on_read_errors
 def read_maze_csv(path: str | Path, on_error: str = "raise", limit: int | None = None) -> MazeRecords:
     """Read a Maze-Hard CSV (``source,question,answer,rating``, square grids over ``# SGo``), checking
     every record: alphabet, one S and one G, the answer a shortest S-to-G path, rating = its moves."""

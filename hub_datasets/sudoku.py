@@ -7,8 +7,10 @@ Tokens (spec §5.4): PAD 0, blank 1, digit d -> d + 1, so ``vocab_size = n + 2``
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +77,20 @@ def _open_text(path: Path):
     return io.TextIOWrapper(gzip.open(path), encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
 
+def names_the_file_on_read_errors(read):
+    """A truncated ``.csv.gz`` fails deep inside gzip/csv with a message that names no file: name it."""
+
+    @functools.wraps(read)
+    def wrapper(path, *args, **kwargs):
+        try:
+            return read(path, *args, **kwargs)
+        except (EOFError, gzip.BadGzipFile, zlib.error, csv.Error, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: cannot read it, the file is truncated or corrupt ({error})") from None
+
+    return wrapper
+
+
+@names_the_file_on_read_errors
 def read_sudoku_csv(path: str | Path, on_error: str = "raise", limit: int | None = None) -> SudokuRecords:
     """Read a Sudoku-Extreme CSV (``source,question,answer,rating``; ``.`` or ``0`` = blank; plain or
     ``.gz``), streaming, checking every record. ``on_error="skip"`` drops bad records and counts them

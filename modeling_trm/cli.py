@@ -6,6 +6,7 @@ the libraries it uses.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
@@ -19,6 +20,17 @@ SUBCOMMANDS = {
     "card": ("model_cards.render:main", "(re)render the model card of a model folder"),
     "push": ("training.publish:main", "upload a model folder (weights, code, card) to the Hub"),
 }
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type`` for sizes and counts: ``--batch-size 0`` would loop forever, ``-3`` means nothing."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 def _usage() -> str:
@@ -39,8 +51,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module_name, func_name = SUBCOMMANDS[name][0].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
-    result = func(rest)
+    try:
+        result = func(rest)
+    except KeyboardInterrupt:
+        print(f"\ntrm {name}: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as error:
+        # A mistake in what the user gave (option, value, file, folder): one line and a hint, no traceback.
+        print(f"trm {name}: error: {_first_line(error)}\n(run 'trm {name} --help' for the options)", file=sys.stderr)
+        return 2
+    except (OSError, ArithmeticError) as error:  # the environment (network, disk) or a diverged run
+        print(f"trm {name}: error: {_first_line(error)}", file=sys.stderr)
+        return 1
     return int(result or 0)
+
+
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 if __name__ == "__main__":

@@ -495,8 +495,9 @@ class TRMPreTrainedModel(PreTrainedModel):
             raise ValueError(
                 f"input_ids must have shape [batch, seq_len={config.seq_len}], got {tuple(input_ids.shape)}"
             )
-        if input_ids.dtype.is_floating_point:
-            raise ValueError(f"input_ids must be integer token ids, got dtype {input_ids.dtype}")
+        for name, ids in (("input_ids", input_ids), ("puzzle_ids", puzzle_ids), ("labels", labels)):
+            if ids is not None and (ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool):
+                raise ValueError(f"{name} must be integer token ids, got dtype {ids.dtype}")
         _check_range("input_ids", input_ids, config.vocab_size, "vocab_size")
         batch = input_ids.shape[0]
         if puzzle_ids is None:

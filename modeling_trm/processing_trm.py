@@ -248,6 +248,13 @@ class PuzzleProcessor(ProcessorMixin):
         tokens = np.asarray(predictions)
         if tokens.shape[-1] != self.seq_len or tokens.ndim not in (1, 2):
             raise ValueError(f"Expected token ids of shape [B, {self.seq_len}] or [{self.seq_len}], got {tokens.shape}.")
+        if tokens.dtype.kind not in "iu":
+            raise ValueError(f"Expected integer token ids, got dtype {tokens.dtype}.")
+        bad = np.argwhere((tokens < 0) | (tokens >= self.vocab_size))
+        if len(bad):  # another task's or model's tokens: decoding them would print a plausible wrong grid
+            where = tuple(int(i) for i in bad[0])
+            raise ValueError(f"token id {int(tokens[where])} at {list(where)} is outside this {self.task} "
+                             f"processor's vocabulary [0, {self.vocab_size}).")
         grids = [self._decode_one(row) for row in tokens.reshape(-1, self.seq_len)]
         return grids[0] if tokens.ndim == 1 else grids
 

@@ -18,10 +18,11 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoModel
 from transformers.utils import cached_file
 
 from . import PuzzleProcessor  # also registers the model classes with AutoModel
+from .cli import positive_int
+from .loading import load_model_for_solving
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--file", type=Path, help="read puzzles from this file")
     parser.add_argument("--task", choices=["sudoku", "maze", "arc"],
                         help="puzzle type; default: the task of the processor saved with the model")
-    parser.add_argument("--max-steps", type=int, help="supervision steps (default: the model's solve_config)")
+    parser.add_argument("--max-steps", type=positive_int, help="supervision steps (default: the model's solve_config)")
     parser.add_argument("--halting", choices=["fixed", "adaptive"], help="default: the model's solve_config")
-    parser.add_argument("--batch-size", type=int, help="solve at most this many puzzles at once")
+    parser.add_argument("--batch-size", type=positive_int, help="solve at most this many puzzles at once")
     parser.add_argument("--show-steps", action="store_true", help="print the answer after every step")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit)")
     return parser
@@ -68,7 +69,10 @@ def read_puzzles(args, task: str) -> tuple[list, list[str] | None, list | None]:
             blocks = [block for block in text.replace("\r\n", "\n").split("\n\n") if block.strip("\n")]
             puzzles += [block.strip("\n") for block in blocks]
         else:
-            tests = json.loads(text)["test"]
+            try:
+                tests = json.loads(text)["test"]
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise ValueError(f"{args.file}: not an ARC task JSON with a 'test' list ({error})") from None
             puzzles += [pair["input"] for pair in tests]
             names = [args.file.stem] * len(tests)
             if all("output" in pair for pair in tests) and not args.puzzles:
@@ -81,9 +85,9 @@ def read_puzzles(args, task: str) -> tuple[list, list[str] | None, list | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    model = AutoModel.from_pretrained(args.model, revision=args.revision)
+    args = build_parser().parse_intermixed_args(argv)  # `trm solve M --task X PUZZLE` too
     try:
+        model = load_model_for_solving(args.model, args.revision)
         processor = load_processor(args.model, args.task, model.config, args.revision)
         puzzles, names, solutions = read_puzzles(args, processor.task)
         inputs = processor(puzzles, puzzle_names=names)

@@ -160,7 +160,8 @@ class PuzzleSolverMixin:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        model = loaded[0] if kwargs.get("output_loading_info") else loaded  # (model, loading_info)
         hub_kwargs = {
             key: kwargs[key]
             for key in ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
@@ -169,7 +170,7 @@ class PuzzleSolverMixin:
         solve_config = SolveConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         if solve_config is not None:
             model.solve_config = solve_config
-        return model
+        return loaded
 
     def solve(
         self,
@@ -213,7 +214,7 @@ class PuzzleSolverMixin:
 
     def _check_solve_inputs(self, input_ids, puzzle_ids):
         device = self.device
-        input_ids = torch.as_tensor(input_ids, device=device).long()
+        input_ids = _as_ids("input_ids", input_ids, device)
         if input_ids.ndim == 1:
             input_ids = input_ids[None]
         if input_ids.ndim != 2 or input_ids.shape[1] != self.config.seq_len or input_ids.shape[0] == 0:
@@ -223,7 +224,7 @@ class PuzzleSolverMixin:
             )
         if puzzle_ids is None:
             puzzle_ids = torch.zeros(input_ids.shape[0], dtype=torch.long, device=device)
-        puzzle_ids = torch.as_tensor(puzzle_ids, device=device).long().reshape(-1)
+        puzzle_ids = _as_ids("puzzle_ids", puzzle_ids, device).reshape(-1)
         if puzzle_ids.shape[0] != input_ids.shape[0]:
             raise ValueError(f"Got {input_ids.shape[0]} puzzles but {puzzle_ids.shape[0]} puzzle_ids.")
         _check_ids("input_ids", input_ids, self.config.vocab_size, "vocab_size")
@@ -283,6 +284,14 @@ class PuzzleSolverMixin:
         if self.config.act_continue:
             return output.halt_logits > output.continue_logits
         return output.halt_logits > 0
+
+
+def _as_ids(name: str, ids, device) -> torch.Tensor:
+    """Integer ids as int64; floats (NaN included) and bools are refused rather than cast."""
+    ids = torch.as_tensor(ids, device=device)
+    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+        raise ValueError(f"{name} must be integer token ids, got dtype {ids.dtype}.")
+    return ids.long()
 
 
 def _check_ids(name: str, ids: torch.Tensor, limit: int, limit_name: str) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,18 +65,33 @@ class TrainingConfig:
     checkpoint_interval: int | None = None  # optimizer steps; default: at every evaluation
     keep_checkpoints: int = 2
     output_dir: str = "trm-output"
+    overwrite_output_dir: bool = False  # a fresh run may replace another run's checkpoints in output_dir
     push_to_hub: str | None = None
     resume_from: str | None = None  # "latest" or a checkpoint directory
     solve_sample: bool = True  # print one solved test puzzle at the end
 
     def __post_init__(self):
+        _check_types(self)
         if self.model_type not in ("trm", "hrm"):
             raise ValueError(f"model_type must be 'trm' or 'hrm', got {self.model_type!r}")
         if (self.dataset is None) == (self.dataset_recipe is None):
             raise ValueError("set exactly one of `dataset` (a saved dataset folder or Hub repo) and `dataset_recipe`")
-        for name in ("global_batch_size", "gradient_accumulation_steps", "epochs", "eval_interval", "log_interval"):
-            if getattr(self, name) <= 0:
+        for name in ("global_batch_size", "gradient_accumulation_steps", "epochs", "eval_interval", "log_interval",
+                     "max_steps", "eval_batch_size", "eval_max_examples", "checkpoint_interval", "keep_checkpoints"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("lr_warmup_steps", "weight_decay", "puzzle_emb_lr", "puzzle_emb_weight_decay", "dataset_seed",
+                     "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        for name in ("beta1", "beta2", "ema_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.lr_min_ratio <= 1.0:
+            raise ValueError(f"lr_min_ratio must be in [0, 1], got {self.lr_min_ratio}")
+        _check_model_keys(self.model_type, self.model)
         if self.new_puzzle_embedding_init not in NEW_PUZZLE_EMBEDDING_INITS:
             raise ValueError(f"new_puzzle_embedding_init must be one of {NEW_PUZZLE_EMBEDDING_INITS}, "
                              f"got {self.new_puzzle_embedding_init!r}")
@@ -89,10 +106,10 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainingConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainingConfig field(s) {unknown}; known fields: {sorted(known)}")
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in values:
+            if key not in known:
+                raise ValueError(f"unknown TrainingConfig field {key!r}{_did_you_mean(key, known)}")
         return cls(**copy.deepcopy(values))
 
     @classmethod
@@ -109,6 +126,43 @@ class TrainingConfig:
         if isinstance(overrides, list):
             overrides = parse_overrides(overrides)
         return TrainingConfig.from_dict(apply_overrides(self.to_dict(), overrides))
+
+
+def _did_you_mean(key: str, known) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f"; known: {', '.join(sorted(known))}"
+
+
+# field annotation -> accepted Python types (ints are accepted where floats are; bools are not numbers here)
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "dict[str, Any]": (dict,)}
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+               "dict[str, Any]": "a mapping"}
+
+
+def _check_types(config: TrainingConfig) -> None:
+    for f in dataclasses.fields(config):
+        value, annotation = getattr(config, f.name), f.type.removesuffix(" | None")
+        if value is None and f.type.endswith(" | None"):
+            continue
+        accepted = _TYPES[annotation]
+        if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
+            raise ValueError(f"{f.name} must be {_TYPE_NAMES[annotation]}"
+                             f"{' or null' if f.type.endswith(' | None') else ''}, got {value!r}")
+
+
+def _check_model_keys(model_type: str, model: dict[str, Any]) -> None:
+    """``model.*`` keys become `TRMConfig`/`HRMConfig` arguments, which would store a misspelt one silently."""
+    import inspect
+
+    from modeling_trm.configuration_trm import HRMConfig, TRMConfig
+
+    config_class = HRMConfig if model_type == "hrm" else TRMConfig
+    known = [name for name in inspect.signature(config_class.__init__).parameters if name != "self"]
+    known.append("attn_implementation")  # a from_pretrained option, for init_from
+    for key in model:
+        if key not in known:
+            raise ValueError(f"unknown model option model.{key} for a {config_class.__name__}"
+                             f"{_did_you_mean(key, known)}")
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 import sys
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hub_datasets.augment import SUDOKU_BOX_SHAPES
+from modeling_trm.cli import positive_int
 
 from . import metrics
 from .metrics import ARCVoting, arc_variant_name
@@ -203,9 +205,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--halting", choices=["fixed", "adaptive"], default="fixed",
                         help="fixed: every puzzle runs max-steps steps (the paper's evaluation); adaptive: stop "
                         "each puzzle when its halting head says so")
-    parser.add_argument("--max-steps", type=int, help="supervision steps (default: the model's training value)")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--limit", type=int, help="evaluate only the first N rows of the split")
+    parser.add_argument("--max-steps", type=positive_int, help="supervision steps (default: the model's training value)")
+    parser.add_argument("--batch-size", type=positive_int, default=256)
+    parser.add_argument("--limit", type=positive_int, help="evaluate only the first N rows of the split")
     parser.add_argument("--plot", help="write the accuracy-vs-steps PNG here")
     parser.add_argument("--revision", help="model revision (Hub branch, tag or commit)")
     parser.add_argument("--dataset-revision", help="dataset revision (Hub branch, tag or commit)")
@@ -215,18 +217,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from transformers import AutoModel
-
-    import modeling_trm  # noqa: F401  (registers the TRM/HRM classes with the Auto API)
     from hub_datasets import load_dataset_metadata, load_puzzle_dataset
+    from modeling_trm.loading import load_model_for_solving
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = AutoModel.from_pretrained(args.model, revision=args.revision, trust_remote_code=True).to(device)
+    model = load_model_for_solving(args.model, args.revision).to(device)
+    dataset_metadata = load_dataset_metadata(args.dataset, revision=args.dataset_revision)
+    check_dataset_matches_model(args.model, model.config, dataset_metadata, args.revision)
     splits = load_puzzle_dataset(args.dataset, revision=args.dataset_revision)
     if args.split not in splits:
         print(f"trm eval: dataset {args.dataset} has no split {args.split!r} (it has {list(splits)})", file=sys.stderr)
         return 2
-    dataset_metadata = load_dataset_metadata(args.dataset, revision=args.dataset_revision)
 
     results = evaluate(
         model,
@@ -252,13 +253,40 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output) if args.output else (
         Path(args.model) / RESULTS_FILENAME if Path(args.model).is_dir() else Path(RESULTS_FILENAME)
     )
-    output.write_text(json.dumps(results, indent=2) + "\n")
+    replaced = output.is_file()
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, output)  # a kill mid-write leaves the previous results whole
+    if replaced:
+        print(f"note: replaced the previous results in {output}"
+              + (" (the model card is built from this file)" if output.name == RESULTS_FILENAME else ""),
+              file=sys.stderr)
     if args.plot:
         plot_accuracy_vs_steps(results, args.plot)
     summary = {k: v for k, v in results.items() if k != "accuracy_by_step" and isinstance(v, (int, float))}
     print(json.dumps(summary, indent=2))
     print(f"results written to {output}")
     return 0
+
+
+def check_dataset_matches_model(model_path: str, config, metadata, revision: str | None = None) -> None:
+    """Refuse a dataset of another task or shape than the model's: its scores would be meaningless, and
+    would end up in the model card."""
+    from transformers.utils import cached_file
+
+    from modeling_trm import PuzzleProcessor
+
+    saved = cached_file(model_path, "processor_config.json", revision=revision,
+                        _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False)
+    if saved is not None:
+        task = PuzzleProcessor.from_pretrained(model_path, revision=revision).task
+        if task != metadata.task:
+            raise ValueError(f"the dataset is a {metadata.task} dataset ({metadata.recipe!r}) but the model solves "
+                             f"{task} puzzles (its processor_config.json); evaluate it on a {task} dataset")
+    for field in ("vocab_size", "seq_len"):
+        if getattr(config, field) != getattr(metadata, field):
+            raise ValueError(f"the dataset does not fit the model: {field} is {getattr(metadata, field)} in the "
+                             f"dataset ({metadata.recipe!r}) but {getattr(config, field)} in the model config")
 
 
 def _package_version() -> str | None:

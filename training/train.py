@@ -33,6 +33,8 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
+from training import checkpointing
+from training.checkpointing import COMPLETE_MARKER
 from training.config import (
     DEFAULT_PRESET,
     FINE_TUNING_PRESETS,
@@ -45,7 +47,6 @@ from training.data import PuzzleIndex, TrainBatchSampler, collate
 from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, lr_lambda
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
-COMPLETE_MARKER = "COMPLETE"
 DATASET_CACHE = Path(os.environ.get("TRM_DATASETS_CACHE", "~/.cache/trm-hf/datasets")).expanduser()
 
 
@@ -212,7 +213,7 @@ def _fsync_dir(path: Path) -> None:
 
 @dataclasses.dataclass
 class TrainingProgress:
-    """Counters and history saved with every checkpoint (registered with Accelerate)."""
+    """Counters and history saved with every checkpoint (as JSON, see `training.checkpointing`)."""
 
     step: int = 0
     best_exact_accuracy: float = -1.0
@@ -271,6 +272,7 @@ class Trainer:
             kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
         )
         accelerator = self.accelerator
+        checkpointing.claim_output_dir(config, accelerator.is_main_process, accelerator.wait_for_everyone)
         self.dataset, self.metadata = load_training_data(config, accelerator)
         set_seed(config.seed)  # identical initial weights on every rank
         model = build_model(config, self.metadata)
@@ -318,9 +320,8 @@ class Trainer:
         self.eval_every = max(1, int(config.eval_interval * steps_per_epoch))
         self.progress = TrainingProgress()
         self.act_states: list[Any] = [None] * accumulation  # one carry per micro-batch slice
-        for obj in (self.sampler, self.progress, self.ema):
-            if obj is not None:
-                accelerator.register_for_checkpointing(obj)
+        # Sampler, progress and EMA are saved by `training.checkpointing` as JSON/safetensors, not
+        # registered with Accelerate, which would pickle them (and unpickle them on resume).
         if config.resume_from:
             self.resume(config.resume_from)
 
@@ -334,24 +335,30 @@ class Trainer:
             tmp.mkdir(parents=True)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(tmp))
-        # The ACT carry differs per rank (each holds its own slots), so every rank writes its own.
-        torch.save([None if s is None else dataclasses.asdict(s) for s in self.act_states],
-                   tmp / f"act_state_{accelerator.process_index}.pt")
+        # Accelerate pickles the RNG states; each rank keeps them as safetensors instead. The ACT carry
+        # differs per rank too (each holds its own slots), so every rank writes its own.
+        rank = accelerator.process_index
+        (tmp / f"random_states_{rank}.pkl").unlink(missing_ok=True)
+        checkpointing.save_rng_state(tmp / checkpointing.rng_state_name(rank))
+        checkpointing.save_act_states(self.act_states, tmp / checkpointing.act_state_name(rank))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            (tmp / "training_config.json").write_text(json.dumps(self.config.to_dict(), indent=2))
+            checkpointing.save_trainer_state(self.progress, self.sampler, tmp / checkpointing.TRAINER_STATE_NAME)
+            if self.ema is not None:
+                checkpointing.save_ema(self.ema, tmp / checkpointing.EMA_NAME)
+            (tmp / checkpointing.CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2))
             (tmp / COMPLETE_MARKER).write_text(json.dumps({"step": step, "processes": accelerator.num_processes}))
             _fsync_tree(tmp)
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)  # the commit point
             _fsync_dir(self.checkpoint_dir)
-            self._prune_checkpoints()
+            self._prune_checkpoints(final)
         accelerator.wait_for_everyone()
         return final
 
-    def _prune_checkpoints(self) -> None:
-        keep = set(list_checkpoints(self.checkpoint_dir)[-self.config.keep_checkpoints :])
+    def _prune_checkpoints(self, just_saved: Path) -> None:
+        keep = set(list_checkpoints(self.checkpoint_dir)[-self.config.keep_checkpoints :]) | {just_saved}
         if self.progress.best_step is not None:
             keep.add(self.checkpoint_dir / f"checkpoint-{self.progress.best_step}")
         for path in list_checkpoints(self.checkpoint_dir):
@@ -368,15 +375,20 @@ class Trainer:
             path = Path(which)
             if not (path / COMPLETE_MARKER).is_file():
                 raise FileNotFoundError(f"--resume: {path} is not a complete checkpoint (no {COMPLETE_MARKER} marker)")
-        self.accelerator.load_state(str(path))
-        from modeling_trm.modeling_trm import TRMState
-
-        state_file = path / f"act_state_{self.accelerator.process_index}.pt"
+        checkpointing.refuse_pickles(path)
+        checkpointing.check_resume_config(path, self.config)
+        rank = self.accelerator.process_index
+        checkpointing.load_accelerate_state(self.accelerator, path)
+        checkpointing.load_trainer_state(self.progress, self.sampler, path / checkpointing.TRAINER_STATE_NAME)
+        if self.ema is not None:
+            checkpointing.load_ema(self.ema, path / checkpointing.EMA_NAME)
         saved_processes = json.loads((path / COMPLETE_MARKER).read_text())["processes"]
-        if saved_processes == self.accelerator.num_processes and state_file.exists():
-            saved = torch.load(state_file, map_location=self.accelerator.device, weights_only=False)
+        if (path / checkpointing.rng_state_name(rank)).is_file():
+            checkpointing.load_rng_state(path / checkpointing.rng_state_name(rank))
+        if saved_processes == self.accelerator.num_processes:
+            saved = checkpointing.load_act_states(path / checkpointing.act_state_name(rank), self.accelerator.device)
             if len(saved) == len(self.act_states):
-                self.act_states = [None if s is None else TRMState(**s) for s in saved]
+                self.act_states = saved
         else:
             print(f"resume: checkpoint written by {saved_processes} processes; restarting the ACT carry")
         self.accelerator.print(f"Resumed from {path} at step {self.progress.step}")
@@ -550,7 +562,7 @@ class Trainer:
                     accelerator.print(f"Stopped at step {step}; resume with --resume")
                     break
         bar.close()
-        interrupted = progress.step < self.total_steps
+        self.interrupted = interrupted = progress.step < self.total_steps
         if not interrupted:
             self.finish()
         accelerator.end_training()
@@ -592,9 +604,10 @@ class Trainer:
         if not accelerator.is_main_process:
             return
         model, metadata = self.unwrapped, self.metadata
-        model.save_pretrained(self.output_dir)
+        stage = checkpointing.new_stage(self.output_dir)  # the files move into output_dir once all are whole
+        model.save_pretrained(stage)
         processor = _make_processor(metadata)
-        processor.save_pretrained(self.output_dir)
+        processor.save_pretrained(stage)
         results = {
             "dataset": self.config.dataset or metadata.recipe,
             "recipe": metadata.recipe,
@@ -606,9 +619,10 @@ class Trainer:
             "metrics": {k: v for k, v in final_eval.items() if k != "step"},
             "before_training": self.progress.history["eval"][0] if self.config.eval_at_start else None,
         }
-        (self.output_dir / "eval_results.json").write_text(json.dumps(results, indent=2))
-        self.config.save_yaml(self.output_dir / "training_config.yaml")
-        plot_training_curves(self.output_dir / "training_log.json", self.output_dir / "training_curves.png")
+        (stage / "eval_results.json").write_text(json.dumps(results, indent=2))
+        self.config.save_yaml(stage / "training_config.yaml")
+        plot_training_curves(self.output_dir / "training_log.json", stage / "training_curves.png")
+        checkpointing.commit_stage(stage, self.output_dir)
         _render_card(self.output_dir, results)
         if self.config.solve_sample:
             print_sample_solution(model, self.dataset["test"], processor, accelerator.device)
@@ -720,8 +734,13 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
     parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CKPT",
                         help="resume from CKPT, or from the latest complete checkpoint in the output dir")
     parser.add_argument("--push-to-hub", default=None, metavar="REPO", help="upload the final model folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in an output dir that holds another run (its checkpoints are deleted)")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_intermixed_args(argv)
+    if args.resume is not None and "=" in args.resume and not Path(args.resume).exists():
+        args.overrides.insert(0, args.resume)  # `--resume lr=1e-4`: an override, not a checkpoint path
+        args.resume = "latest"
 
     if args.config and args.preset:
         parser.error("give either --preset or --config (a config file may name its preset)")
@@ -738,13 +757,16 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
                       (args.push_to_hub, "push_to_hub")):
         if flag is not None:
             overrides[key] = flag
+    if args.overwrite:
+        overrides["overwrite_output_dir"] = True
     return TrainingConfig.from_dict(apply_overrides(values, overrides))
 
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
-    train(config)
-    return 0
+    trainer = Trainer(config)
+    trainer.run()
+    return 130 if trainer.interrupted else 0  # Ctrl-C: checkpoint saved, exit like an interrupted command
 
 
 if __name__ == "__main__":

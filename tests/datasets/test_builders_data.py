@@ -112,7 +112,7 @@ def test_cli_generate_build_and_show(tmp_path, capsys):
     assert data_main(["show", str(out), "--split", "test", "--num", "1"]) == 0
     shown = capsys.readouterr().out
     assert "test[0]" in shown and shown.count("S") >= 2 and "o" in shown
-    with pytest.raises(SystemExit, match="unknown recipe"):
+    with pytest.raises(ValueError, match="unknown recipe"):
         data_main(["build", "sudoku-nope"])
 
 

@@ -1,0 +1,67 @@
+"""``save_puzzle_dataset`` / ``trm data build --output``: atomic, and never over someone else's folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from datasets import DatasetDict
+
+import hub_datasets
+from hub_datasets import cli
+
+
+@pytest.fixture(scope="module")
+def built():
+    return hub_datasets.build_dataset("sudoku4x4-gen", seed=0)
+
+
+def test_a_kill_mid_save_leaves_the_previous_dataset_whole(built, tmp_path, monkeypatch):
+    dataset, metadata = built
+    path = tmp_path / "data"
+    hub_datasets.save_puzzle_dataset(dataset, metadata, path)
+    before = hub_datasets.load_puzzle_dataset(path)["train"]["inputs"]
+
+    def torn_save(self, folder, **kwargs):  # what a kill during "Saving" leaves: an empty arrow file
+        for split in self:
+            target = Path(folder) / split
+            target.mkdir(parents=True, exist_ok=True)
+            (target / "data-00000-of-00001.arrow").write_bytes(b"")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DatasetDict, "save_to_disk", torn_save)
+    with pytest.raises(KeyboardInterrupt):
+        hub_datasets.save_puzzle_dataset(dataset, metadata, path)
+    monkeypatch.undo()
+    assert hub_datasets.load_puzzle_dataset(path)["train"]["inputs"] == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no leftovers
+
+
+def test_a_folder_that_is_not_a_dataset_is_refused_unless_overwrite(built, tmp_path, capsys):
+    dataset, metadata = built
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "README.md").write_text("my model card")
+    (model / "config.json").write_text("{}")
+    with pytest.raises(FileExistsError, match=r"--output .*model is a non-empty folder that is not a puzzle dataset"):
+        hub_datasets.save_puzzle_dataset(dataset, metadata, model)
+    assert (model / "README.md").read_text() == "my model card"
+    with pytest.raises(FileExistsError, match="not a puzzle dataset.*--overwrite"):  # refused before building
+        cli.main(["build", "sudoku4x4-gen", "--output", str(model)])
+    assert (model / "README.md").read_text() == "my model card"
+
+    # a dataset of ours is replaced, and the command says so; --overwrite replaces anything
+    cli.main(["build", "sudoku4x4-gen", "--output", str(tmp_path / "data")])
+    cli.main(["build", "sudoku4x4-gen", "--output", str(tmp_path / "data")])
+    assert "replacing the dataset that was there" in capsys.readouterr().out
+    cli.main(["build", "sudoku4x4-gen", "--output", str(model), "--overwrite"])
+    assert hub_datasets.load_dataset_metadata(model).recipe == "sudoku4x4-gen"
+
+
+@pytest.mark.parametrize("argv", [["generate", "sudoku", "--num", "0", "--output", "x.csv"],
+                                  ["generate", "maze", "--num", "-2", "--output", "x.csv"],
+                                  ["show", "somewhere", "--num", "0"]])
+def test_counts_must_be_positive(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2 and "must be a positive integer" in capsys.readouterr().err

@@ -1,0 +1,229 @@
+"""Checkpoint folders that are read back without unpickling anything.
+
+A checkpoint folder (``<output_dir>/checkpoints/checkpoint-N``) holds only:
+
+* ``model.safetensors`` — the weights (and the puzzle-embedding table), written by ``accelerate.save_state``;
+* ``optimizer.bin`` — the optimizer's tensors and numbers (``accelerate.save_state``), read with
+  ``torch.load(weights_only=True)``, which rebuilds tensors and plain containers and nothing else;
+* ``trainer_state.json`` — step, best step, metric history and the batch sampler's position;
+* ``ema.safetensors`` — the EMA weights (when EMA is on);
+* ``act_state_<rank>.safetensors`` — each process's carried ACT state (the slots mid-puzzle);
+* ``rng_state_<rank>.safetensors`` — each process's random-generator states (Python's in its metadata);
+* ``training_config.json`` — the configuration of the run that wrote it;
+* ``COMPLETE`` — written last; a folder without it is a torn save and is never resumed.
+
+Nothing is registered with ``Accelerator.register_for_checkpointing`` (Accelerate would pickle it) and
+Accelerate's pickled ``random_states_<rank>.pkl`` is replaced by ``rng_state_<rank>.safetensors``.
+A folder holding a pickle (``*.pkl``, ``*.pt``, ...) is refused before anything in it is read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pickle
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+
+COMPLETE_MARKER = "COMPLETE"
+TRAINER_STATE_NAME = "trainer_state.json"
+EMA_NAME = "ema.safetensors"
+CONFIG_NAME = "training_config.json"
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt")
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint folder holds a file that could only be read by unpickling it."""
+
+
+def act_state_name(rank: int) -> str:
+    return f"act_state_{rank}.safetensors"
+
+
+def rng_state_name(rank: int) -> str:
+    return f"rng_state_{rank}.safetensors"
+
+
+def refuse_pickles(path: Path) -> None:
+    """Raise `UnsafeCheckpointError` naming the first file in ``path`` that would need unpickling."""
+    for file in sorted(path.rglob("*")):
+        if file.is_file() and (file.suffix in PICKLE_SUFFIXES or file.name.startswith("custom_checkpoint_")):
+            raise UnsafeCheckpointError(
+                f"--resume: {file} is a pickle, and unpickling a file can run any code it carries. Checkpoints "
+                "written by trm-hf hold only safetensors, JSON and a weights-only optimizer.bin; refusing to "
+                "read this folder (delete the file only if you wrote it yourself)."
+            )
+
+
+def load_accelerate_state(accelerator, path: Path) -> None:
+    """``accelerator.load_state`` with every ``torch.load`` weights-only; a file that needs more is refused."""
+    try:
+        accelerator.load_state(str(path), load_kwargs={"weights_only": True})
+    except pickle.UnpicklingError as error:
+        raise UnsafeCheckpointError(
+            f"--resume: a file in {path} is not a plain tensor file and would have to be unpickled, which can run "
+            f"any code it carries; refusing it. ({str(error).splitlines()[0]})"
+        ) from None
+
+
+# Options that may differ between a checkpoint's run and the run resuming it: they change how long the
+# run goes on, what it logs and where the result goes, never what a training step computes.
+SAFE_TO_CHANGE_ON_RESUME = frozenset({
+    "max_steps", "resume_from", "overwrite_output_dir", "output_dir", "push_to_hub", "log_with", "log_interval",
+    "solve_sample", "keep_checkpoints", "checkpoint_interval", "eval_at_start", "eval_batch_size",
+    "eval_max_examples", "compile", "base_model",
+})
+
+
+def check_resume_config(path: Path, config) -> None:
+    """Refuse to continue a checkpoint written by a run configured differently (other than the safe options)."""
+    if not (path / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"--resume: {path} has no {CONFIG_NAME}, so it was not written by `trm train`")
+    saved = json.loads((path / CONFIG_NAME).read_text())
+    current = config.to_dict()
+    changed = sorted(k for k in set(saved) | set(current)
+                     if k not in SAFE_TO_CHANGE_ON_RESUME and saved.get(k) != current.get(k))
+    if changed:
+        diffs = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {current.get(k)!r}" for k in changed)
+        raise ValueError(
+            f"--resume: {path} belongs to a run configured differently ({diffs}). Resume with the same settings "
+            f"(only {', '.join(sorted(SAFE_TO_CHANGE_ON_RESUME - {'resume_from'}))} may change), or start a new "
+            "run in another --output-dir or with --overwrite."
+        )
+
+
+def claim_output_dir(config, is_main_process: bool, wait_for_everyone) -> None:
+    """A run folder belongs to one run: a fresh run (no ``--resume``) refuses a folder where another run
+    left checkpoints, a training log or a final model, unless ``overwrite_output_dir`` removes them."""
+    if config.resume_from:
+        return
+    output_dir = Path(config.output_dir)
+    found = [path for path in (output_dir / name for name in ("checkpoints", "training_log.json", "config.json"))
+             if path.is_file() or _non_empty(path)]
+    if found and not config.overwrite_output_dir:
+        raise FileExistsError(
+            f"--output-dir {output_dir} already holds another run ({', '.join(p.name for p in found)}): resume it "
+            "with --resume, choose another --output-dir, or pass --overwrite to replace it."
+        )
+    wait_for_everyone()  # every process has checked before the main one deletes
+    if found and is_main_process:
+        for path in found:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    wait_for_everyone()
+
+
+def _non_empty(path: Path) -> bool:
+    return path.is_dir() and any(path.iterdir())
+
+
+# ------------------------------------------------------------------------------------- ACT state
+
+
+def save_act_states(states: list[Any], path: Path) -> None:
+    """One carried `TRMState` (or None) per micro-batch slice -> safetensors."""
+    tensors, layout = {}, []
+    for index, state in enumerate(states):
+        if state is None:
+            layout.append(None)
+            continue
+        fields = {k: v for k, v in dataclasses.asdict(state).items() if v is not None}
+        layout.append(sorted(fields))
+        tensors.update({f"{index}.{k}": v.detach().cpu().contiguous() for k, v in fields.items()})
+    save_file(tensors, str(path), metadata={"layout": json.dumps(layout)})
+
+
+def load_act_states(path: Path, device) -> list[Any]:
+    from modeling_trm.modeling_trm import TRMState
+
+    with safe_open(str(path), framework="pt") as handle:
+        layout = json.loads(handle.metadata()["layout"])
+    tensors = load_file(str(path), device=str(device))
+    return [None if fields is None else TRMState(**{k: tensors[f"{i}.{k}"] for k in fields})
+            for i, fields in enumerate(layout)]
+
+
+# ------------------------------------------------------------------------------------- RNG state
+
+
+def save_rng_state(path: Path) -> None:
+    """Python, NumPy, torch CPU and CUDA generator states (Accelerate would pickle them)."""
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    tensors = {"torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(np_keys.astype(np.int64))}
+    if torch.cuda.is_available():
+        for device, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda.{device}"] = state
+    version, python_state, python_gauss = random.getstate()
+    metadata = {"python": json.dumps([version, list(python_state), python_gauss]),
+                "numpy": json.dumps([np_name, int(np_pos), int(np_has_gauss), float(np_gauss)])}
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def load_rng_state(path: Path) -> None:
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(path))
+    version, python_state, python_gauss = json.loads(metadata["python"])
+    random.setstate((version, tuple(python_state), python_gauss))
+    np_name, np_pos, np_has_gauss, np_gauss = json.loads(metadata["numpy"])
+    np.random.set_state((np_name, tensors["numpy_keys"].numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss))
+    torch.set_rng_state(tensors["torch"])
+    cuda = [tensors[f"cuda.{i}"] for i in range(len(tensors)) if f"cuda.{i}" in tensors]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
+
+
+# ------------------------------------------------------------------------------------- the rest
+
+
+def save_ema(ema, path: Path) -> None:
+    state = ema.state_dict()
+    save_file({k: v.detach().cpu().contiguous() for k, v in state["shadow"].items()}, str(path),
+              metadata={"decay": repr(state["decay"])})
+
+
+def load_ema(ema, path: Path) -> None:
+    with safe_open(str(path), framework="pt") as handle:
+        decay = float(handle.metadata()["decay"])
+    ema.load_state_dict({"decay": decay, "shadow": load_file(str(path))})
+
+
+def save_trainer_state(progress, sampler, path: Path) -> None:
+    path.write_text(json.dumps({"progress": progress.state_dict(), "sampler": sampler.state_dict()}, indent=1))
+
+
+def load_trainer_state(progress, sampler, path: Path) -> None:
+    state = json.loads(path.read_text())
+    progress.load_state_dict(state["progress"])
+    sampler.load_state_dict(state["sampler"])
+
+
+# ------------------------------------------------------------------------------------- final model folder
+
+
+def new_stage(output_dir: Path) -> Path:
+    """An empty staging folder inside ``output_dir`` for the final model's files (see `commit_stage`)."""
+    stage = Path(output_dir) / ".final.tmp"
+    shutil.rmtree(stage, ignore_errors=True)  # left by a kill during an earlier final save
+    stage.mkdir(parents=True)
+    return stage
+
+
+def commit_stage(stage: Path, output_dir: Path) -> None:
+    """Move the staged files into ``output_dir``, each with an atomic rename, ``config.json`` last: a
+    folder with a ``config.json`` holds whole files only, and a kill part-way leaves no ``config.json``
+    (not a loadable model) rather than a truncated file."""
+    for path in stage.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    (Path(output_dir) / "config.json").unlink(missing_ok=True)
+    for path in sorted(stage.iterdir(), key=lambda p: p.name == "config.json"):
+        os.replace(path, Path(output_dir) / path.name)
+    stage.rmdir()
