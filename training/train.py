@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from training.config import DEFAULT_PRESET, PRESETS, TrainingConfig, apply_overrides, parse_overrides
 from training.data import PuzzleIndex, TrainBatchSampler, collate
-from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, lr_lambda
+from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, copy_tensors_, lr_lambda
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 COMPLETE_MARKER = "COMPLETE"
@@ -371,8 +371,7 @@ class Trainer:
         try:
             yield
         finally:
-            with torch.no_grad():
-                torch._foreach_copy_(params, raw)
+            copy_tensors_(params, raw)
 
     def _log_eval(self, step: int) -> dict[str, float]:
         metrics = self.evaluate()
@@ -526,10 +525,12 @@ class Trainer:
         final_eval = self.progress.history["eval"][-1] if self.progress.history["eval"] else self._log_eval(self.progress.step)
         if self.ema is not None:
             self.ema.copy_to(self.unwrapped)  # what is evaluated is what is published
+        # Under FSDP the parameters are sharded: every rank takes part in gathering the full weights.
+        state_dict = accelerator.get_state_dict(self.model)
         if not accelerator.is_main_process:
             return
         model, metadata = self.unwrapped, self.metadata
-        model.save_pretrained(self.output_dir)
+        model.save_pretrained(self.output_dir, state_dict=state_dict)
         processor = _make_processor(metadata)
         processor.save_pretrained(self.output_dir)
         results = {
@@ -548,7 +549,11 @@ class Trainer:
         plot_training_curves(self.output_dir / "training_log.json", self.output_dir / "training_curves.png")
         _render_card(self.output_dir, results)
         if self.config.solve_sample:
-            print_sample_solution(model, self.dataset["test"], processor, accelerator.device)
+            # a sharded model cannot run on the main process alone: solve with the saved full weights
+            solver = model
+            if accelerator.is_fsdp2:
+                solver = type(model).from_pretrained(self.output_dir).to(accelerator.device)
+            print_sample_solution(solver, self.dataset["test"], processor, accelerator.device)
         if self.config.push_to_hub:
             from training.publish import push_model_folder
 
