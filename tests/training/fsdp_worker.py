@@ -3,9 +3,10 @@
 Accelerate 1.x turns FSDP on only for accelerator-backed process groups (``AcceleratorState`` keeps
 ``MULTI_CPU`` for CPU processes even with ``ACCELERATE_USE_FSDP=true`` or an ``fsdp_plugin``), while
 PyTorch's ``fully_shard`` itself runs on a CPU mesh. So this worker gives the trainer an
-``Accelerator`` whose state is switched to FSDP2 right after construction; from there on every FSDP2
-code path is Accelerate's own (``fsdp2_prepare_model``, the optimizer swap, ``no_sync``,
-``get_state_dict``, ``save_state``).
+``Accelerator`` whose state is switched to FSDP2 right after construction, with the plugin that
+``accelerate launch`` builds from the environment (the test passes the variables it sets for
+``training/accelerate_configs/fsdp2_4gpu.yaml``); from there on every FSDP2 code path is Accelerate's
+own (``fsdp2_prepare_model``, the optimizer swap, ``no_sync``, ``get_state_dict``, ``save_state``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import accelerate
 from accelerate import PartialState
 from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 from safetensors.torch import save_file
+from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
 
 import training.train
@@ -26,7 +28,7 @@ from training.config import TrainingConfig
 class CpuFsdp2Accelerator(accelerate.Accelerator):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        plugin = FullyShardedDataParallelPlugin(fsdp_version=2, state_dict_type="FULL_STATE_DICT")
+        plugin = FullyShardedDataParallelPlugin()  # from the FSDP_* variables of the launch config
         self.state.distributed_type, self.state.fsdp_plugin = DistributedType.FSDP, plugin
         # every later AcceleratorState() copies the PartialState's fields back in: switch both
         PartialState().distributed_type = DistributedType.FSDP
@@ -39,6 +41,7 @@ def main(config_json: str) -> None:
     report = {
         "distributed_type": str(trainer.accelerator.distributed_type),
         "is_fsdp2": trainer.accelerator.is_fsdp2,
+        "fsdp_units": [type(m).__name__ for m in model.modules() if isinstance(m, FSDPModule)],
         "sharded_parameters": sorted(n for n, p in model.named_parameters() if isinstance(p, DTensor)),
         "plain_parameters": sorted(n for n, p in model.named_parameters() if not isinstance(p, DTensor)),
         "local_numel": sum(p.to_local().numel() for p in model.parameters() if isinstance(p, DTensor)),

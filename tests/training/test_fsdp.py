@@ -24,6 +24,17 @@ from training.train import Trainer
 
 WORKER = Path(__file__).with_name("fsdp_worker.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+FSDP_CONFIG = REPO_ROOT / "training" / "accelerate_configs" / "fsdp2_4gpu.yaml"
+
+
+def fsdp_launch_env(config_file: Path) -> dict[str, str]:
+    """The FSDP variables ``accelerate launch --config_file config_file`` gives each process."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils.launch import prepare_multi_gpu_env
+
+    args = launch_command_parser().parse_args(["--config_file", str(config_file), "-m", "training.train"])
+    env = prepare_multi_gpu_env(_validate_launch_command(args)[0])
+    return {k: v for k, v in env.items() if k.startswith("FSDP_") or k in ("ACCELERATE_USE_FSDP", "ACCELERATE_MIXED_PRECISION")}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +45,8 @@ def runs(dataset_with_puzzle_ids, tmp_path_factory):
     common = dict(dataset=dataset_with_puzzle_ids, model=model, max_steps=4, puzzle_emb_lr=1e-2,
                   global_batch_size=8)
     two = make_tiny_config(output_dir=str(root / "two"), **common)
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, **fsdp_launch_env(FSDP_CONFIG), "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(REPO_ROOT)}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                "--master_port", "29527", str(WORKER), json.dumps(two.to_dict())]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
@@ -49,6 +61,9 @@ def test_parameters_and_ema_are_sharded_but_not_the_puzzle_table(runs):
     reports = [json.loads((two / f"report_rank{rank}.json").read_text()) for rank in (0, 1)]
     for report in reports:
         assert report["is_fsdp2"] and report["distributed_type"] == "DistributedType.FSDP"
+        # the config's wrap policy: one unit per TRMBlock, inside the root unit
+        assert report["fsdp_units"][0] == "FSDPTRMForPuzzleSolving"
+        assert report["fsdp_units"].count("FSDPTRMBlock") == TINY_MODEL["num_layers"]
         assert report["plain_parameters"] == []
         assert len(report["sharded_parameters"]) == len(list(one.unwrapped.parameters()))
         assert report["global_numel"] == one.unwrapped.num_parameters()
