@@ -315,7 +315,10 @@ class Trainer:
         state_file = path / f"act_state_{self.accelerator.process_index}.pt"
         saved_processes = json.loads((path / COMPLETE_MARKER).read_text())["processes"]
         if saved_processes == self.accelerator.num_processes and state_file.exists():
-            saved = torch.load(state_file, map_location=self.accelerator.device, weights_only=False)
+            # "cpu" rather than the "cpu:0" a multi-process CPU run reports, which torch.load cannot map
+            saved = torch.load(state_file, map_location="cpu", weights_only=False)
+            saved = [None if s is None else {k: v.to(self.accelerator.device) if torch.is_tensor(v) else v
+                                             for k, v in s.items()} for s in saved]
             if len(saved) == len(self.act_states):
                 self.act_states = [None if s is None else TRMState(**s) for s in saved]
         else:

@@ -37,20 +37,27 @@ def fsdp_launch_env(config_file: Path) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith("FSDP_") or k in ("ACCELERATE_USE_FSDP", "ACCELERATE_MIXED_PRECISION")}
 
 
-@pytest.fixture(scope="module")
-def runs(dataset_with_puzzle_ids, tmp_path_factory):
-    root = tmp_path_factory.mktemp("fsdp")
-    # No exploration: halting then depends only on the weights, identical in both set-ups.
-    model = {**TINY_MODEL, "halt_exploration_prob": 0.0}
-    common = dict(dataset=dataset_with_puzzle_ids, model=model, max_steps=4, puzzle_emb_lr=1e-2,
-                  global_batch_size=8)
-    two = make_tiny_config(output_dir=str(root / "two"), **common)
+def launch_fsdp(config) -> None:
+    """``config`` trained by 2 CPU processes under FSDP2 with the settings of fsdp2_4gpu.yaml."""
     env = {**os.environ, **fsdp_launch_env(FSDP_CONFIG), "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(REPO_ROOT)}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_port", "29527", str(WORKER), json.dumps(two.to_dict())]
+               "--master_port", "29527", str(WORKER), json.dumps(config.to_dict())]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def common(dataset_with_puzzle_ids):
+    # No exploration: halting then depends only on the weights, identical in every set-up.
+    return dict(dataset=dataset_with_puzzle_ids, model={**TINY_MODEL, "halt_exploration_prob": 0.0}, max_steps=4,
+                puzzle_emb_lr=1e-2, global_batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def runs(common, tmp_path_factory):
+    root = tmp_path_factory.mktemp("fsdp")
+    launch_fsdp(make_tiny_config(output_dir=str(root / "two"), **common))
     one = Trainer(make_tiny_config(output_dir=str(root / "one"), **common))
     one.run()
     return root / "two", root / "one", one
@@ -103,3 +110,17 @@ def test_fsdp_checkpoint_holds_the_full_ema(runs):
     for name, shadow in ema["shadow"].items():
         assert type(shadow) is torch.Tensor and shadow.shape == expected[name].shape, name
         torch.testing.assert_close(shadow, expected[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_an_fsdp_run_resumed_from_its_checkpoint_continues_bit_exactly(runs, common, tmp_path):
+    """Sharded model and optimizer state, the gathered EMA (re-sharded on load), the puzzle table and
+    each rank's ACT carry come back: 2 steps + resume to 4 = the uninterrupted 4 steps, bit for bit."""
+    two, _, _ = runs
+    output_dir = str(tmp_path / "resumed")
+    launch_fsdp(make_tiny_config(output_dir=output_dir, **{**common, "max_steps": 2}))
+    launch_fsdp(make_tiny_config(output_dir=output_dir, resume_from="latest", **common))
+    resumed, straight = load_file(tmp_path / "resumed" / "model.safetensors"), load_file(two / "model.safetensors")
+    for name in straight:
+        assert torch.equal(resumed[name], straight[name]), name
+    losses = [json.loads((run / "training_log.json").read_text())["train"] for run in (tmp_path / "resumed", two)]
+    assert [r["loss"] for r in losses[0]] == [r["loss"] for r in losses[1]]
