@@ -12,6 +12,7 @@ own (``fsdp2_prepare_model``, the optimizer swap, ``no_sync``, ``get_state_dict`
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import accelerate
@@ -55,6 +56,12 @@ def main(config_json: str) -> None:
     save_file({"puzzle_embedding.weight": table}, f"{trainer.config.output_dir}/table_rank{rank}.safetensors")
     with open(f"{trainer.config.output_dir}/report_rank{rank}.json", "w") as handle:
         json.dump(report, handle)
+    # Everything is written. Leave without interpreter teardown: with FSDP on gloo, destroying the
+    # process's communication threads at exit sometimes aborts ("terminate called without an active
+    # exception", SIGABRT) after all work is done, which would fail the launch for no reason.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
