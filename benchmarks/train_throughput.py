@@ -57,38 +57,62 @@ def step_flops(config: TRMConfig, batch: int) -> float:
     return no_grad + with_grad + heads
 
 
-def matmul_peak_gflops(sizes: tuple[int, ...] = (1024, 2048, 3072), repeats: int = 3, trials: int = 5) -> float:
-    """Best fp32 matmul rate over several sizes and trials. On a shared machine one timing can catch a
-    neighbour's load and understate the peak (which once made a model look >100% efficient): take the best."""
+def matmul_peak_gflops(sizes: tuple[int, ...] = (1024, 2048, 3072), repeats: int = 3, trials: int = 5,
+                       dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> float:
+    """Best dense matmul rate (GFLOP/s) over several sizes and trials. On a shared machine one timing can
+    catch a neighbour's load and understate the peak (which once made a model look >100% efficient): take
+    the best. On a GPU the same call measures the bf16 tensor-core peak (``dtype=torch.bfloat16``)."""
     best_rate = 0.0
     for size in sizes:
-        a, b = torch.randn(size, size), torch.randn(size, size)
+        a = torch.randn(size, size, dtype=dtype, device=device)
+        b = torch.randn(size, size, dtype=dtype, device=device)
         torch.mm(a, b)
         for _ in range(trials):
+            synchronize(device)
             start = time.perf_counter()
             for _ in range(repeats):
                 torch.mm(a, b)
+            synchronize(device)
             best_rate = max(best_rate, 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9)
     return best_rate
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Wait for queued kernels, so that wall-clock timings cover the work (a no-op on CPU)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_training_steps(model, forward, inputs, labels, steps: int, puzzle_ids=None, after_step=()) -> list[float]:
+    """Seconds of ``steps + 1`` training steps, the first being the warm-up (and compilation).
+
+    One step is what the training loop does per optimizer step: one supervision-step forward with the
+    carried ACT state, backward, AdamATan2, then each callable of ``after_step`` (sign-SGD, EMA)."""
+    optimizer = AdamATan2([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=1.0)
+    state, timings = None, []
+    for _ in range(steps + 1):
+        synchronize(inputs.device)
+        start = time.perf_counter()
+        output = forward(input_ids=inputs, puzzle_ids=puzzle_ids, labels=labels, state=state)
+        output.loss.backward()
+        optimizer.step()
+        for callback in after_step:
+            callback()
+        optimizer.zero_grad(set_to_none=True)
+        state = output.state
+        synchronize(inputs.device)
+        timings.append(time.perf_counter() - start)
+    return timings
 
 
 def measure(name: str, compiled: bool, batch: int, steps: int) -> dict:
     torch.manual_seed(0)
     config = TRMConfig(**CONFIGS[name])
     model = TRMForPuzzleSolving(config).train()
-    optimizer = AdamATan2([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=1.0)
     forward = torch.compile(model) if compiled else model
     inputs = torch.randint(1, config.vocab_size, (batch, config.seq_len))
     labels = torch.randint(2, config.vocab_size, (batch, config.seq_len))
-    state, timings = None, []
-    for step in range(steps + 1):  # step 0 = warm-up (and compilation)
-        start = time.perf_counter()
-        output = forward(input_ids=inputs, labels=labels, state=state)
-        output.loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        state = output.state
-        timings.append(time.perf_counter() - start)
+    timings = time_training_steps(model, forward, inputs, labels, steps)
     seconds = sum(timings[1:]) / steps
     flops = step_flops(config, batch)
     return dict(model=name, mode="compiled" if compiled else "eager", batch_size=batch, parameters=model.num_parameters(),

@@ -144,7 +144,8 @@ def load_act_states(path: Path, device) -> list[Any]:
 
     with safe_open(str(path), framework="pt") as handle:
         layout = json.loads(handle.metadata()["layout"])
-    tensors = load_file(str(path), device=str(device))
+    # loaded on the CPU, then moved: a multi-process CPU run reports "cpu:0", which loaders cannot map
+    tensors = {k: v.to(device) for k, v in load_file(str(path)).items()}
     return [None if fields is None else TRMState(**{k: tensors[f"{i}.{k}"] for k in fields})
             for i, fields in enumerate(layout)]
 
@@ -182,8 +183,8 @@ def load_rng_state(path: Path) -> None:
 # ------------------------------------------------------------------------------------- the rest
 
 
-def save_ema(ema, path: Path) -> None:
-    state = ema.state_dict()
+def save_ema(state: dict, path: Path) -> None:
+    """``EMA.state_dict()`` (full tensors; under FSDP every rank must have called it) -> safetensors."""
     save_file({k: v.detach().cpu().contiguous() for k, v in state["shadow"].items()}, str(path),
               metadata={"decay": repr(state["decay"])})
 

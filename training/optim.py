@@ -201,10 +201,13 @@ class EMA:
     @torch.no_grad()
     def copy_to(self, model: nn.Module) -> None:
         """Overwrite the model's parameters with the averaged ones."""
-        torch._foreach_copy_(self._params(model), self.shadow)
+        copy_tensors_(self._params(model), self.shadow)
 
     def state_dict(self) -> dict:
-        return {"decay": self.decay, "shadow": dict(zip(self.names, self.shadow))}
+        """Full tensors: under FSDP the shadow is sharded like the parameters, and this gathers it
+        (every rank calls it when Accelerate saves a checkpoint)."""
+        shadow = {name: _full_tensor(tensor) for name, tensor in zip(self.names, self.shadow, strict=True)}
+        return {"decay": self.decay, "shadow": shadow}
 
     def load_state_dict(self, state_dict: dict) -> None:
         missing = set(self.names) - set(state_dict["shadow"])
@@ -212,4 +215,28 @@ class EMA:
             raise KeyError(f"EMA state has no entry for parameters {sorted(missing)}")
         self.decay = state_dict["decay"]
         for shadow, name in zip(self.shadow, self.names):
-            shadow.copy_(state_dict["shadow"][name])
+            shadow.copy_(_like(state_dict["shadow"][name], shadow))
+
+
+@torch.no_grad()
+def copy_tensors_(targets: list[torch.Tensor], sources: list[torch.Tensor]) -> None:
+    """``target.copy_(source)`` for each pair. One copy per tensor rather than ``torch._foreach_copy_``,
+    which has no sharding rule for FSDP2's sharded parameters (DTensors)."""
+    for target, source in zip(targets, sources, strict=True):
+        target.copy_(source)
+
+
+def _full_tensor(tensor: torch.Tensor) -> torch.Tensor:
+    """The whole tensor of an FSDP2-sharded DTensor (a collective), any other tensor as it is."""
+    from torch.distributed.tensor import DTensor
+
+    return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
+
+
+def _like(full: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``full`` laid out like ``target``: sharded the same way when ``target`` is a DTensor."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    if isinstance(target, DTensor):
+        return distribute_tensor(full.to(target.device), target.device_mesh, target.placements)
+    return full

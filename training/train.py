@@ -44,7 +44,7 @@ from training.config import (
     parse_overrides,
 )
 from training.data import PuzzleIndex, TrainBatchSampler, collate
-from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, lr_lambda
+from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, copy_tensors_, lr_lambda
 
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 DATASET_CACHE = Path(os.environ.get("TRM_DATASETS_CACHE", "~/.cache/trm-hf/datasets")).expanduser()
@@ -341,11 +341,12 @@ class Trainer:
         (tmp / f"random_states_{rank}.pkl").unlink(missing_ok=True)
         checkpointing.save_rng_state(tmp / checkpointing.rng_state_name(rank))
         checkpointing.save_act_states(self.act_states, tmp / checkpointing.act_state_name(rank))
+        ema_state = self.ema.state_dict() if self.ema is not None else None  # every rank: gathers FSDP shards
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             checkpointing.save_trainer_state(self.progress, self.sampler, tmp / checkpointing.TRAINER_STATE_NAME)
-            if self.ema is not None:
-                checkpointing.save_ema(self.ema, tmp / checkpointing.EMA_NAME)
+            if ema_state is not None:
+                checkpointing.save_ema(ema_state, tmp / checkpointing.EMA_NAME)
             (tmp / checkpointing.CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2))
             (tmp / COMPLETE_MARKER).write_text(json.dumps({"step": step, "processes": accelerator.num_processes}))
             _fsync_tree(tmp)
@@ -442,8 +443,7 @@ class Trainer:
         try:
             yield
         finally:
-            with torch.no_grad():
-                torch._foreach_copy_(params, raw)
+            copy_tensors_(params, raw)
 
     def _log_eval(self, step: int) -> dict[str, float]:
         metrics = self.evaluate()
@@ -601,11 +601,13 @@ class Trainer:
         final_eval = self.progress.history["eval"][-1] if self.progress.history["eval"] else self._log_eval(self.progress.step)
         if self.ema is not None:
             self.ema.copy_to(self.unwrapped)  # what is evaluated is what is published
+        # Under FSDP the parameters are sharded: every rank takes part in gathering the full weights.
+        state_dict = accelerator.get_state_dict(self.model)
         if not accelerator.is_main_process:
             return
         model, metadata = self.unwrapped, self.metadata
         stage = checkpointing.new_stage(self.output_dir)  # the files move into output_dir once all are whole
-        model.save_pretrained(stage)
+        model.save_pretrained(stage, state_dict=state_dict)
         processor = _make_processor(metadata)
         processor.save_pretrained(stage)
         results = {
@@ -625,7 +627,11 @@ class Trainer:
         checkpointing.commit_stage(stage, self.output_dir)
         _render_card(self.output_dir, results)
         if self.config.solve_sample:
-            print_sample_solution(model, self.dataset["test"], processor, accelerator.device)
+            # a sharded model cannot run on the main process alone: solve with the saved full weights
+            solver = model
+            if accelerator.is_fsdp2:
+                solver = type(model).from_pretrained(self.output_dir).to(accelerator.device)
+            print_sample_solution(solver, self.dataset["test"], processor, accelerator.device)
         if self.config.push_to_hub:
             from training.publish import push_model_folder
 

@@ -25,15 +25,35 @@ def sudoku4_dataset(tmp_path_factory) -> str:
     return str(path)
 
 
+def make_tiny_config(dataset: str, output_dir: str, **overrides) -> TrainingConfig:
+    """A few-steps-per-second training config of TINY_MODEL on ``dataset``."""
+    values = dict(
+        dataset=dataset, model=dict(TINY_MODEL), global_batch_size=8, epochs=4, eval_interval=1,
+        lr=1e-3, lr_warmup_steps=2, weight_decay=0.1, puzzle_emb_lr=1e-2, ema_rate=0.9, log_interval=1,
+        log_with="none", eval_max_examples=8, output_dir=output_dir, solve_sample=False,
+    )
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
 @pytest.fixture
 def tiny_config(sudoku4_dataset, tmp_path):
     def make(**overrides) -> TrainingConfig:
-        values = dict(
-            dataset=sudoku4_dataset, model=dict(TINY_MODEL), global_batch_size=8, epochs=4, eval_interval=1,
-            lr=1e-3, lr_warmup_steps=2, weight_decay=0.1, puzzle_emb_lr=1e-2, ema_rate=0.9, log_interval=1,
-            log_with="none", eval_max_examples=8, output_dir=str(tmp_path / "run"), solve_sample=False,
-        )
-        values.update(overrides)
-        return TrainingConfig(**values)
+        values = {"dataset": sudoku4_dataset, "output_dir": str(tmp_path / "run"), **overrides}
+        return make_tiny_config(**values)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def dataset_with_puzzle_ids(sudoku4_dataset, tmp_path_factory) -> str:
+    """4x4 Sudoku whose rows use 4 puzzle-embedding rows, so sign-SGD has per-rank rows to merge."""
+    import hub_datasets
+
+    dataset = hub_datasets.load_puzzle_dataset(sudoku4_dataset)
+    metadata = hub_datasets.load_dataset_metadata(sudoku4_dataset)
+    dataset = dataset.map(lambda row: {"puzzle_id": row["group_id"] % 4 + 1})
+    metadata.num_puzzle_identifiers, metadata.puzzle_identifiers = 5, ["<blank>", "a", "b", "c", "d"]
+    path = tmp_path_factory.mktemp("ids") / "sudoku4x4-ids"
+    hub_datasets.save_puzzle_dataset(dataset, metadata, path)
+    return str(path)

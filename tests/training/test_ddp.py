@@ -12,24 +12,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import hub_datasets
-from training.config import TrainingConfig
 from training.train import Trainer
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def dataset_with_puzzle_ids(sudoku4_dataset, tmp_path_factory) -> str:
-    """4x4 Sudoku whose rows use 4 puzzle-embedding rows, so sign-SGD has per-rank rows to merge."""
-    dataset = hub_datasets.load_puzzle_dataset(sudoku4_dataset)
-    metadata = hub_datasets.load_dataset_metadata(sudoku4_dataset)
-    dataset = dataset.map(lambda row: {"puzzle_id": row["group_id"] % 4 + 1})
-    metadata.num_puzzle_identifiers, metadata.puzzle_identifiers = 5, ["<blank>", "a", "b", "c", "d"]
-    path = tmp_path_factory.mktemp("ddp") / "sudoku4x4-ids"
-    hub_datasets.save_puzzle_dataset(dataset, metadata, path)
-    return str(path)
 
 
 def test_two_processes_match_one_process_with_the_same_global_batch(tiny_config, dataset_with_puzzle_ids, tmp_path):
