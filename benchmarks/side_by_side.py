@@ -411,6 +411,7 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--official-repo", type=Path, help="checkout of SamsungSAILMontreal/TinyRecursiveModels")
+    parser.add_argument("--official-commit", help="commit of --official-repo when it is not a git checkout")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--sections", nargs="+", choices=["solve", "train", "memory"], default=["solve", "train", "memory"])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64], help="solve batch sizes")
@@ -458,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = json.loads(args.output.read_text()) if args.output.exists() else {}
     report = {
-        "official_repo": "SamsungSAILMontreal/TinyRecursiveModels", "official_commit": official.commit,
+        "official_repo": "SamsungSAILMontreal/TinyRecursiveModels",
+        "official_commit": official.commit or args.official_commit,
         "tiny": args.tiny,
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                     "torch": torch.__version__, "load_average_before": load_before,
