@@ -142,6 +142,13 @@ def counted_flops(run: Callable[[], object]) -> float:
 
 
 def peak_rss_mib() -> float:
+    """This process's peak resident memory. Linux's ``VmHWM`` starts afresh at ``exec``; ``ru_maxrss``
+    would carry over the peak of the parent that forked us."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
