@@ -80,6 +80,17 @@ def rms_norm(hidden_states: torch.Tensor, eps: float, dim: int = -1) -> torch.Te
     return hidden_states.to(dtype)
 
 
+def rms_norm_(hidden_states: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
+    """`rms_norm` overwriting its input where it can (inference: no autograd graph to keep).
+
+    Bit-identical to `rms_norm`; it saves allocating, and first touching, [B, N, D] tensors, which
+    costs as much as the arithmetic on a CPU."""
+    dtype = hidden_states.dtype
+    hidden_states = hidden_states.float()
+    hidden_states.mul_(torch.rsqrt(hidden_states.square().mean(dim, keepdim=True).add_(eps)))
+    return hidden_states.to(dtype)
+
+
 def _cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return tensor if tensor.dtype == dtype else tensor.to(dtype)
 
@@ -96,6 +107,20 @@ def apply_rotary_pos_emb(query, key, cos, sin):
     query = query * cos + rotate_half(query) * sin
     key = key * cos + rotate_half(key) * sin
     return _cast(query, dtype), _cast(key, dtype)
+
+
+def apply_rotary_pos_emb_(query_key: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """`apply_rotary_pos_emb` for query and key at once, [B, N, 2, H, hd] -> new [B, N, 2, H, hd], without
+    autograd: q*cos + rotate_half(q)*sin written as q*cos, then -/+ (half * sin) into each half. The
+    same floats (-(a*b) = (-a)*b and x - y = x + (-y) exactly) with no negated copy and no concatenation."""
+    dtype, half = query_key.dtype, query_key.shape[-1] // 2
+    query_key = _cast(query_key, cos.dtype)
+    cos, sin = cos[:, None, None], sin[:, None, None]  # [N, 1, 1, hd]: broadcast over q/k and heads
+    first, second = query_key[..., :half], query_key[..., half:]
+    rotated = query_key * cos
+    rotated[..., :half].sub_(second * sin[..., :half])
+    rotated[..., half:].add_(first * sin[..., half:])
+    return _cast(rotated, dtype)
 
 
 def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
@@ -164,9 +189,13 @@ class TRMAttention(nn.Module):
     def forward(self, hidden_states: torch.Tensor, position_embeddings=None) -> torch.Tensor:
         batch, length, _ = hidden_states.shape
         qkv = self.qkv_proj(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim)
-        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x [B, H, N, hd]
-        if position_embeddings is not None:
-            query, key = apply_rotary_pos_emb(query, key, *position_embeddings)
+        if position_embeddings is not None and not torch.is_grad_enabled():
+            query, key = apply_rotary_pos_emb_(qkv[:, :, :2], *position_embeddings).permute(2, 0, 3, 1, 4).unbind(0)
+            value = qkv[:, :, 2].transpose(1, 2)
+        else:
+            query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x [B, H, N, hd]
+            if position_embeddings is not None:
+                query, key = apply_rotary_pos_emb(query, key, *position_embeddings)
         attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
         )
@@ -185,13 +214,30 @@ class TRMSwiGLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
-        return self.down_proj(F.silu(gate) * up)
+        return self.down_proj(_silu_mul(gate, up))
 
     def mix_positions(self, x: torch.Tensor) -> torch.Tensor:
         """The same MLP applied along axis 1 of x [B, N, D] (weights from the left): equal to
         ``forward(x.transpose(1, 2)).transpose(1, 2)`` without materialising transposes."""
-        gate, up = torch.matmul(_cast(self.gate_up_proj.weight, x.dtype), x).chunk(2, dim=1)  # [B, I, D] each
-        return torch.matmul(_cast(self.down_proj.weight, x.dtype), F.silu(gate) * up)  # [B, N, D]
+        gate, up = _left_matmul(self.gate_up_proj.weight, x).chunk(2, dim=1)  # [B, I, D] each
+        return _left_matmul(self.down_proj.weight, _silu_mul(gate, up))  # [B, N, D]
+
+
+def _silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up; without autograd in place, in the projection's output (same values)."""
+    if torch.is_grad_enabled():
+        return F.silu(gate) * up
+    return F.silu(gate, inplace=True).mul_(up)
+
+
+def _left_matmul(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """weight [M, K] @ x [B, K, D] -> [B, M, D] as one batched GEMM on x as it lies in memory.
+
+    ``torch.matmul`` would fold x^T into one [B*D, K] matrix whenever the weight requires grad, which
+    copies x on every call (a quarter of the MLP model's eval time, half of its training block). The
+    price of ``bmm``: the weight's gradient is summed over the batch from a [B, M, K] tensor, small
+    here (M, K are the token-mixer's widths)."""
+    return torch.bmm(_cast(weight, x.dtype).expand(x.shape[0], -1, -1), x)
 
 
 class TRMBlock(nn.Module):
@@ -208,12 +254,25 @@ class TRMBlock(nn.Module):
         self.mlp = TRMSwiGLU(config.hidden_size, config.expansion)
 
     def forward(self, hidden_states: torch.Tensor, position_embeddings=None) -> torch.Tensor:
+        if not torch.is_grad_enabled():
+            return self._forward_inplace(hidden_states, position_embeddings)
         if hasattr(self, "token_mlp"):
             # mixes positions per channel; its residual norm also runs over *positions* (spec pitfall 2)
             hidden_states = rms_norm(hidden_states + self.token_mlp.mix_positions(hidden_states), self.eps, dim=1)
         else:
             hidden_states = rms_norm(hidden_states + self.self_attn(hidden_states, position_embeddings), self.eps)
         return rms_norm(hidden_states + self.mlp(hidden_states), self.eps)
+
+    def _forward_inplace(self, hidden_states: torch.Tensor, position_embeddings=None) -> torch.Tensor:
+        """`forward` without autograd: residuals added into the sublayer's fresh output (x + f(x) and
+        f(x) + x are the same float) and normalised in place: the same values, fewer [B, N, D] buffers."""
+        if hasattr(self, "token_mlp"):
+            mixed = self.token_mlp.mix_positions(hidden_states).add_(hidden_states)
+            hidden_states = rms_norm_(mixed, self.eps, dim=1)
+        else:
+            attended = self.self_attn(hidden_states, position_embeddings).add_(hidden_states)
+            hidden_states = rms_norm_(attended, self.eps)
+        return rms_norm_(self.mlp(hidden_states).add_(hidden_states), self.eps)
 
 
 class TRMReasoningNetwork(nn.Module):
@@ -417,6 +476,11 @@ class TRMPreTrainedModel(PreTrainedModel):
         otherwise only at ``max_supervision_steps``.
         """
         puzzle_ids = self._check_inputs(input_ids, puzzle_ids, labels, state)
+        output = self._supervision_step(input_ids, puzzle_ids, labels, state)
+        return output if return_dict else output.to_tuple()
+
+    def _supervision_step(self, input_ids, puzzle_ids, labels=None, state=None) -> TRMOutput:
+        """`forward` on inputs already validated (`solve` checks its inputs once, not once per step)."""
         fresh = self.initial_state(input_ids, puzzle_ids, labels)
         if state is None:
             state = fresh
@@ -458,11 +522,10 @@ class TRMPreTrainedModel(PreTrainedModel):
             loss, metrics = self._act_loss(
                 logits, state.labels, halt_logits, continue_logits, target_continue, halted, steps
             )
-        output = TRMOutput(
+        return TRMOutput(
             loss=loss, logits=logits, halt_logits=halt_logits, continue_logits=continue_logits,
             target_continue=target_continue, state=new_state, metrics=metrics,
         )
-        return output if return_dict else output.to_tuple()
 
     @staticmethod
     def _refill_halted_slots(state: TRMState, fresh: TRMState) -> TRMState:
@@ -475,6 +538,8 @@ class TRMPreTrainedModel(PreTrainedModel):
                 "labels were given, but the state holds no labels for the slots that continue; pass labels "
                 "from the first step on (or start from state=None)"
             )
+        if not bool(reset.any()):  # every slot continues (`solve`, eval after step 1): nothing to copy
+            return state
 
         def pick(new, old):
             return torch.where(reset.view(-1, *([1] * (new.ndim - 1))), new, old)

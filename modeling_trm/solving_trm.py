@@ -241,10 +241,12 @@ class PuzzleSolverMixin:
 
         state = None
         for step in range(1, max_steps + 1):
-            if state is None:  # a fresh state: every slot loads its puzzle and starts from the initial latents
-                output = self(input_ids=input_ids, puzzle_ids=puzzle_ids)
+            # One supervision step; the inputs were validated once, in `solve`. A fresh state (step 1)
+            # loads every puzzle and starts from the initial latents.
+            if state is None:
+                output = self._supervision_step(input_ids, puzzle_ids)
             else:
-                output = self(input_ids=state.input_ids, puzzle_ids=state.puzzle_ids, state=state)
+                output = self._supervision_step(state.input_ids, state.puzzle_ids, state=state)
             step_predictions = output.logits.argmax(dim=-1)
             predictions[active] = step_predictions
             steps[active] = step

@@ -1,0 +1,487 @@
+"""Our models against the official TRM/HRM code, side by side: same weights, same inputs, one process.
+
+    python benchmarks/side_by_side.py --official-repo /path/to/TinyRecursiveModels
+    python benchmarks/side_by_side.py --official-repo ... --models TRM-MLP --batch-sizes 16 --trials 3
+
+The official code is not part of this repository: ``--official-repo`` is a checkout of
+``SamsungSAILMontreal/TinyRecursiveModels`` (its ``models/recursive_reasoning/hrm.py`` is the HRM).
+Without it the script says so and exits. The official models run in float32 (their default
+``forward_dtype="bfloat16"`` is slow on CPU and not what the paper's speed is about), eagerly, on CPU.
+Our model is converted from the official model's state dict (`convert_official_state_dict`), so
+both compute the same function; the script checks that they do.
+
+Measured, as interleaved best-of-N trials (each trial runs every contender once, in alternating
+order, so a neighbour's load hits all of them alike; the best trial is the least disturbed):
+
+* ``solve``: the official evaluation loop (``initial_carry``, then the ``ACTLossHead`` called once per
+  supervision step, as ``pretrain.evaluate`` does) against ``model.solve(halting="fixed")`` and
+  against our ``forward`` called in a loop carrying ``state``, for ``--steps`` supervision steps.
+* ``train``: one supervision step of training. Official: ``pretrain.train_batch`` with the sparse
+  sign-SGD and AdamATan2 (the ``adam_atan2`` package is CUDA-only; its reference rule is
+  `training.optim.AdamATan2`). Ours: what `training.train.Trainer` does per step (forward with
+  labels and the carried state, backward, `SparsePuzzleEmbeddingSignSGD`, `AdamATan2`).
+* ``memory``: peak RSS of a fresh process running one ``solve`` step / one training step of each side.
+
+Speed is reported as the ratio official seconds / our seconds (> 1: we are faster) and as the
+fraction of this machine's fp32 matmul peak (`train_throughput.matmul_peak_gflops`, measured before
+and after); FLOPs are counted once per configuration by PyTorch's ``FlopCounterMode`` at batch 1.
+Results: ``benchmarks/results/side_by_side.json``, rows replaced by (section, model, batch) so a long
+run can be split into several invocations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parent
+REPO_ROOT = BENCHMARKS.parent
+for path in (REPO_ROOT, BENCHMARKS):  # runnable as a file without an installed package
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from train_throughput import matmul_peak_gflops
+
+from modeling_trm.convert_original_checkpoint import convert_official_state_dict
+from training.optim import AdamATan2, SparsePuzzleEmbeddingSignSGD
+
+RESULTS = BENCHMARKS / "results" / "side_by_side.json"
+SKIP_MESSAGE = (
+    "side_by_side: skipped, no --official-repo given. Pass the path of a checkout of "
+    "https://github.com/SamsungSAILMontreal/TinyRecursiveModels to compare against the official code."
+)
+
+# Official architecture kwargs (config/arch/*.yaml) for Sudoku-Extreme (vocab 11, 81 cells).
+_SUDOKU = {"seq_len": 81, "vocab_size": 11, "num_puzzle_identifiers": 1, "halt_max_steps": 16,
+           "halt_exploration_prob": 0.1, "hidden_size": 512, "num_heads": 8, "expansion": 4, "puzzle_emb_ndim": 512,
+           "forward_dtype": "float32", "causal": False}
+_TRM = dict(_SUDOKU, H_cycles=3, L_cycles=6, H_layers=0, L_layers=2, puzzle_emb_len=16, no_ACT_continue=True)
+MODELS = {
+    "TRM-MLP": ("recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1", dict(_TRM, pos_encodings="none", mlp_t=True)),
+    "TRM-Att": ("recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1", dict(_TRM, pos_encodings="rope", mlp_t=False)),
+    "HRM": ("recursive_reasoning.hrm@HierarchicalReasoningModel_ACTV1",
+            dict(_SUDOKU, H_cycles=2, L_cycles=2, H_layers=4, L_layers=4, pos_encodings="rope")),
+}
+# --tiny: the same architectures at toy size (for a quick check of the script itself).
+_TINY = {"seq_len": 16, "vocab_size": 11, "hidden_size": 64, "num_heads": 4, "puzzle_emb_ndim": 64}
+TINY = {name: (cls, dict(kwargs, **_TINY, **({"puzzle_emb_len": 2} if "puzzle_emb_len" in kwargs else {})))
+        for name, (cls, kwargs) in MODELS.items()}
+OPTIM = {"lr": 1e-4, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1, "puzzle_emb_lr": 1e-2, "puzzle_emb_weight_decay": 0.1}
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing and arithmetic (no official code needed)
+# ---------------------------------------------------------------------------------------------
+
+
+def interleaved_best_of(contenders: dict[str, Callable[[], object]], trials: int,
+                        clock: Callable[[], float] = time.perf_counter) -> tuple[dict[str, list[float]], dict]:
+    """Run every contender once per trial, in alternating order (forward, then reversed). Returns each
+    one's list of timings (use ``min``: the trial least disturbed by other load) and last result."""
+    timings: dict[str, list[float]] = {name: [] for name in contenders}
+    results = {}
+    names = list(contenders)
+    for trial in range(trials):
+        for name in names if trial % 2 == 0 else names[::-1]:
+            start = clock()
+            results[name] = contenders[name]()
+            timings[name].append(clock() - start)
+        log(f"trial {trial + 1}/{trials}: " + ", ".join(f"{name} {timings[name][-1]:.2f}s" for name in names))
+    return timings, results
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def summarise(timings: dict[str, list[float]], flops: dict[str, float], peak_gflops: float,
+              reference: str) -> dict[str, dict[str, float]]:
+    """Per contender: best seconds, achieved GFLOP/s, fraction of the matmul peak, and the speed-up
+    over ``reference`` (reference seconds / these seconds: > 1 means faster than the reference)."""
+    best = {name: min(values) for name, values in timings.items()}
+    return {
+        name: {
+            "seconds": best[name],
+            "trials": timings[name],
+            "gflops": flops[name] / best[name] / 1e9,
+            "fraction_of_matmul_peak": flops[name] / best[name] / 1e9 / peak_gflops,
+            f"speedup_over_{reference}": best[reference] / best[name],
+        }
+        for name in timings
+    }
+
+
+def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """Rows of ``new`` replace those of ``old`` with the same (section, model, batch_size)."""
+    def key(row):
+        return row["section"], row["model"], row["batch_size"]
+
+    replaced = {key(row) for row in new}
+    return [row for row in old if key(row) not in replaced] + new
+
+
+def counted_flops(run: Callable[[], object]) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return float(counter.get_total_flops())
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory. Linux's ``VmHWM`` starts afresh at ``exec``; ``ru_maxrss``
+    would carry over the peak of the parent that forked us."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+# ---------------------------------------------------------------------------------------------
+# The official code
+# ---------------------------------------------------------------------------------------------
+
+
+def import_official(repo: Path) -> types.SimpleNamespace:
+    """Import the official model, loss head and ``pretrain`` from a checkout, on CPU.
+
+    ``pretrain.py`` imports training-only packages at module level (wandb, hydra, coolname, omegaconf,
+    argdantic and the CUDA-only adam_atan2); absent ones are replaced by empty modules (adam_atan2 by the
+    reference rule in `training.optim`), none of them is used by ``train_batch``."""
+    if not (repo / "models" / "recursive_reasoning" / "trm.py").is_file():
+        raise FileNotFoundError(f"--official-repo {repo} is not a TinyRecursiveModels checkout "
+                                "(no models/recursive_reasoning/trm.py)")
+    sys.path.insert(0, str(repo))
+    for name in ("wandb", "coolname", "hydra", "omegaconf", "adam_atan2", "argdantic"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            stub = types.ModuleType(name)
+            stub.main = lambda **kwargs: (lambda fn: fn)  # hydra.main
+            stub.DictConfig = dict  # omegaconf.DictConfig
+            stub.AdamATan2 = AdamATan2  # adam_atan2.AdamATan2
+            stub.ArgParser = object  # argdantic.ArgParser (dataset builders only)
+            sys.modules[name] = stub
+    pretrain = importlib.import_module("pretrain")
+    from utils.functions import load_model_class
+
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=False).stdout.strip()
+    return types.SimpleNamespace(pretrain=pretrain, load_model_class=load_model_class, repo=str(repo),
+                                 commit=commit or None)
+
+
+@contextlib.contextmanager
+def cuda_calls_stay_on_cpu():
+    """``train_batch`` moves the batch with ``.cuda()``: make that a no-op while it runs."""
+    original = torch.Tensor.cuda
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+    try:
+        yield
+    finally:
+        torch.Tensor.cuda = original
+
+
+def build_pair(official, name: str, arch: tuple[str, dict], batch_size: int, seed: int = 0):
+    """The official ACTLossHead(model) with fresh official init, and our model converted from it."""
+    class_name, kwargs = arch
+    torch.manual_seed(seed)
+    model_class = official.load_model_class(class_name)
+    loss_class = official.load_model_class("losses@ACTLossHead")
+    official_model = loss_class(model_class(dict(kwargs, batch_size=batch_size)), loss_type="stablemax_cross_entropy")
+    with torch.no_grad():  # a halting head that is not constant, so outputs exercise every path
+        official_model.model.inner.q_head.weight.normal_(0, kwargs["hidden_size"] ** -0.5)
+    ours = convert_official_state_dict(official_model.state_dict(), kwargs)
+    return official_model.eval(), ours.eval()
+
+
+def make_batch(kwargs: dict, batch_size: int, seed: int) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    shape = (batch_size, kwargs["seq_len"])
+    return {
+        "inputs": torch.randint(1, kwargs["vocab_size"], shape, generator=generator, dtype=torch.int32),
+        "labels": torch.randint(1, kwargs["vocab_size"], shape, generator=generator, dtype=torch.int32),
+        "puzzle_identifiers": torch.randint(0, kwargs["num_puzzle_identifiers"], (batch_size,), generator=generator,
+                                            dtype=torch.int32),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The contenders
+# ---------------------------------------------------------------------------------------------
+
+
+def official_eval_loop(official_model, batch, steps: int):
+    """``pretrain.evaluate``: initial carry, then the loss head once per step (``steps`` of them)."""
+    with torch.inference_mode():
+        carry = official_model.initial_carry(batch)
+        for _ in range(steps):
+            carry, _, _, outputs, _ = official_model(carry=carry, batch=batch, return_keys=["logits"])
+    return outputs["logits"]
+
+
+def our_solve(model, batch, steps: int):
+    return model.solve(batch["inputs"].long(), batch["puzzle_identifiers"].long(), max_steps=steps, halting="fixed")
+
+
+def our_forward_loop(model, batch, steps: int):
+    input_ids, puzzle_ids = batch["inputs"].long(), batch["puzzle_identifiers"].long()
+    state = None
+    with torch.inference_mode():
+        for _ in range(steps):
+            output = model(input_ids, puzzle_ids, state=state)
+            state = output.state
+    return output.logits
+
+
+class OfficialTrainer:
+    """``pretrain.train_batch`` on CPU with the optimizers ``pretrain.create_model`` builds."""
+
+    def __init__(self, official, official_model, arch: tuple[str, dict], batch_size: int):
+        pretrain = official.pretrain
+        class_name, kwargs = arch
+        arch_config = pretrain.ArchConfig(name=class_name, loss=pretrain.LossConfig(
+            name="losses@ACTLossHead", loss_type="stablemax_cross_entropy"), **kwargs)
+        self.config = pretrain.PretrainConfig(arch=arch_config, data_paths=[], global_batch_size=batch_size, epochs=1,
+                                              lr_min_ratio=1.0, lr_warmup_steps=0, **OPTIM)
+        model = official_model.train()
+        optimizers = [
+            official.pretrain.CastedSparseEmbeddingSignSGD_Distributed(
+                model.model.puzzle_emb.buffers(), lr=0, weight_decay=OPTIM["puzzle_emb_weight_decay"], world_size=1),
+            AdamATan2(model.parameters(), lr=0, weight_decay=OPTIM["weight_decay"], betas=(OPTIM["beta1"], OPTIM["beta2"])),
+        ]
+        self.state = pretrain.TrainState(model=model, optimizers=optimizers,
+                                         optimizer_lrs=[OPTIM["puzzle_emb_lr"], OPTIM["lr"]],
+                                         carry=None, step=0, total_steps=10**9)
+        self.batch_size, self.train_batch = batch_size, pretrain.train_batch
+
+    def step(self, batch):
+        if self.state.carry is None:  # train_batch would create it under torch.device("cuda")
+            self.state.carry = self.state.model.initial_carry(batch)
+        with cuda_calls_stay_on_cpu():
+            return self.train_batch(self.config, self.state, batch, global_batch_size=self.batch_size, rank=0,
+                                    world_size=1)
+
+
+class OurTrainer:
+    """What `training.train.Trainer.train_step` and its loop do per optimizer step (one micro-batch)."""
+
+    def __init__(self, model):
+        self.model = model.train()
+        self.optimizer = AdamATan2([p for p in model.parameters() if p.requires_grad], lr=OPTIM["lr"],
+                                   betas=(OPTIM["beta1"], OPTIM["beta2"]), weight_decay=OPTIM["weight_decay"])
+        self.sign_sgd = SparsePuzzleEmbeddingSignSGD(model.puzzle_embedding, lr=OPTIM["puzzle_emb_lr"],
+                                                     weight_decay=OPTIM["puzzle_emb_weight_decay"])
+        self.state = None
+
+    def step(self, batch):
+        output = self.model(batch["inputs"].long(), batch["puzzle_identifiers"].long(), batch["labels"].long(),
+                            state=self.state)
+        output.loss.backward()
+        self.state = output.state
+        self.sign_sgd.collect()
+        self.optimizer.step()
+        self.sign_sgd.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return output.metrics
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------------
+
+
+def solve_section(official, name, arch, batch_size, steps, trials, peak) -> dict:
+    official_model, ours = build_pair(official, name, arch, batch_size)
+    batch = make_batch(arch[1], batch_size, seed=1)
+    one = {k: v[:1] for k, v in batch.items()}
+    flops_per_puzzle = {
+        "official": counted_flops(lambda: official_eval_loop(official_model, one, steps)),
+        "solve": counted_flops(lambda: our_solve(ours, one, steps)),
+        "forward": counted_flops(lambda: our_forward_loop(ours, one, steps)),
+    }
+    log(f"solve {name} batch {batch_size}")
+    timings, last = interleaved_best_of({
+        "official": lambda: official_eval_loop(official_model, batch, steps),
+        "solve": lambda: our_solve(ours, batch, steps),
+        "forward": lambda: our_forward_loop(ours, batch, steps),
+    }, trials)
+    # Same function: the official logits after `steps` steps against ours.
+    official_logits, our_logits, predictions = last["official"], last["forward"], last["solve"].predictions
+    flops = {key: value * batch_size for key, value in flops_per_puzzle.items()}
+    return {
+        "section": "solve", "model": name, "batch_size": batch_size, "supervision_steps": steps,
+        "gflop_per_puzzle": flops_per_puzzle["official"] / 1e9,
+        "max_abs_logit_difference": float((official_logits - our_logits).abs().max()),
+        "same_predictions": bool(torch.equal(official_logits.argmax(-1), predictions)),
+        "results": summarise(timings, flops, peak, reference="official"),
+    }
+
+
+def train_section(official, name, arch, batch_size, trials, peak) -> dict:
+    official_model, ours = build_pair(official, name, arch, batch_size)
+    official_trainer, our_trainer = OfficialTrainer(official, official_model, arch, batch_size), OurTrainer(ours)
+    batches = [make_batch(arch[1], batch_size, seed=10 + i) for i in range(trials + 1)]
+    # FLOPs of one step at batch 1, on throwaway copies (the steps change weights and carries).
+    one = {k: v[:1] for k, v in batches[0].items()}
+    small_official, small_ours = build_pair(official, name, arch, 1)
+    flops_per_example = {
+        "official": counted_flops(lambda: OfficialTrainer(official, small_official, arch, 1).step(one)),
+        "ours": counted_flops(lambda: OurTrainer(small_ours).step(one)),
+    }
+    # Warm-up step each (the first step allocates optimizer state), then interleaved timed steps on
+    # the same batches: trial i gives both sides batch i.
+    official_trainer.step(batches[0])
+    our_trainer.step(batches[0])
+    official_batches, our_batches = iter(batches[1:]), iter(batches[1:])
+    log(f"train {name} batch {batch_size}")
+    timings, _ = interleaved_best_of({
+        "official": lambda: official_trainer.step(next(official_batches)),
+        "ours": lambda: our_trainer.step(next(our_batches)),
+    }, trials)
+    flops = {key: value * batch_size for key, value in flops_per_example.items()}
+    return {
+        "section": "train", "model": name, "batch_size": batch_size,
+        "gflop_per_example": flops_per_example["official"] / 1e9,
+        "results": summarise(timings, flops, peak, reference="official"),
+    }
+
+
+def memory_child(official_repo: str, side: str, kind: str, name: str, batch_size: int, tiny: bool) -> None:
+    """In a fresh process: one solve step or one training step of one side, then print peak RSS (MiB)."""
+    official = import_official(Path(official_repo))
+    arch = (TINY if tiny else MODELS)[name]
+    official_model, ours = build_pair(official, name, arch, batch_size)
+    official_model, ours = (official_model, None) if side == "official" else (None, ours)  # keep one side
+    batch = make_batch(arch[1], batch_size, seed=1)
+    before = peak_rss_mib()
+    if kind == "solve":
+        official_eval_loop(official_model, batch, 1) if side == "official" else our_solve(ours, batch, 1)
+    else:
+        trainer = OfficialTrainer(official, official_model, arch, batch_size) if side == "official" else OurTrainer(ours)
+        trainer.step(batch)
+    print(json.dumps({"peak_rss_mib": peak_rss_mib(), "peak_rss_before_mib": before}))
+
+
+def memory_section(args, name, kind, batch_size) -> dict:
+    row = {"section": f"memory_{kind}", "model": name, "batch_size": batch_size, "results": {}}
+    for side in ("official", "ours"):
+        command = [sys.executable, __file__, "--official-repo", str(args.official_repo), "--memory-child",
+                   f"{side},{kind},{name},{batch_size}"] + (["--tiny"] if args.tiny else [])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        row["results"][side] = json.loads(done.stdout.strip().splitlines()[-1])
+    row["ratio_ours_over_official"] = (row["results"]["ours"]["peak_rss_mib"]
+                                       / row["results"]["official"]["peak_rss_mib"])
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def markdown(report: dict) -> str:
+    machine = report["machine"]
+    lines = [(f"fp32 CPU, {machine['threads']} threads, matmul peak {report['matmul_peak_gflops']:.0f} GFLOP/s, "
+              f"load average {machine['load_average_before'][0]:.1f} -> {machine['load_average_after'][0]:.1f}; "
+              f"official commit {report['official_commit']}"), "",
+             "| section | model | batch | contender | best s | x official | % of matmul peak |", "|---|---|---|---|---|---|---|"]
+    for row in report["rows"]:
+        if row["section"].startswith("memory"):
+            continue
+        for contender, r in row["results"].items():
+            lines.append(f"| {row['section']} | {row['model']} | {row['batch_size']} | {contender} | {r['seconds']:.2f} | "
+                         f"{r['speedup_over_official']:.2f} | {100 * r['fraction_of_matmul_peak']:.0f}% |")
+    memory = [row for row in report["rows"] if row["section"].startswith("memory")]
+    if memory:
+        lines += ["", "| peak RSS | model | batch | official MiB | ours MiB |", "|---|---|---|---|---|"]
+        for row in memory:
+            lines.append(f"| {row['section'][7:]} | {row['model']} | {row['batch_size']} | "
+                         f"{row['results']['official']['peak_rss_mib']:.0f} | {row['results']['ours']['peak_rss_mib']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--official-repo", type=Path, help="checkout of SamsungSAILMontreal/TinyRecursiveModels")
+    parser.add_argument("--official-commit", help="commit of --official-repo when it is not a git checkout")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--sections", nargs="+", choices=["solve", "train", "memory"], default=["solve", "train", "memory"])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64], help="solve batch sizes")
+    parser.add_argument("--train-batch-size", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=2, help="supervision steps per solve")
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tiny", action="store_true", help="toy-size models (checks the script, not speed)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.official_repo is None:
+        print(SKIP_MESSAGE)
+        return 0
+    torch.set_num_threads(args.threads)
+    if args.memory_child:
+        side, kind, name, batch = args.memory_child.split(",")
+        memory_child(str(args.official_repo), side, kind, name, int(batch), args.tiny)
+        return 0
+
+    official = import_official(args.official_repo.resolve())
+    models = TINY if args.tiny else MODELS
+    load_before = os.getloadavg()
+    peak = matmul_peak_gflops(sizes=(256, 512)) if args.tiny else matmul_peak_gflops()
+    log(f"fp32 matmul peak {peak:.0f} GFLOP/s")
+    rows = []
+    for name in args.models:
+        if "solve" in args.sections:
+            for batch_size in args.batch_sizes:
+                rows.append(solve_section(official, name, models[name], batch_size, args.steps, args.trials, peak))
+                print(json.dumps(rows[-1]["results"], indent=1), flush=True)
+        if "train" in args.sections:
+            rows.append(train_section(official, name, models[name], args.train_batch_size, args.trials, peak))
+            print(json.dumps(rows[-1]["results"], indent=1), flush=True)
+        if "memory" in args.sections:
+            rows.append(memory_section(args, name, "solve", max(args.batch_sizes)))
+            rows.append(memory_section(args, name, "train", args.train_batch_size))
+    peak_after = matmul_peak_gflops(sizes=(256, 512)) if args.tiny else matmul_peak_gflops()
+    if peak_after > peak:  # the best of both probes; recompute the fractions with it
+        for row in rows:
+            for r in row["results"].values():
+                if "gflops" in r:
+                    r["fraction_of_matmul_peak"] = r["gflops"] / peak_after
+        peak = peak_after
+
+    previous = json.loads(args.output.read_text()) if args.output.exists() else {}
+    report = {
+        "official_repo": "SamsungSAILMontreal/TinyRecursiveModels",
+        "official_commit": official.commit or args.official_commit,
+        "tiny": args.tiny,
+        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "load_average_before": load_before,
+                    "load_average_after": os.getloadavg()},
+        "matmul_peak_gflops": peak,
+        "rows": merge_rows(previous.get("rows", []) if previous.get("tiny") == args.tiny else [], rows),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, args.output)
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
