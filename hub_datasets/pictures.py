@@ -99,11 +99,16 @@ def plot_arc_task(pairs: list[tuple[np.ndarray, np.ndarray]], title: str | None 
 def grid_image(grid: np.ndarray, task: str, given: np.ndarray | None = None, title: str | None = None,
                changed: np.ndarray | None = None, size: float = 3.2, dpi: int = 100):
     """One grid drawn by `draw_grid` as a ``PIL.Image`` (RGB), e.g. a frame of a refinement animation."""
-    from PIL import Image
-
     figure, ax = plt.subplots(figsize=(size, size + (0.35 if title else 0)), dpi=dpi)
     draw_grid(ax, grid, task, given=given, title=title, changed=changed)
     figure.tight_layout()
+    return figure_image(figure)
+
+
+def figure_image(figure):
+    """A matplotlib figure as a ``PIL.Image`` (RGB); the figure is closed."""
+    from PIL import Image
+
     figure.canvas.draw()
     image = Image.fromarray(np.asarray(figure.canvas.buffer_rgba())[..., :3].copy())
     plt.close(figure)
