@@ -14,7 +14,7 @@ import pytest
 import torch
 from test_refinement import SUDOKU_6X6, halt_after_first_step, tiny_model
 
-from modeling_trm import TRMForPuzzleSolving
+from modeling_trm import PuzzleProcessor, TRMForPuzzleSolving
 
 gradio = pytest.importorskip("gradio")
 
@@ -29,8 +29,10 @@ def demo_server():
     halting_model, _ = tiny_model("sudoku", 6)
     halt_after_first_step(halting_model)
     maze_model, maze_processor = tiny_model("maze", 5)
+    arc_model, _ = tiny_model("arc", 30, num_puzzle_identifiers=len(ARC_IDENTIFIERS))  # the official canvas
+    arc_processor = PuzzleProcessor("arc", puzzle_identifiers=ARC_IDENTIFIERS)
     models = [DemoModel("sudoku", sudoku_model, sudoku_processor), DemoModel("halts", halting_model, sudoku_processor),
-              DemoModel("maze", maze_model, maze_processor)]
+              DemoModel("maze", maze_model, maze_processor), DemoModel("arc", arc_model, arc_processor)]
     app = build_app(models)
     _, url, _ = app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
@@ -39,10 +41,16 @@ def demo_server():
         app.close()
 
 
-def solve(client, model: str, text: str, max_steps: int = 4, halting: str = "fixed"):
+# the ARC model knows task "0a1b2c3d" as itself and as one augmented variant (dihedral 1, colours swapped 1 <-> 2)
+ARC_IDENTIFIERS = ["<blank>", "0a1b2c3d", "0a1b2c3d|||t1|||0213456789", "ffffffff"]
+
+
+def solve(client, model: str, text: str, max_steps: int = 4, halting: str = "fixed", task_id: str = "",
+          test_index: int = 0, with_arc: bool = False):
     # outputs: status, step slider, picture, grid text, plot, caption, ARC picture, ARC note (the State stays server-side)
-    status, _, _, grid, _, caption, _, _ = client.predict(model, text, max_steps, halting, "", 0, api_name="/solve")
-    return status, grid, caption
+    status, _, _, grid, _, caption, arc_picture, arc_note = client.predict(
+        model, text, max_steps, halting, task_id, test_index, api_name="/solve")
+    return (status, grid, caption, arc_picture, arc_note) if with_arc else (status, grid, caption)
 
 
 def test_app_solves_shows_every_step_and_says_whether_the_answer_is_valid(demo_server):
@@ -127,6 +135,33 @@ def test_app_random_puzzles_come_from_the_generators(demo_server):
     assert text == "\n".join("".join(CHARSET[code] for code in row) for row in maze)
     status, _, _ = solve(client, "maze", text)
     assert "Invalid input" not in status
+
+
+def test_app_arc_task_votes_over_the_models_variants(demo_server):
+    import json
+
+    import numpy as np
+
+    models, client = demo_server
+    model, processor = models["arc"].model, models["arc"].processor
+    test_input = [[1, 2, 0], [0, 1, 2]]
+    own = processor.decode(model.solve(**processor([test_input], puzzle_names=["0a1b2c3d"]), max_steps=2).predictions[0])
+    task = {"train": [{"input": [[1]], "output": [[2]]}], "test": [{"input": test_input, "output": own.tolist()}]}
+    status, grid, caption, picture, note = solve(client, "arc", json.dumps(task), max_steps=2, task_id="0a1b2c3d",
+                                                 with_arc=True)
+    assert status == "Ran all 2 steps (fixed); the halting head never said stop."  # ARC: no rules, no verdict
+    assert grid == processor.to_text(own) and caption.startswith("Step 2 of 2: ")
+    assert picture is not None  # demonstrations and the test pair
+    assert note.startswith("Voting over the model's 2 augmented variant(s) of task `0a1b2c3d`:")
+    votes = [int(line.split(": ")[1].split(" vote")[0]) for line in note.splitlines() if line.startswith("* candidate")]
+    assert sum(votes) == 2
+    assert "pass@2 = 1" in note  # the identity variant's answer is the true output here, so it is one of the two
+
+    _, _, _, _, note = solve(client, "arc", json.dumps(task), max_steps=2, task_id="99999999", with_arc=True)
+    assert "no puzzle embedding for task '99999999'" in note
+    status, *_ = solve(client, "arc", json.dumps(task), task_id="0a1b2c3d", test_index=3)
+    assert "test pair 3 does not exist: the task has 1 test pair(s)" in status
+    assert np.asarray(own).ndim == 2
 
 
 # ---------------------------------------------------------------------------------------------------

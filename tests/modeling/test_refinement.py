@@ -12,12 +12,12 @@ from modeling_trm.refinement import animate_solve, changed_cells, refine
 SUDOKU_6X6 = ".45..26.1.....6.5..1.......1...5.4.."  # generate_sudoku(1, size=6, seed=3)
 
 
-def tiny_model(task: str = "sudoku", grid_size: int = 6, max_supervision_steps: int = 3):
+def tiny_model(task: str = "sudoku", grid_size: int = 6, max_supervision_steps: int = 3, **overrides):
     torch.manual_seed(0)
     vocab = {"sudoku": grid_size + 2, "maze": 6, "arc": 12}[task]
     config = TRMConfig(vocab_size=vocab, seq_len=grid_size**2, hidden_size=32, num_attention_heads=2, num_layers=1,
                        num_recursions=1, num_latent_updates=1, max_supervision_steps=max_supervision_steps,
-                       puzzle_embedding_dim=32, puzzle_prefix_len=1)
+                       puzzle_embedding_dim=32, puzzle_prefix_len=1, **overrides)
     return TRMForPuzzleSolving(config).eval(), PuzzleProcessor(task, grid_size=grid_size)
 
 
