@@ -167,7 +167,7 @@ def halting_figure(refinement: Refinement, step: int):
     ax.set_xlabel("supervision step")
     ax.set_ylim(-0.03, 1.03)
     ax.set_xticks(steps if len(steps) <= 16 else steps[:: max(1, len(steps) // 16)])
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     plt.close(figure)
     return figure
@@ -195,8 +195,8 @@ def summary(refinement: Refinement) -> str:
     if refinement.problems is None:
         return halting
     final = refinement.final_problem
-    verdict = ("✅ The final answer is a **valid solution**." if final is None
-               else f"❌ The final answer is **not a valid solution**: {final}.")
+    verdict = ("The final answer is a **valid solution**." if final is None
+               else f"The final answer is **not a valid solution**: {final}.")
     return f"{verdict} {halting}"
 
 
@@ -218,7 +218,7 @@ def build_app(models: list[DemoModel]):
 
     def error_markdown(error: Exception) -> str:
         message = str(error).removeprefix("puzzle 0: ")
-        return f"⚠️ **Invalid input**: {message}"
+        return f"**Invalid input**: {message}"
 
     def select_model(name):
         demo_model = by_name[name]
@@ -448,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--export-space", type=Path, metavar="DIR",
                         help="write a Hugging Face Space (app.py, requirements.txt, the model, the package) to DIR "
-                             "instead of serving; upload it with `hf upload USER/SPACE DIR --repo-type space`")
+                             "instead of serving; upload it with `hf upload USER/SPACE DIR . --repo-type space`")
     return parser
 
 
@@ -466,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             if len(names) != 1:
                 raise ValueError("--export-space takes exactly one model folder")
             print(f"Space written to {export_space(names[0], args.export_space)}; upload it with\n"
-                  f"  hf upload USER/SPACE_NAME {args.export_space} --repo-type space")
+                  f"  hf upload USER/SPACE_NAME {args.export_space} . --repo-type space")
             return 0
         models = [load_demo_model(name) for name in names]
     except (ValueError, OSError) as error:

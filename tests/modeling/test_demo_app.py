@@ -94,7 +94,7 @@ def test_app_reports_a_valid_solution(demo_server, monkeypatch):
 
     monkeypatch.setattr(TRMForPuzzleSolving, "solve", solve_then_answer)
     status, _, caption = solve(client, "sudoku", SUDOKU_6X6)
-    assert status.startswith("✅ The final answer is a **valid solution**.")
+    assert status.startswith("The final answer is a **valid solution**.")
     assert caption.endswith("Valid solution.")
 
 
@@ -108,7 +108,7 @@ def test_app_shows_bad_grids_as_errors_naming_the_cell(demo_server):
         ("", "the puzzle is empty"),
     ]:
         status, grid, caption = solve(client, "sudoku", text)
-        assert status.startswith("⚠️ **Invalid input**: ") and message in status
+        assert status.startswith("**Invalid input**: ") and message in status
         assert (grid, caption) == ("", "")
     status, _, _ = solve(client, "maze", "#####\n#S# #\n### #\n#  G#\n#####")
     assert "the goal 'G' at row 3, column 3 cannot be reached from 'S'" in status

@@ -333,3 +333,33 @@ def test_check_solution_maze_path():
 
 
 MAZE_TOKEN = {char: token for token, char in enumerate("# SGo", start=1)}
+
+
+def test_check_solution_agrees_with_the_evaluation_metrics():
+    from training.metrics import maze_path_validity, sudoku_validity_from_tokens
+
+    processor = PuzzleProcessor("sudoku")
+    puzzle = processor(SUDOKU)["input_ids"][0]
+    solution = processor.encode_labels([SUDOKU_SOLUTION])[0]
+    rng = np.random.default_rng(0)
+    answers = [solution.clone() for _ in range(40)]
+    for answer in answers[1:]:  # one to three random cells changed, some back to their own value
+        answer[rng.choice(81, rng.integers(1, 4))] = torch.as_tensor(rng.integers(0, 11, 3)[:1])
+    answers = torch.stack(answers)
+    inputs = puzzle.expand_as(answers)
+    valid = [problem is None for problem in processor.check_solution(inputs, answers)]
+    assert valid == sudoku_validity_from_tokens(answers, inputs).tolist() and 0 < sum(valid) < 40
+
+    maze = PuzzleProcessor("maze", grid_size=5)
+    question = maze([["#####", "#S  #", "# # #", "#  G#", "#####"]])["input_ids"][0]
+    mazes = [
+        ["#####", "#Soo#", "# #o#", "#  G#", "#####"],
+        ["#####", "#So #", "# #o#", "#  G#", "#####"],
+        ["#####", "#Soo#", "# #o#", "#o G#", "#####"],
+        ["#####", "#Soo#", "# oo#", "#  G#", "#####"],
+        ["#####", "#S  #", "#o# #", "#ooG#", "#####"],
+    ]
+    answers = torch.stack([torch.tensor([MAZE_TOKEN[char] for char in "".join(rows)]) for rows in mazes])
+    valid = [problem is None for problem in maze.check_solution(question.expand_as(answers), answers)]
+    assert valid == maze_path_validity(answers, question.expand_as(answers), (5, 5))["valid_path"].tolist()
+    assert valid == [True, False, False, False, True]
