@@ -74,3 +74,25 @@ def test_parse_puzzle_accepts_the_printed_grid_and_names_problems():
         parse_puzzle("arc", "{train: []}")
     with pytest.raises(ValueError, match='test pair 0 needs an "input" grid'):
         parse_puzzle("arc", '{"train": [], "test": [{"output": [[1]]}]}')
+
+
+def test_without_a_model_the_demo_uses_the_default_run_or_trains_it(tmp_path, monkeypatch):
+    import training.train
+    from modeling_trm import demo
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no model given and no ./trm-sudoku6x6"):
+        demo.find_or_train_default_model(train=False)
+    calls = []
+
+    def fake_train(argv):  # the README's default run, into the folder the demo then finds
+        calls.append(argv)
+        model, processor = tiny_model()
+        model.save_pretrained(tmp_path / "trm-sudoku6x6")
+        processor.save_pretrained(tmp_path / "trm-sudoku6x6")
+
+    monkeypatch.setattr(training.train, "main", fake_train)
+    assert demo.find_or_train_default_model() == "trm-sudoku6x6"
+    assert calls == [["--output-dir", "trm-sudoku6x6"]]
+    assert demo.find_or_train_default_model() == "trm-sudoku6x6" and len(calls) == 1  # found, not retrained
+    assert demo.load_demo_model("trm-sudoku6x6").processor.grid_size == 6
