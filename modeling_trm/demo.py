@@ -235,9 +235,10 @@ def build_app(models: list[DemoModel]):
         except ValueError as error:
             return gr.update(), seed, error_markdown(error)
 
-    def show(name, refinement, step):
-        if refinement is None:
+    def show(solved, step):
+        if solved is None:
             return None, "", None, ""
+        name, refinement = solved  # the model that made it: the menu may have changed since
         processor = by_name[name].processor
         step = int(min(max(step, 0), refinement.num_steps))
         return (draw_step(processor, refinement, step), step_text(processor, refinement, step),
@@ -258,11 +259,12 @@ def build_app(models: list[DemoModel]):
         except ValueError as error:
             return (error_markdown(error), *no_result)
         last = refinement.num_steps
-        return (summary(refinement), refinement, gr.update(maximum=last, value=last), *show(name, refinement, last),
+        result = (name, refinement)
+        return (summary(refinement), result, gr.update(maximum=last, value=last), *show(result, last),
                 arc_picture, arc_note)
 
-    def tick(refinement, step):
-        if refinement is None or step >= refinement.num_steps:
+    def tick(solved, step):
+        if solved is None or step >= solved[1].num_steps:
             return gr.update(), gr.Timer(active=False)
         return step + 1, gr.Timer(active=True)
 
@@ -307,7 +309,7 @@ def build_app(models: list[DemoModel]):
         with gr.Row(visible=first.processor.task == "arc") as arc_output_row:
             arc_picture = gr.Image(type="pil", label="ARC task: demonstrations, test input", elem_id="trm-arc-task")
             arc_note = gr.Markdown(elem_id="trm-arc-note")
-        refinement = gr.State(None)
+        solved = gr.State(None)  # (model name, Refinement) of the last solve
         timer = gr.Timer(0.7, active=False)
 
         model_name.change(select_model, model_name,
@@ -315,12 +317,12 @@ def build_app(models: list[DemoModel]):
         random_button.click(generate, [model_name, difficulty, seed], [puzzle_text, seed, status], api_name="random_puzzle")
         arc_file.upload(lambda path: Path(path).read_text(), arc_file, puzzle_text, api_name=False)
         solve_button.click(solve, [model_name, puzzle_text, max_steps, halting, task_id, test_index],
-                           [status, refinement, step, picture, grid_text, plot, caption, arc_picture, arc_note],
+                           [status, solved, step, picture, grid_text, plot, caption, arc_picture, arc_note],
                            api_name="solve")
-        step.change(show, [model_name, refinement, step], [picture, grid_text, plot, caption], api_name="show_step",
+        step.change(show, [solved, step], [picture, grid_text, plot, caption], api_name="show_step",
                     show_progress="hidden")
         play.click(lambda: (0, gr.Timer(active=True)), None, [step, timer], api_name=False)
-        timer.tick(tick, [refinement, step], [step, timer], api_name=False, show_progress="hidden")
+        timer.tick(tick, [solved, step], [step, timer], api_name=False, show_progress="hidden")
     return app
 
 

@@ -68,7 +68,7 @@ def test_app_solves_shows_every_step_and_says_whether_the_answer_is_valid(demo_s
     assert caption.startswith("Step 4 of 4: ")
 
     for step in (1, 2):  # the step slider: each step's grid and how many cells changed
-        _, grid, _, caption = client.predict("sudoku", step, api_name="/show_step")
+        _, grid, _, caption = client.predict(step, api_name="/show_step")
         tokens = expected.intermediate_predictions[step - 1, 0]
         before = expected.intermediate_predictions[step - 2, 0] if step > 1 else inputs["input_ids"][0]
         changed = int((tokens != before).sum())
@@ -76,7 +76,7 @@ def test_app_solves_shows_every_step_and_says_whether_the_answer_is_valid(demo_s
         confidence = torch.sigmoid(expected.halt_logits[step - 1, 0]).item()
         assert caption.startswith(f"Step {step} of 4: {changed} cell{'s' if changed != 1 else ''} changed, "
                                   f"halting confidence {confidence:.3f}.")
-    _, grid, _, caption = client.predict("sudoku", 0, api_name="/show_step")
+    _, grid, _, caption = client.predict(0, api_name="/show_step")
     assert grid == processor.to_text(SUDOKU_6X6) and caption == "Step 0: the puzzle as given."
 
 

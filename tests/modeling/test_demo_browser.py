@@ -107,6 +107,10 @@ def test_solve_move_the_slider_and_see_an_error_in_the_browser(browser, demo_mod
         slider.send_keys(Keys.END)
         grid_shown(expected.predictions[0])
         wait.until(lambda d: caption.text.startswith(f"Step {steps} of {steps}:"))
+        browser.find_element(By.ID, "trm-play").click()  # plays from step 0 through every step to the last
+        wait.until(lambda d: caption.text.startswith(f"Step 2 of {steps}:"), message="Play did not advance")
+        wait.until(lambda d: caption.text.startswith(f"Step {steps} of {steps}:"), message="Play did not finish")
+        grid_shown(expected.predictions[0])
         browser.save_screenshot(str(tmp_path / "demo.png"))
         if os.environ.get("TRM_DEMO_SCREENSHOT"):
             shutil.copy(tmp_path / "demo.png", Path(os.environ["TRM_DEMO_SCREENSHOT"]))
