@@ -20,13 +20,21 @@ ARC_COLOURS = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA",
 MAZE_COLOURS = ["#303030", "#FFFFFF", "#2ECC40", "#FF4136", "#0074D9"]
 
 
-def draw_grid(ax, grid: np.ndarray, task: str, given: np.ndarray | None = None, title: str | None = None) -> None:
+CHANGED_COLOUR = "#FFD54F"  # cells that changed since the previous refinement step
+
+
+def draw_grid(ax, grid: np.ndarray, task: str, given: np.ndarray | None = None, title: str | None = None,
+              changed: np.ndarray | None = None) -> None:
     """Draw one grid on ``ax``. ``task``: ``"sudoku"`` (0 = blank; digits in ``given`` cells bold),
-    ``"maze"`` (codes into ``"# SGo"``) or ``"arc"`` (colours 0..9)."""
+    ``"maze"`` (codes into ``"# SGo"``) or ``"arc"`` (colours 0..9). ``changed`` (bool, grid-shaped):
+    cells to highlight (sudoku: a yellow background, maze/ARC: a yellow frame)."""
     grid = np.asarray(grid)
     rows, cols = grid.shape
+    changed = np.zeros(grid.shape, bool) if changed is None else np.asarray(changed, bool)
+    if changed.shape != grid.shape:
+        raise ValueError(f"changed has shape {changed.shape}, the grid {grid.shape}")
     if task == "sudoku":
-        ax.imshow(np.zeros_like(grid), cmap=ListedColormap(["white"]), vmin=0, vmax=1)
+        ax.imshow(changed.astype(int), cmap=ListedColormap(["white", CHANGED_COLOUR]), vmin=0, vmax=1)
         box_rows, box_cols = SUDOKU_BOX_SHAPES[rows]
         for r in range(rows):
             for c in range(cols):
@@ -48,6 +56,10 @@ def draw_grid(ax, grid: np.ndarray, task: str, given: np.ndarray | None = None, 
         ax.grid(which="minor", color="#555555", lw=0.5)
     else:
         raise ValueError(f"task must be 'sudoku', 'maze' or 'arc', got {task!r}")
+    if task != "sudoku":
+        for r, c in np.argwhere(changed):
+            ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor=CHANGED_COLOUR,
+                                       lw=max(1.0, 24 / max(rows, cols))))
     ax.set_xticks([], minor=False)
     ax.set_yticks([], minor=False)
     ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
@@ -82,3 +94,38 @@ def plot_arc_task(pairs: list[tuple[np.ndarray, np.ndarray]], title: str | None 
         figure.savefig(path, dpi=80)
         plt.close(figure)
     return figure
+
+
+def grid_image(grid: np.ndarray, task: str, given: np.ndarray | None = None, title: str | None = None,
+               changed: np.ndarray | None = None, size: float = 3.2, dpi: int = 100):
+    """One grid drawn by `draw_grid` as a ``PIL.Image`` (RGB), e.g. a frame of a refinement animation."""
+    figure, ax = plt.subplots(figsize=(size, size + (0.35 if title else 0)), dpi=dpi)
+    draw_grid(ax, grid, task, given=given, title=title, changed=changed)
+    figure.tight_layout()
+    return figure_image(figure)
+
+
+def figure_image(figure):
+    """A matplotlib figure as a ``PIL.Image`` (RGB); the figure is closed."""
+    from PIL import Image
+
+    figure.canvas.draw()
+    image = Image.fromarray(np.asarray(figure.canvas.buffer_rgba())[..., :3].copy())
+    plt.close(figure)
+    return image
+
+
+def save_animation(frames: list, path: str | Path, frame_ms: int = 700, last_frame_ms: int = 2000) -> Path:
+    """Frames (``PIL.Image``) as an animated GIF or PNG (by ``path``'s suffix), looping, written atomically."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".png"):
+        raise ValueError(f"{path}: an animation is written as .gif or .png (APNG), not {path.suffix!r}")
+    if not frames:
+        raise ValueError("no frames to animate")
+    durations = [frame_ms] * (len(frames) - 1) + [last_frame_ms]
+    temporary = path.with_name(f".{path.name}.tmp")
+    frames[0].save(temporary, format=suffix[1:].upper(), save_all=True, append_images=frames[1:],
+                   duration=durations, loop=0)
+    temporary.replace(path)
+    return path

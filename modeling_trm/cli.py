@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "train": ("training.train:main", "train a TRM/HRM with Accelerate (deep supervision, EMA, AdamATan2)"),
     "eval": ("training.evaluation:main", "evaluate a model folder or Hub repo on a dataset split"),
     "solve": ("modeling_trm.solve_cli:main", "solve puzzles given on the command line or in a file"),
+    "demo": ("modeling_trm.demo:main", "a Gradio app: watch a model refine its answer step by step"),
     "convert": ("modeling_trm.convert_original_checkpoint:main", "convert an official TRM/HRM checkpoint"),
     "card": ("model_cards.render:main", "(re)render the model card of a model folder"),
     "push": ("training.publish:main", "upload a model folder (weights, code, card) to the Hub"),

@@ -26,6 +26,7 @@ BLANK_PUZZLE_NAME = "<blank>"
 SUDOKU_DIGIT_OF_CHAR = {".": 0, **{str(d): d for d in range(10)}}
 MAZE_CHARS = "# SGo"  # token id = index + 1
 MAZE_TOKEN_OF_CHAR = {char: token for token, char in enumerate(MAZE_CHARS, start=1)}
+MAZE_WALL_ID, MAZE_OPEN_ID, MAZE_START_ID, MAZE_GOAL_ID, MAZE_PATH_ID = range(1, 6)
 ARC_EOS_ID = 1
 ARC_COLOUR_OFFSET = 2
 DEFAULT_GRID_SIZE = {"sudoku": 9, "maze": 30, "arc": 30}
@@ -111,6 +112,10 @@ class PuzzleProcessor(ProcessorMixin):
         """Encode puzzles (and optionally their solutions as ``labels``) into model inputs."""
         grids = self._split_batch(puzzles)
         input_ids = np.stack([self._encode_grid(grid, index, is_label=False) for index, grid in enumerate(grids)])
+        for index, tokens in enumerate(input_ids):
+            problem = self.givens_problem(tokens)
+            if problem is not None:
+                raise ValueError(f"puzzle {index}: {problem}.")
         data = {"input_ids": input_ids, "puzzle_ids": self.puzzle_ids_for(puzzle_names, len(grids))}
         if solutions is not None:
             labels = self.encode_labels(solutions, return_tensors=None)
@@ -234,6 +239,86 @@ class PuzzleProcessor(ProcessorMixin):
         return canvas.reshape(-1)
 
     # ----------------------------------------------------------------------------------------------
+    # the rules of each task: contradictory givens, valid solutions (the one place the package checks them)
+
+    def givens_problem(self, input_ids) -> str | None:
+        """What makes an encoded puzzle ``[S]`` unsolvable from its givens alone, or None.
+
+        sudoku: a digit twice in a row, column or box; maze: not exactly one ``S`` and one ``G``, a path
+        cell ``o`` in the question, or ``G`` unreachable from ``S``. ARC grids have no rules to break.
+        """
+        grid = self._token_grid(input_ids)
+        if self.task == "sudoku":
+            return _sudoku_duplicate(np.clip(grid - 1, 0, None))
+        if self.task == "maze":
+            path_cells = np.argwhere(grid == MAZE_PATH_ID)
+            if len(path_cells):
+                r, c = path_cells[0]
+                return f"row {r}, column {c} is a path cell 'o'; a maze question has only '#', ' ', 'S' and 'G'"
+            for token, name in ((MAZE_START_ID, "start 'S'"), (MAZE_GOAL_ID, "goal 'G'")):
+                count = int((grid == token).sum())
+                if count != 1:
+                    return f"a maze needs exactly one {name}, this one has {count}"
+            start, goal = (tuple(np.argwhere(grid == token)[0]) for token in (MAZE_START_ID, MAZE_GOAL_ID))
+            if goal not in _reachable(grid != MAZE_WALL_ID, start):
+                return f"the goal 'G' at row {goal[0]}, column {goal[1]} cannot be reached from 'S' through open cells"
+        return None
+
+    def check_solution(self, input_ids, predictions):
+        """Is each predicted answer a valid solution of its puzzle, by the rules of the task?
+
+        Token ids ``[B, S]`` (or one ``[S]`` puzzle) of the puzzles and of the answers, e.g.
+        ``processor.check_solution(inputs["input_ids"], model.solve(**inputs).predictions)``. Returns, per
+        puzzle, None for a valid solution or what is wrong with it (a list, or one value for one puzzle).
+
+        sudoku: every cell a digit, the givens kept, each digit once in every row, column and box
+        (4x4/6x6/8x8/9x9 with the box shapes of `SUDOKU_BOX_SHAPES`). maze: walls, ``S`` and ``G`` kept,
+        path cells ``o`` only on open cells, and they connect ``S`` to ``G`` with none left over (any
+        connected path counts, not only a shortest one). ARC has no rules: compare with the true output.
+        """
+        if self.task == "arc":
+            raise ValueError("ARC tasks have no rules to check an answer against; compare it with the test output.")
+        puzzles, answers = (np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.int64)
+                            for x in (input_ids, predictions))
+        if puzzles.shape != answers.shape or puzzles.shape[-1] != self.seq_len or puzzles.ndim not in (1, 2):
+            raise ValueError(
+                f"check_solution expects puzzles and answers as token ids of one shape [B, {self.seq_len}] or "
+                f"[{self.seq_len}], got {puzzles.shape} and {answers.shape}."
+            )
+        problems = [self._solution_problem(self._token_grid(puzzle), self._token_grid(answer))
+                    for puzzle, answer in zip(puzzles.reshape(-1, self.seq_len), answers.reshape(-1, self.seq_len))]
+        return problems[0] if puzzles.ndim == 1 else problems
+
+    def _token_grid(self, tokens) -> np.ndarray:
+        tokens = np.asarray(tokens.detach().cpu() if hasattr(tokens, "detach") else tokens, dtype=np.int64)
+        return tokens.reshape(self.grid_size, self.grid_size)
+
+    def _solution_problem(self, puzzle: np.ndarray, answer: np.ndarray) -> str | None:
+        unsolvable = self.givens_problem(puzzle)
+        if unsolvable is not None:
+            return f"the puzzle has no solution: {unsolvable}"
+        if self.task == "sudoku":
+            digits, givens = answer - 1, np.clip(puzzle - 1, 0, None)
+            for r, c in np.argwhere((digits < 1) | (digits > self.grid_size)):
+                return f"row {r}, column {c} is not a digit"
+            for r, c in np.argwhere((givens > 0) & (givens != digits)):
+                return f"row {r}, column {c} changes the given {givens[r, c]} to {digits[r, c]}"
+            return _sudoku_duplicate(digits)
+        kept = puzzle != MAZE_OPEN_ID  # walls, start and goal stay where they are
+        for r, c in np.argwhere((kept & (answer != puzzle)) | (~kept & ~np.isin(answer, (MAZE_OPEN_ID, MAZE_PATH_ID)))):
+            was, now = (_maze_char(token) for token in (puzzle[r, c], answer[r, c]))
+            return f"row {r}, column {c} changes {was!r} to {now!r}"
+        path = answer == MAZE_PATH_ID
+        start, goal = (tuple(np.argwhere(puzzle == token)[0]) for token in (MAZE_START_ID, MAZE_GOAL_ID))
+        reached = _reachable(path | (puzzle == MAZE_GOAL_ID), start)
+        if goal not in reached:
+            return "the path cells 'o' do not connect 'S' to 'G'"
+        stray = [cell for cell in map(tuple, np.argwhere(path)) if cell not in reached]
+        if stray:
+            return f"the path cell at row {stray[0][0]}, column {stray[0][1]} is not connected to the path"
+        return None
+
+    # ----------------------------------------------------------------------------------------------
     # decoding
 
     def decode(self, predictions):
@@ -307,6 +392,45 @@ def _crop(grid: np.ndarray) -> np.ndarray:
         if rows * width > best_area:
             best_area, best_shape = rows * width, (rows, width)
     return (grid[: best_shape[0], : best_shape[1]] - ARC_COLOUR_OFFSET).astype(np.uint8)
+
+
+def _sudoku_duplicate(digits: np.ndarray) -> str | None:
+    """The first digit found twice in a row, column or box of a digit grid (0 = blank), or None."""
+    size = digits.shape[0]
+    box_rows, box_cols = SUDOKU_BOX_SHAPES[size]
+    units = [(f"row {r}", [(r, c) for c in range(size)]) for r in range(size)]
+    units += [(f"column {c}", [(r, c) for r in range(size)]) for c in range(size)]
+    for top in range(0, size, box_rows):
+        for left in range(0, size, box_cols):
+            cells = [(r, c) for r in range(top, top + box_rows) for c in range(left, left + box_cols)]
+            units.append((f"the box of rows {top}-{top + box_rows - 1}, columns {left}-{left + box_cols - 1}", cells))
+    for name, cells in units:
+        first_seen = {}
+        for r, c in cells:
+            digit = int(digits[r, c])
+            if digit == 0:
+                continue
+            if digit in first_seen:
+                (r0, c0) = first_seen[digit]
+                return f"{name} has two {digit}s (row {r0}, column {c0} and row {r}, column {c})"
+            first_seen[digit] = (r, c)
+    return None
+
+
+def _reachable(passable: np.ndarray, start: tuple[int, int]) -> set[tuple[int, int]]:
+    """Cells reachable from `start` in 4-neighbour moves over `passable` cells (start included)."""
+    seen, frontier = {start}, [start]
+    while frontier:
+        r, c = frontier.pop()
+        for cell in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+            if 0 <= cell[0] < passable.shape[0] and 0 <= cell[1] < passable.shape[1] and passable[cell] and cell not in seen:
+                seen.add(cell)
+                frontier.append(cell)
+    return seen
+
+
+def _maze_char(token: int) -> str:
+    return MAZE_CHARS[token - 1] if 1 <= token <= len(MAZE_CHARS) else "?"
 
 
 def _chars_to_ids(cells: str, id_of_char: dict[str, int], width: int, where: str, allowed: str) -> np.ndarray:

@@ -4,6 +4,11 @@
     trm solve MODEL --file sudokus.txt --halting adaptive --max-steps 32
     trm solve MODEL --file mazes.txt --task maze --show-steps
     trm solve MODEL --file 007bbfc7.json --task arc
+    trm solve MODEL "......1.2..4.....534.....2..31...2.." --max-steps 16 --animate refinement.gif
+
+Puzzles whose givens contradict each other (a digit twice in a row, column or box; a maze without one
+start and one goal, or whose goal cannot be reached) are refused, naming the cell. Each answer is
+reported as a valid solution or not (sudoku rules and givens; a connected start-to-goal maze path).
 
 Files: sudoku, one puzzle per line; maze, grids separated by blank lines; ARC, a task JSON
 (``{"train": [...], "test": [{"input": grid, "output": grid?}]}``) whose test inputs are solved.
@@ -23,6 +28,7 @@ from transformers.utils import cached_file
 from . import PuzzleProcessor  # also registers the model classes with AutoModel
 from .cli import positive_int
 from .loading import load_model_for_solving
+from .refinement import save_refinement_animation, solve_with_refinements
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--halting", choices=["fixed", "adaptive"], help="default: the model's solve_config")
     parser.add_argument("--batch-size", type=positive_int, help="solve at most this many puzzles at once")
     parser.add_argument("--show-steps", action="store_true", help="print the answer after every step")
+    parser.add_argument("--animate", type=Path, metavar="OUT.gif",
+                        help="write each puzzle's refinement, step by step, as an animated GIF or PNG "
+                             "(several puzzles: OUT-0.gif, OUT-1.gif, ...)")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit)")
     return parser
 
@@ -91,27 +100,34 @@ def main(argv: list[str] | None = None) -> int:
         processor = load_processor(args.model, args.task, model.config, args.revision)
         puzzles, names, solutions = read_puzzles(args, processor.task)
         inputs = processor(puzzles, puzzle_names=names)
-        overrides = {key: value for key, value in (("max_steps", args.max_steps), ("halting", args.halting),
-                     ("batch_size", args.batch_size)) if value is not None}
-        output = model.solve(**inputs, return_intermediate=args.show_steps, **overrides)
+        overrides = {"max_steps": args.max_steps, "halting": args.halting, "batch_size": args.batch_size}
+        if args.animate is not None and args.animate.suffix.lower() not in (".gif", ".png"):
+            raise ValueError(f"--animate {args.animate}: write a .gif or a .png (animated PNG)")
+        output, refinements = solve_with_refinements(model, processor, inputs, **overrides)
     except (ValueError, OSError, KeyError, json.JSONDecodeError) as error:
         print(f"trm solve: error: {error}", file=sys.stderr)
         return 2
 
     grids = processor.decode(output.predictions)
-    for index, grid in enumerate(grids):
+    for index, (grid, refinement) in enumerate(zip(grids, refinements)):
         steps = int(output.steps[index])
         confidence = torch.sigmoid(output.halt_logits[steps - 1, index]).item()
         header = f"puzzle {index}: {steps} step{'s' if steps != 1 else ''}, halting confidence {confidence:.3f}"
+        if refinement.problems is not None:
+            header += f", {refinement.validity_message()}"
         if solutions is not None:
             header += ", correct" if grid.tolist() == solutions[index] else ", wrong"
         print(header)
         if args.show_steps:
             for step in range(1, steps):
-                step_grid = processor.decode(output.intermediate_predictions[step - 1, index])
+                step_grid = processor.decode(refinement.step_ids[step - 1])
                 print(f"-- step {step}\n{processor.to_text(step_grid)}")
             print(f"-- step {steps} (final)")
         print(processor.to_text(grid))
+        if args.animate is not None:
+            path = args.animate if len(grids) == 1 else args.animate.with_stem(f"{args.animate.stem}-{index}")
+            save_refinement_animation(processor, refinement, path)
+            print(f"refinement animation: {path}")
         print()
     return 0
 

@@ -220,7 +220,9 @@ def test_save_pretrained_and_auto_processor_round_trip(tmp_path):
 def test_small_sudoku_sizes_round_trip_with_their_own_vocabulary(size, box, tmp_path):
     processor = PuzzleProcessor("sudoku", grid_size=size)
     rng = np.random.default_rng(size)
-    grid = rng.integers(0, size + 1, size=(size, size))
+    rows, cols = np.indices((size, size))
+    solution = (rows * box[1] + rows // box[0] + cols) % size + 1  # the textbook pattern of a full grid
+    grid = np.where(rng.random((size, size)) < 0.5, 0, solution)  # blanks where the givens cannot clash
     encoded = processor([grid], return_tensors="np")["input_ids"]
     assert encoded.shape == (1, size * size)
     assert processor.vocab_size == size + 2 and encoded.max() <= size + 1
@@ -240,3 +242,124 @@ def test_small_sudoku_errors_name_the_position():
         processor(["." * 35])
     with pytest.raises(ValueError, match=r"grid_size must be one of \[4, 6, 8, 9\]"):
         PuzzleProcessor("sudoku", grid_size=5)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the rules: contradictory givens are refused, answers are checked
+
+
+@pytest.mark.parametrize(
+    "puzzle, message",
+    [
+        (SUDOKU[:4] + "3" + SUDOKU[5:], r"row 0 has two 3s \(row 0, column 2 and row 0, column 4\)"),
+        (SUDOKU[:18] + "3" + SUDOKU[19:], r"the box of rows 0-2, columns 0-2 has two 3s \(row 0, column 2 and row 2, column 0\)"),
+        (SUDOKU[:38] + "2" + SUDOKU[39:], r"column 2 has two 2s \(row 4, column 2 and row 6, column 2\)"),
+    ],
+)
+def test_contradictory_sudoku_givens_are_refused_naming_the_cells(puzzle, message):
+    processor = PuzzleProcessor("sudoku")
+    with pytest.raises(ValueError, match=rf"puzzle 1: {message}"):
+        processor([SUDOKU, puzzle])
+    assert processor.givens_problem(processor(SUDOKU)["input_ids"][0]) is None
+
+
+@pytest.mark.parametrize(
+    "maze, message",
+    [
+        (["####", "#S##", "##G#", "####"], "the goal 'G' at row 2, column 2 cannot be reached from 'S'"),
+        (["####", "#SS#", "# G#", "####"], "a maze needs exactly one start 'S', this one has 2"),
+        (["####", "#S #", "#  #", "####"], "a maze needs exactly one goal 'G', this one has 0"),
+        (["####", "#So#", "# G#", "####"], "row 1, column 2 is a path cell 'o'"),
+    ],
+)
+def test_unsolvable_mazes_are_refused(maze, message):
+    with pytest.raises(ValueError, match=rf"puzzle 0: {message}"):
+        PuzzleProcessor("maze", grid_size=4)([maze])
+
+
+def test_check_solution_sudoku():
+    processor = PuzzleProcessor("sudoku")
+    puzzle = processor(SUDOKU)["input_ids"]
+    solution = processor.encode_labels([SUDOKU_SOLUTION])
+    assert processor.check_solution(puzzle, solution) == [None]
+    assert processor.check_solution(puzzle[0], solution[0]) is None  # one puzzle -> one answer
+    swapped = solution.clone()  # swap two non-given cells of row 0 (columns 0 and 1): their columns clash
+    swapped[0, 0], swapped[0, 1] = solution[0, 1], solution[0, 0]
+    assert processor.check_solution(puzzle[0], swapped[0]) == "column 0 has two 8s (row 0, column 0 and row 7, column 0)"
+    changed_given = solution.clone()
+    changed_given[0, 2] = 5  # the given 3 at row 0, column 2 is now a 4
+    assert processor.check_solution(puzzle[0], changed_given[0]) == "row 0, column 2 changes the given 3 to 4"
+    blank = solution.clone()
+    blank[0, 80] = 1  # blank token
+    assert processor.check_solution(puzzle[0], blank[0]) == "row 8, column 8 is not a digit"
+    with pytest.raises(ValueError, match=r"shape \[B, 81\]"):
+        processor.check_solution(puzzle, solution[:, :80])
+    with pytest.raises(ValueError, match="ARC tasks have no rules"):
+        PuzzleProcessor("arc").check_solution(np.zeros(900), np.zeros(900))
+
+
+def test_check_solution_small_sudoku_uses_its_boxes():
+    processor = PuzzleProcessor("sudoku", grid_size=4)
+    puzzle = processor("......34.3....2.")["input_ids"][0]
+    assert processor.check_solution(puzzle, processor.encode_labels(["3412123423414123"])[0]) is None
+    # rows and columns are Latin, but the 2x2 box of rows 0-1, columns 0-1 holds 2 twice
+    latin = processor.encode_labels(["1234234134124123"])[0]
+    assert processor.check_solution(processor("." * 16)["input_ids"][0], latin) == (
+        "the box of rows 0-1, columns 0-1 has two 2s (row 0, column 1 and row 1, column 0)"
+    )
+
+
+def test_check_solution_maze_path():
+    processor = PuzzleProcessor("maze", grid_size=5)
+    maze = ["#####", "#S  #", "# # #", "#  G#", "#####"]
+    puzzle = processor([maze])["input_ids"][0]
+
+    def tokens(rows):
+        return torch.tensor([MAZE_TOKEN[char] for char in "".join(rows)])
+
+    assert processor.check_solution(puzzle, tokens(["#####", "#Soo#", "# #o#", "#  G#", "#####"])) is None
+    assert processor.check_solution(puzzle, tokens(["#####", "#S  #", "#o# #", "#ooG#", "#####"])) is None
+    assert processor.check_solution(puzzle, tokens(["#####", "#So #", "# #o#", "#  G#", "#####"])) == (
+        "the path cells 'o' do not connect 'S' to 'G'"
+    )
+    assert processor.check_solution(puzzle, tokens(["#####", "#Soo#", "# #o#", "#o G#", "#####"])) == (
+        "the path cell at row 3, column 1 is not connected to the path"
+    )
+    assert processor.check_solution(puzzle, tokens(["#####", "#Soo#", "#o#o#", "#  G#", "#####"])) is None
+    assert processor.check_solution(puzzle, tokens(["#####", "#Soo#", "#o#o#", "#o G#", "#####"])) is None
+    assert processor.check_solution(puzzle, tokens(["#####", "#Soo#", "# oo#", "#  G#", "#####"])) == (
+        "row 2, column 2 changes '#' to 'o'"
+    )
+
+
+MAZE_TOKEN = {char: token for token, char in enumerate("# SGo", start=1)}
+
+
+def test_check_solution_agrees_with_the_evaluation_metrics():
+    from training.metrics import maze_path_validity, sudoku_validity_from_tokens
+
+    processor = PuzzleProcessor("sudoku")
+    puzzle = processor(SUDOKU)["input_ids"][0]
+    solution = processor.encode_labels([SUDOKU_SOLUTION])[0]
+    rng = np.random.default_rng(0)
+    answers = [solution.clone() for _ in range(40)]
+    for answer in answers[1:]:  # one to three random cells changed, some back to their own value
+        answer[rng.choice(81, rng.integers(1, 4))] = torch.as_tensor(rng.integers(0, 11, 3)[:1])
+    answers = torch.stack(answers)
+    inputs = puzzle.expand_as(answers)
+    valid = [problem is None for problem in processor.check_solution(inputs, answers)]
+    assert valid == sudoku_validity_from_tokens(answers, inputs).tolist() and 0 < sum(valid) < 40
+
+    maze = PuzzleProcessor("maze", grid_size=5)
+    question = maze([["#####", "#S  #", "# # #", "#  G#", "#####"]])["input_ids"][0]
+    mazes = [
+        ["#####", "#Soo#", "# #o#", "#  G#", "#####"],
+        ["#####", "#So #", "# #o#", "#  G#", "#####"],
+        ["#####", "#Soo#", "# #o#", "#o G#", "#####"],
+        ["#####", "#Soo#", "# oo#", "#  G#", "#####"],
+        ["#####", "#S  #", "#o# #", "#ooG#", "#####"],
+    ]
+    answers = torch.stack([torch.tensor([MAZE_TOKEN[char] for char in "".join(rows)]) for rows in mazes])
+    valid = [problem is None for problem in maze.check_solution(question.expand_as(answers), answers)]
+    assert valid == maze_path_validity(answers, question.expand_as(answers), (5, 5))["valid_path"].tolist()
+    assert valid == [True, False, False, False, True]

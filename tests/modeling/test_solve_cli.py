@@ -40,9 +40,13 @@ def test_sudoku_from_the_command_line(tmp_path, capsys):
     assert main([str(tmp_path), SUDOKU, SUDOKU_2, "--max-steps", "3"]) == 0
     printed = capsys.readouterr().out
     grids, out = expected_sudoku_grids(model, [SUDOKU, SUDOKU_2], max_steps=3)
+    processor = PuzzleProcessor("sudoku")
+    problems = processor.check_solution(processor([SUDOKU, SUDOKU_2])["input_ids"], out.predictions)
     for index, grid in enumerate(grids):
         confidence = torch.sigmoid(out.halt_logits[2, index]).item()
-        assert f"puzzle {index}: 3 steps, halting confidence {confidence:.3f}\n{grid}\n" in printed
+        assert problems[index] is not None  # an untrained model breaks the rules, and the header says how
+        header = f"puzzle {index}: 3 steps, halting confidence {confidence:.3f}, not a valid solution: {problems[index]}"
+        assert f"{header}\n{grid}\n" in printed
 
 
 def test_sudoku_file_show_steps_and_the_trm_dispatcher(tmp_path, capsys):
@@ -60,7 +64,8 @@ def test_sudoku_file_show_steps_and_the_trm_dispatcher(tmp_path, capsys):
         assert f"-- step 1\n{step1}\n-- step 2 (final)\n{final}\n" in printed
 
 
-SUDOKU_6X6 = "1.3.5..5.1.3" + "3.5..2..6.4." + ".6.2.4.4.6.2"
+SUDOKU_6X6 = ".45..26.1.....6.5..1.......1...5.4.."  # generate_sudoku(1, size=6, seed=3)
+SOLUTION_6X6 = "345612621543436251512364264135153426"
 
 
 @pytest.mark.parametrize("with_processor", [True, False])
@@ -135,3 +140,65 @@ def test_bad_puzzles_and_mismatched_task_are_reported(tmp_path, capsys):
     assert "no puzzles given" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(tmp_path), SUDOKU, "--halting", "sometimes"])
+
+
+def test_contradictory_givens_are_refused_naming_the_cells(tmp_path, capsys):
+    save_tiny(tmp_path, "sudoku", 6)
+    clash = "5" + SUDOKU_6X6[1:]  # a 5 at row 0, column 0 beside the given 5 at row 0, column 2
+    assert main([str(tmp_path), SUDOKU_6X6, clash]) == 2
+    assert ("puzzle 1: row 0 has two 5s (row 0, column 0 and row 0, column 2)"
+            in capsys.readouterr().err)
+    box_clash = SUDOKU_6X6[:6] + "5" + SUDOKU_6X6[7:]  # row 1, column 0: same 2x3 box as row 0, column 2
+    assert main([str(tmp_path), box_clash]) == 2
+    assert "the box of rows 0-1, columns 0-2 has two 5s (row 0, column 2 and row 1, column 0)" in capsys.readouterr().err
+
+
+def test_unreachable_maze_goal_is_refused(tmp_path, capsys):
+    save_tiny(tmp_path, "maze", 4)
+    mazes = tmp_path / "mazes.txt"
+    mazes.write_text("####\n#S #\n# G#\n####\n\n####\n#S##\n##G#\n####\n")
+    assert main([str(tmp_path), "--file", str(mazes)]) == 2
+    assert "puzzle 1: the goal 'G' at row 2, column 2 cannot be reached from 'S'" in capsys.readouterr().err
+
+
+def _answer_with(solution_ids: torch.Tensor, monkeypatch):
+    """Make every model's last step answer `solution_ids` (the rest of solve runs as usual)."""
+    solve = TRMForPuzzleSolving.solve
+
+    def solve_then_answer(self, *args, **kwargs):
+        out = solve(self, *args, **kwargs)
+        out.predictions = solution_ids.expand_as(out.predictions).clone()
+        if out.intermediate_predictions is not None:
+            out.intermediate_predictions = out.intermediate_predictions.clone()
+            out.intermediate_predictions[-1] = solution_ids
+        return out
+
+    monkeypatch.setattr(TRMForPuzzleSolving, "solve", solve_then_answer)
+
+
+def test_a_valid_answer_is_reported_valid_and_a_rule_break_is_named(tmp_path, capsys, monkeypatch):
+    save_tiny(tmp_path, "sudoku", 6)
+    processor = PuzzleProcessor("sudoku", grid_size=6)
+    solution = processor.encode_labels([SOLUTION_6X6])
+    _answer_with(solution, monkeypatch)
+    assert main([str(tmp_path), SUDOKU_6X6]) == 0
+    assert ", valid solution\n" in capsys.readouterr().out
+    broken = solution.clone()
+    broken[0, 0], broken[0, 3] = solution[0, 3], solution[0, 0]  # swap two non-given cells of row 0: columns clash
+    _answer_with(broken, monkeypatch)
+    assert main([str(tmp_path), SUDOKU_6X6]) == 0
+    assert ", not a valid solution: column 0 has two 6s (row 0, column 0 and row 1, column 0)\n" in capsys.readouterr().out
+
+
+def test_animate_writes_one_frame_per_step_plus_the_puzzle(tmp_path, capsys):
+    from PIL import Image
+
+    save_tiny(tmp_path / "model", "sudoku", 6)
+    assert main([str(tmp_path / "model"), SUDOKU_6X6, "--max-steps", "3", "--animate", str(tmp_path / "r.gif")]) == 0
+    assert f"refinement animation: {tmp_path / 'r.gif'}" in capsys.readouterr().out
+    with Image.open(tmp_path / "r.gif") as gif:
+        assert gif.n_frames == 4
+    assert main([str(tmp_path / "model"), SUDOKU_6X6, SUDOKU_6X6, "--animate", str(tmp_path / "r.png")]) == 0
+    assert (tmp_path / "r-0.png").exists() and (tmp_path / "r-1.png").exists()
+    assert main([str(tmp_path / "model"), SUDOKU_6X6, "--animate", str(tmp_path / "r.mp4")]) == 2
+    assert "--animate" in capsys.readouterr().err and not (tmp_path / "r.mp4").exists()
