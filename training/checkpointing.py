@@ -60,6 +60,13 @@ def refuse_pickles(path: Path) -> None:
                 "written by trm-hf hold only safetensors, JSON and a weights-only optimizer.bin; refusing to "
                 "read this folder (delete the file only if you wrote it yourself)."
             )
+        if file.is_file() and file.name == ".metadata":  # torch.distributed.checkpoint reads it with pickle.load
+            raise UnsafeCheckpointError(
+                f"--resume: {file} is the pickled index of a sharded FSDP checkpoint (fsdp_state_dict_type: "
+                "SHARDED_STATE_DICT), and unpickling a file can run any code it carries; refusing to read this "
+                "folder. Train with fsdp_state_dict_type: FULL_STATE_DICT (training/accelerate_configs/"
+                "fsdp2_4gpu.yaml), whose checkpoints hold safetensors and weights-only tensor files."
+            )
 
 
 def load_accelerate_state(accelerator, path: Path) -> None:

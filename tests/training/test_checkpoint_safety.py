@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 
@@ -36,12 +37,16 @@ def test_a_checkpoint_holds_only_safetensors_json_and_a_weights_only_optimizer_f
 
 
 @pytest.mark.parametrize("planted", ["custom_checkpoint_0.pkl", "act_state_0.pt", "random_states_0.pkl",
-                                     "optimizer.bin"])
+                                     "optimizer.bin", "pytorch_model_fsdp_0/.metadata"])
 def test_resume_never_unpickles_a_planted_payload(saved_checkpoint, tiny_config, tmp_path, planted):
     hostile = tmp_path / "hostile" / "checkpoint-2"
     shutil.copytree(saved_checkpoint, hostile)
+    (hostile / planted).parent.mkdir(exist_ok=True)  # a sharded FSDP state is a folder with a pickled index
     marker = tmp_path / "marker"
-    torch.save(_Payload(marker), hostile / planted)
+    if planted.endswith(".metadata"):  # torch.distributed.checkpoint writes its index with pickle.dump
+        (hostile / planted).write_bytes(pickle.dumps(_Payload(marker)))
+    else:
+        torch.save(_Payload(marker), hostile / planted)
     with pytest.raises(UnsafeCheckpointError, match="unpickl") as error:
         Trainer(tiny_config(output_dir=str(tmp_path / "other"), max_steps=4, checkpoint_interval=2,
                             resume_from=str(hostile)))
