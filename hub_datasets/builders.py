@@ -114,7 +114,7 @@ def _sudoku_dataset(train: SudokuRecords, test: SudokuRecords, num_aug: int, see
     chars = transforms.to_chars().reshape(count, num_aug, -1)
     chars = np.concatenate([np.zeros_like(chars[:, :1]), chars], axis=1).reshape(count * (num_aug + 1), -1)
     present = np.tile(np.arange(num_aug + 1) > 0, count)
-    # tokens (spec §5.4): PAD 0, blank 1, digit d -> d + 1
+    # tokens (docs/numerics.md#vocabularies): PAD 0, blank 1, digit d -> d + 1
     return DatasetDict(
         train=_grid_split(questions, answers, train.names, strings_from_chars(chars, present), num_aug + 1, 1, "train"),
         test=_grid_split(test.questions, test.answers, test.names, None, 1, 1, "test"),
@@ -351,7 +351,7 @@ def arc_variant_groups(source, rng: np.random.RandomState, subsets=("training", 
 
 def arc_dataset(source=None, seed=42, subsets=("training", "evaluation", "concept"), test_subset="evaluation",
                 num_aug: int = 1000, num_tasks: int | None = None, tasks: list[arc_lib.ArcTask] | None = None):
-    """TRM's ARC build (spec §5.5, pitfall 22), reproducing the official builder for the same seed:
+    """TRM's ARC build (docs/numerics.md#arc-build), reproducing the official builder for the same seed:
     tasks of each subset shuffled; every subset's pairs go to train except the test subset's test
     pairs, which form the test split (all variants, untranslated); up to ``num_aug`` deduplicated
     colour/dihedral variants per task; translation per train example, one per variant left at the
@@ -477,7 +477,7 @@ def build_dataset(recipe: str, source: str | Path | None = None, seed: int | Non
 
 def decode_tokens(tokens, metadata: PuzzleDatasetMetadata) -> np.ndarray:
     """Token ids (one row of ``inputs``/``labels``) back to a grid: sudoku digits (0 = blank), maze
-    codes into ``"# SGo"``, ARC colours (cropped at EOS, spec §6)."""
+    codes into ``"# SGo"``, ARC colours (cropped at EOS, docs/numerics.md#arc-crop)."""
     tokens = np.asarray(tokens)
     if metadata.task == "arc":
         return arc_lib.crop(np.where(tokens < 0, 0, tokens))

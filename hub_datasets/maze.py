@@ -1,7 +1,8 @@
 """Mazes: the Maze-Hard CSV format, shortest-path validation and a seedable numba generator.
 
 Characters ``#`` wall, space open, ``S`` start, ``G`` goal, ``o`` path (answer only); grids are
-``uint8`` arrays of character codes 0..4 in the order ``"# SGo"`` (token = code + 1, spec §5.4).
+``uint8`` arrays of character codes 0..4 in the order ``"# SGo"`` (token = code + 1,
+docs/numerics.md#vocabularies).
 """
 
 from __future__ import annotations

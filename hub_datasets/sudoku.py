@@ -1,7 +1,7 @@
 """Sudoku: the Sudoku-Extreme CSV format, validation, a DPLL solver/rater and a seedable generator.
 
 Grids are ``uint8`` arrays ``[n, n]`` (batches ``[B, n, n]``) with 0 = blank and digits 1..n.
-Tokens (spec §5.4): PAD 0, blank 1, digit d -> d + 1, so ``vocab_size = n + 2``.
+Tokens (docs/numerics.md#vocabularies): PAD 0, blank 1, digit d -> d + 1, so ``vocab_size = n + 2``.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 Plain numpy functions, usable on their own, by `training.evaluation.evaluate` and by the
 `evaluate` modules shipped in `training/evaluate_modules/` (`load_metric(name)`).
 
-Definitions follow the official loss head (spec §3.3): a puzzle counts only if it has at least one
+Definitions follow the official loss head (docs/numerics.md#loss-head): a puzzle counts only if it has at least one
 supervised label; cell accuracy is the per-puzzle fraction of correct supervised cells, averaged over
 puzzles; exact accuracy needs every supervised cell right; the halting head is "accurate" when
-`(halt_logit >= 0) == exact_correct`. The ARC evaluator reproduces `evaluators/arc.py` (spec §6).
+`(halt_logit >= 0) == exact_correct`. The ARC evaluator reproduces `evaluators/arc.py` (docs/numerics.md#arc-voting).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def sudoku_validity(solutions, givens, box_shape: tuple[int, int] = (3, 3)) -> n
 
 
 def sudoku_validity_from_tokens(predictions, inputs, box_shape: tuple[int, int] = (3, 3)) -> np.ndarray:
-    """`sudoku_validity` on token sequences (spec §5.4: digit d is token d + 1, blank is token 1)."""
+    """`sudoku_validity` on token sequences (docs/numerics.md#vocabularies: digit d is token d + 1, blank is token 1)."""
     predictions, inputs = np.asarray(predictions, dtype=np.int64), np.asarray(inputs, dtype=np.int64)
     return sudoku_validity(np.where(predictions >= 2, predictions - 1, 0), np.clip(inputs - 1, 0, None), box_shape)
 
