@@ -20,6 +20,8 @@ from datasets import Dataset, DatasetDict, DatasetInfo, Features, Sequence, Valu
 from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
+from modeling_trm.processing_trm import IGNORE_LABEL_ID, PAD_ID, arc_canvas, crop_arc_grid
+
 from . import arc as arc_lib
 from .augment import (
     ARC_SEPARATOR,
@@ -32,7 +34,6 @@ from .maze import MazeRecords, generate_mazes, read_maze_csv
 from .metadata import PuzzleDatasetMetadata, SplitStatistics
 from .sudoku import SudokuRecords, generate_sudoku, read_sudoku_csv
 
-IGNORE_LABEL_ID = -100
 BLANK_IDENTIFIER = "<blank>"
 
 
@@ -297,7 +298,7 @@ def _arc_split(groups: list[ArcGroup], split: str, identifiers: dict[str, int],
                 row = start + v * num_pairs + e
                 for grid, out in zip(pair, (inputs, labels)):
                     grids = maps[v][:, dihedral_transform(grid, t)]  # [V, h, w]
-                    _place(out, row, grids, offsets[row])
+                    out[row] = arc_canvas(grids, offsets[row])
         suffixes += [""] + [n[len(g.name) + len(ARC_SEPARATOR):] for n in variant_names[1:]]
     augmentation = pa.array(suffixes, pa.string()).take(pa.array(variant_of_row))
     moved = offsets.any(axis=1)
@@ -313,24 +314,9 @@ def _arc_split(groups: list[ArcGroup], split: str, identifiers: dict[str, int],
     labels = labels.view(np.int8)
     for chunk in range(0, rows, 1 << 16):
         block = labels[chunk:chunk + (1 << 16)]
-        block[block == arc_lib.PAD] = IGNORE_LABEL_ID
+        block[block == PAD_ID] = IGNORE_LABEL_ID
     return make_split(inputs, labels, puzzle_ids, group_id, variant_of_row.astype(np.int32), name_array,
                       augmentation, split)
-
-
-def _place(canvas: np.ndarray, rows: np.ndarray, grids: np.ndarray, offsets: np.ndarray) -> None:
-    """Write ``grids`` [V, h, w] (+ EOS row/column) into ``canvas[rows]`` at per-row ``offsets``."""
-    count, h, w = grids.shape
-    size = arc_lib.MAX_GRID_SIZE
-    padded = np.zeros((count, h + 1, w + 1), np.uint8)
-    padded[:, :h, :w] = grids + arc_lib.COLOUR_OFFSET
-    padded[:, h, :w] = arc_lib.EOS
-    padded[:, :h, w] = arc_lib.EOS
-    r = offsets[:, 0, None, None] + np.arange(h + 1)[None, :, None]
-    c = offsets[:, 1, None, None] + np.arange(w + 1)[None, None, :]
-    inside = (r < size) & (c < size)  # the EOS row/column falls off a grid touching the border
-    flat_index = np.broadcast_to(rows[:, None, None], inside.shape)[inside] * (size * size) + (r * size + c)[inside]
-    canvas.reshape(-1)[flat_index] = padded[inside]
 
 
 def arc_variant_groups(source, rng: np.random.RandomState, subsets=("training", "evaluation", "concept"),
@@ -480,5 +466,5 @@ def decode_tokens(tokens, metadata: PuzzleDatasetMetadata) -> np.ndarray:
     codes into ``"# SGo"``, ARC colours (cropped at EOS, docs/numerics.md#arc-crop)."""
     tokens = np.asarray(tokens)
     if metadata.task == "arc":
-        return arc_lib.crop(np.where(tokens < 0, 0, tokens))
+        return crop_arc_grid(np.where(tokens < 0, 0, tokens))
     return (np.clip(tokens, 1, None) - 1).astype(np.uint8).reshape(metadata.grid_shape)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from .augment import SUDOKU_BOX_SHAPES
+from modeling_trm.processing_trm import SUDOKU_BOX_SHAPES
 
 CSV_HEADER = ["source", "question", "answer", "rating"]
 

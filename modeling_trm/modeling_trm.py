@@ -25,9 +25,9 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
 from .configuration_trm import TRMConfig, swiglu_intermediate_size
+from .processing_trm import IGNORE_LABEL_ID
 from .solving_trm import PuzzleSolverMixin
 
-IGNORE_LABEL_ID = -100
 FORWARD_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
