@@ -397,12 +397,18 @@ def plot_training_curves(runs: list[dict], models: list[str], path: Path) -> Pat
         ax.plot(steps, values.mean(0), marker="o", markersize=3, color=colour, label=name)
         if len(values) > 1:
             ax.fill_between(steps, values.min(0), values.max(0), color=colour, alpha=0.15)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("exact accuracy (test, EMA weights)")
+    return _save_accuracy_plot(plt, fig, ax, path, "optimizer step", "exact accuracy (test, EMA weights)",
+                               "Accuracy during training (mean over seeds, band = min..max)")
+
+
+def _save_accuracy_plot(plt, fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label an accuracy-vs-steps plot (accuracy axis 0..1), save it to ``path`` and close it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Accuracy during training (mean over seeds, band = min..max)", fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -423,16 +429,8 @@ def plot_inference_steps(runs: list[dict], models: list[str], path: Path) -> Pat
         ax.axvline(steps, color="grey", linestyle="--", linewidth=1)
     ax.axvspan(max(trained), max(len(r["accuracy_by_step"]["steps"]) for r in runs), color="grey", alpha=0.1,
                label="beyond training (test-time compute)")
-    ax.set_xlabel("supervision steps at inference (dashed: steps used in training)")
-    ax.set_ylabel("exact accuracy (test)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Accuracy vs inference steps (mean over seeds)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save_accuracy_plot(plt, fig, ax, path, "supervision steps at inference (dashed: steps used in training)",
+                               "exact accuracy (test)", "Accuracy vs inference steps (mean over seeds)")
 
 
 def plot_refinement(runs: list[dict], models: list[str], dataset_dir: Path, path: Path, columns: int = 6) -> Path:

@@ -336,7 +336,7 @@ def arc_variant_groups(source, rng: np.random.RandomState, subsets=("training", 
 
 
 def arc_dataset(source=None, seed=42, subsets=("training", "evaluation", "concept"), test_subset="evaluation",
-                num_aug: int = 1000, num_tasks: int | None = None, tasks: list[arc_lib.ArcTask] | None = None):
+                num_aug: int = 1000, num_tasks: int | None = None):
     """TRM's ARC build (docs/numerics.md#arc-build), reproducing the official builder for the same seed:
     tasks of each subset shuffled; every subset's pairs go to train except the test subset's test
     pairs, which form the test split (all variants, untranslated); up to ``num_aug`` deduplicated
@@ -351,6 +351,11 @@ def arc_dataset(source=None, seed=42, subsets=("training", "evaluation", "concep
             if split == "train" or group.test_pairs:
                 for name in group.variant_names():
                     identifiers.setdefault(name, len(identifiers) + 1)
+    return _arc_splits(groups, identifiers, rng)
+
+
+def _arc_splits(groups: list[ArcGroup], identifiers: dict[str, int], rng: np.random.RandomState):
+    """Both splits of an ARC build (train translated with ``rng``) and the metadata fields."""
     train = _arc_split(groups, "train", identifiers, rng)
     test = _arc_split(groups, "test", identifiers, None)
     names = [BLANK_IDENTIFIER] + list(identifiers)
@@ -391,12 +396,7 @@ def arc_test_time_adaptation(source=None, seed=42, base_subsets=("training", "ev
     if not groups:
         raise ValueError(f"no task of the test subset {test_subset!r} among {base_subsets}: nothing to adapt to")
     identifiers = {name: i for i, name in enumerate((n for g in groups for n in g.variant_names()), start=1)}
-    train = _arc_split(groups, "train", identifiers, rng)
-    test = _arc_split(groups, "test", identifiers, None)
-    names = [BLANK_IDENTIFIER] + list(identifiers)
-    metadata = {"task": "arc", "vocab_size": 12, "seq_len": 900, "num_puzzle_identifiers": len(names),
-                "puzzle_identifiers": names, "grid_shape": (30, 30)}
-    return DatasetDict(train=train, test=test), metadata
+    return _arc_splits(groups, identifiers, rng)
 
 
 def arc_tta_recipe(config: str):
