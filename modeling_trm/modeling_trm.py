@@ -359,15 +359,13 @@ class TRMOutput(ModelOutput):
 
 
 # ---------------------------------------------------------------------------------------------
-# Shared model machinery (TRM and HRM): embeddings, heads, the ACT step, the loss head
+# transformers plumbing (TRM and HRM): config class, attention backends, initialisation
 # ---------------------------------------------------------------------------------------------
 
 
 class TRMPreTrainedModel(PreTrainedModel):
-    """Initialisation, input embedding, heads and the ACT supervision step shared by TRM and HRM.
-
-    Subclasses build their reasoning networks and define ``recursion(input_embeddings, answer,
-    latent) -> (answer, latent)``: what one supervision step does to the state."""
+    """The `PreTrainedModel` base of TRM and HRM: config class, attention backends and the official
+    initialisation. The models add `ACTSupervisionMixin` (what a forward call does) and their recursion."""
 
     config_class = TRMConfig
     base_model_prefix = "trm"
@@ -375,6 +373,44 @@ class TRMPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["TRMBlock"]
     _supports_sdpa = True
     _supports_attention_backend = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Official initialisation (docs/numerics.md#initialisation): LeCun truncated normal everywhere,
+        Q head 0 / -5."""
+        if module is getattr(self, "q_head", None):
+            init.zeros_(module.weight)
+            init.constant_(module.bias, -5.0)  # sigmoid(-5) ~ 0.007: "do not halt" at the start
+        elif isinstance(module, nn.Linear):
+            trunc_normal_init_(module.weight, std=module.in_features**-0.5)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):  # tokens and learned positions: sqrt(D) * E has unit scale
+            trunc_normal_init_(module.weight, std=module.embedding_dim**-0.5)
+        elif isinstance(module, TRMPuzzleEmbedding):
+            init.zeros_(module.weight)
+        elif isinstance(module, TRMRotaryEmbedding):
+            module.reset_tables()
+        elif isinstance(module, TRMPreTrainedModel):
+            for name in ("answer_init", "latent_init"):
+                buffer = getattr(module, name)
+                if not getattr(buffer, "_is_hf_initialized", False):
+                    trunc_normal_init_(buffer, std=1.0)
+                    # official checkpoints create them in the forward dtype: keep exactly those values
+                    init.copy_(buffer, buffer.to(module.forward_dtype).float())
+
+
+# ---------------------------------------------------------------------------------------------
+# The deep-supervision (ACT) step shared by TRM and HRM: embeddings, heads, state, halting, loss
+# ---------------------------------------------------------------------------------------------
+
+
+class ACTSupervisionMixin:
+    """One deep-supervision step per forward call, as the official ACT wrapper and loss head run it
+    (docs/numerics.md#supervision-step): the input embedding, the output and halting heads, the carried
+    `TRMState` with refills of halted slots, halting with exploration, the Q-learning continue target
+    and the loss head. Shared by TRM and HRM, which differ only in their networks and in
+    ``recursion(input_embeddings, answer, latent) -> (answer, latent)``: what one supervision step does
+    to the state. A model builds its embeddings and heads with `_build_io_modules` in ``__init__``."""
 
     def _build_io_modules(self, config) -> None:
         """Input embeddings, initial states and heads (identical in TRM and HRM)."""
@@ -396,29 +432,6 @@ class TRMPreTrainedModel(PreTrainedModel):
         self.register_buffer("latent_init", torch.empty(config.hidden_size))
         self.lm_head = CastedLinear(config.hidden_size, config.vocab_size, bias=False)
         self.q_head = CastedLinear(config.hidden_size, 2, bias=True)  # [halt, continue] logits
-
-    def _init_weights(self, module: nn.Module) -> None:
-        """Official initialisation (docs/numerics.md#initialisation): LeCun truncated normal everywhere, Q head 0 / -5."""
-        if module is getattr(self, "q_head", None):
-            init.zeros_(module.weight)
-            init.constant_(module.bias, -5.0)  # sigmoid(-5) ~ 0.007: "do not halt" at the start
-        elif isinstance(module, nn.Linear):
-            trunc_normal_init_(module.weight, std=module.in_features**-0.5)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):  # tokens and learned positions: sqrt(D) * E has unit scale
-            trunc_normal_init_(module.weight, std=module.embedding_dim**-0.5)
-        elif isinstance(module, TRMPuzzleEmbedding):
-            init.zeros_(module.weight)
-        elif isinstance(module, TRMRotaryEmbedding):
-            module.reset_tables()
-        elif isinstance(module, TRMPreTrainedModel):
-            for name in ("answer_init", "latent_init"):
-                buffer = getattr(module, name)
-                if not getattr(buffer, "_is_hf_initialized", False):
-                    trunc_normal_init_(buffer, std=1.0)
-                    # official checkpoints create them in the forward dtype: keep exactly those values
-                    init.copy_(buffer, buffer.to(module.forward_dtype).float())
 
     def num_puzzle_embedding_parameters(self) -> int:
         """Entries of the puzzle-embedding table (a buffer, so not in ``num_parameters()``)."""
@@ -446,14 +459,12 @@ class TRMPreTrainedModel(PreTrainedModel):
         halt_logits, continue_logits = self.q_head(answer[:, 0]).float().unbind(-1)
         return logits, halt_logits, continue_logits
 
-    def initial_state(self, input_ids, puzzle_ids=None, labels=None) -> TRMState:
+    def initial_state(self, input_ids, puzzle_ids, labels=None) -> TRMState:
         """A fresh state: every slot halted, so the next call resets every slot and loads the batch."""
         batch = input_ids.shape[0]
         shape = (batch, self.config.total_seq_len, self.config.hidden_size)
         answer = _cast(self.answer_init, self.forward_dtype).expand(shape)
         latent = _cast(self.latent_init, self.forward_dtype).expand(shape)
-        if puzzle_ids is None:
-            puzzle_ids = torch.zeros(batch, dtype=torch.long, device=input_ids.device)
         return TRMState(
             answer_state=answer, latent_state=latent,
             steps=torch.zeros(batch, dtype=torch.int32, device=input_ids.device),
@@ -634,10 +645,10 @@ def _check_range(name: str, ids: torch.Tensor, limit: int, limit_name: str) -> N
 # ---------------------------------------------------------------------------------------------
 
 
-class TRMForPuzzleSolving(PuzzleSolverMixin, TRMPreTrainedModel):
+class TRMForPuzzleSolving(PuzzleSolverMixin, ACTSupervisionMixin, TRMPreTrainedModel):
     """Tiny Recursive Model: one network ``f`` (``self.network``) refines the answer y and latent z.
 
-    ``forward`` = one supervision step (see `TRMPreTrainedModel.forward`); ``solve`` runs them to the end.
+    ``forward`` = one supervision step (see `ACTSupervisionMixin.forward`); ``solve`` runs them to the end.
     """
 
     def __init__(self, config: TRMConfig):
@@ -681,6 +692,7 @@ class TRMForPuzzleSolving(PuzzleSolverMixin, TRMPreTrainedModel):
 
 
 __all__ = [
+    "ACTSupervisionMixin",
     "TRMForPuzzleSolving",
     "TRMOutput",
     "TRMPreTrainedModel",
