@@ -1,5 +1,4 @@
-"""Optimizers, EMA and the learning-rate schedule of the official TRM training
-(docs/numerics.md#adamatan2, #sign-sgd, #ema, #learning-rate-schedule).
+"""Optimizers, EMA and the learning-rate schedule of the official TRM training (docs/numerics.md).
 
 * :class:`AdamATan2` — Adam with ``atan2`` instead of the ``m / (sqrt(v) + eps)`` division
   (Everett et al. 2024), in the exact form of the ``adam-atan2`` package the official code imports.
