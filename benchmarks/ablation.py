@@ -114,7 +114,7 @@ DESCRIPTIONS = {
     "trm-att": "TRM, self-attention + RoPE, 2 layers",
     "hrm": "HRM: low- and high-level networks of 4 layers each, 2x2 cycles, 1-step gradient, Q-learning halting",
     "single-pass": "no recursion, no deep supervision: HRM with 1x1 cycles and 1 supervision step = one pass "
-    "of an 8-layer attention transformer (paper's direct prediction, spec 7.2)",
+    "of an 8-layer attention transformer (paper's direct prediction, docs/numerics.md#ablations)",
     "trm-1step": "TRM-MLP, gradient only through the last latent and answer update (HRM's 1-step gradient)",
     "trm-no-ema": "TRM-MLP trained without EMA of the weights",
     "trm-4layers": "TRM-MLP with 4 layers and n/2 latent updates (comparable effective depth)",
