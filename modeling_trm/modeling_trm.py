@@ -141,7 +141,8 @@ def eager_attention_forward(module, query, key, value, attention_mask, scaling, 
 
 
 class CastedLinear(nn.Linear):
-    """Linear layer with float32 master weights cast to the activation dtype at use (docs/numerics.md#precision)."""
+    """Linear layer with float32 master weights cast to the activation dtype at use
+    (docs/numerics.md#precision)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = None if self.bias is None else _cast(self.bias, x.dtype)
@@ -259,7 +260,8 @@ class TRMBlock(nn.Module):
         if not torch.is_grad_enabled():
             return self._forward_inplace(hidden_states, position_embeddings)
         if hasattr(self, "token_mlp"):
-            # mixes positions per channel; its residual norm also runs over *positions* (docs/numerics.md#post-norm-blocks)
+            # mixes positions per channel; its residual norm also runs over *positions*
+            # (docs/numerics.md#post-norm-blocks)
             hidden_states = rms_norm(hidden_states + self.token_mlp.mix_positions(hidden_states), self.eps, dim=1)
         else:
             hidden_states = rms_norm(hidden_states + self.self_attn(hidden_states, position_embeddings), self.eps)
@@ -602,7 +604,8 @@ class ACTSupervisionMixin:
 
     @staticmethod
     def _act_loss(logits, labels, halt_logits, continue_logits, target_continue, halted, steps):
-        """The official ``ACTLossHead`` (docs/numerics.md#loss-head): returns (total / B, raw float64 metric sums)."""
+        """The official ``ACTLossHead`` (docs/numerics.md#loss-head): returns (total / B, raw float64
+        metric sums)."""
         mask = labels != IGNORE_LABEL_ID  # [B, S]
         loss_counts = mask.sum(-1)
         loss_divisor = loss_counts.clamp_min(1).unsqueeze(-1)  # per-sequence mean over valid tokens

@@ -1,7 +1,7 @@
 """Puzzle processor: grids and strings of each task <-> the token ids TRM/HRM read and write.
 
-Vocabularies follow the official dataset builders (docs/numerics.md#vocabularies), so a converted official checkpoint
-reads what this processor writes:
+Vocabularies follow the official dataset builders (docs/numerics.md#vocabularies), so a converted
+official checkpoint reads what this processor writes:
 
 * sudoku: PAD 0, blank 1, digit d -> d + 1 (V = size + 2, S = size**2, row-major; 9x9 officially, 4x4/6x6/8x8 too)
 * maze:   PAD 0, ``#`` 1, `` `` 2, ``S`` 3, ``G`` 4, ``o`` 5 (V = 6, S = grid_size**2, 30x30 officially)

@@ -7,7 +7,8 @@
 * :class:`SparsePuzzleEmbeddingSignSGD` — sign-SGD with lazy decoupled weight decay for the puzzle
   embedding table, which is a buffer (not a parameter) updated only on the rows present in a batch.
 * :class:`EMA` — exponential moving average of the trainable parameters (what gets evaluated/saved).
-* :func:`lr_lambda` — linear warm-up then cosine decay to ``lr_min_ratio`` (docs/numerics.md#learning-rate-schedule).
+* :func:`lr_lambda` — linear warm-up then cosine decay to ``lr_min_ratio``
+  (docs/numerics.md#learning-rate-schedule).
 """
 
 from __future__ import annotations
