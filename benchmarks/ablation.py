@@ -1,4 +1,4 @@
-"""Laptop-scale reproduction of the TRM paper's comparisons and ablations (arXiv 2510.04871, §8 of the spec).
+"""Laptop-scale reproduction of the TRM paper's comparisons and ablations (arXiv 2510.04871).
 
 Every model is trained on the same generated puzzles, for the same number of optimizer steps, with the
 same seeds and the same recipe (AdamATan2, deep supervision, EMA) through the package's public API
@@ -11,7 +11,7 @@ then evaluated on the test split:
 * ``single-pass``  no recursion, no deep supervision: HRM with ``high_cycles = low_cycles = 1`` and
                    ``max_supervision_steps = 1`` is one pass of its low- then high-level network, i.e. a
                    plain transformer with the layers of both modules (the paper's "direct prediction",
-                   spec §7.2 with one ACT step); trained with one supervision step per example
+                   docs/numerics.md#ablations); trained with one supervision step per example
 * ``trm-1step``    TRM-MLP with the HRM-style 1-step gradient (``gradient_mode="one_step"``)
 * ``trm-no-ema``   TRM-MLP without EMA of the weights
 * ``trm-4layers``  TRM-MLP with 4 layers and half the latent updates (paper: 4 layers n=3 vs 2 layers n=6;
@@ -114,7 +114,7 @@ DESCRIPTIONS = {
     "trm-att": "TRM, self-attention + RoPE, 2 layers",
     "hrm": "HRM: low- and high-level networks of 4 layers each, 2x2 cycles, 1-step gradient, Q-learning halting",
     "single-pass": "no recursion, no deep supervision: HRM with 1x1 cycles and 1 supervision step = one pass "
-    "of an 8-layer attention transformer (paper's direct prediction, spec 7.2)",
+    "of an 8-layer attention transformer (paper's direct prediction, docs/numerics.md#ablations)",
     "trm-1step": "TRM-MLP, gradient only through the last latent and answer update (HRM's 1-step gradient)",
     "trm-no-ema": "TRM-MLP trained without EMA of the weights",
     "trm-4layers": "TRM-MLP with 4 layers and n/2 latent updates (comparable effective depth)",
@@ -397,12 +397,18 @@ def plot_training_curves(runs: list[dict], models: list[str], path: Path) -> Pat
         ax.plot(steps, values.mean(0), marker="o", markersize=3, color=colour, label=name)
         if len(values) > 1:
             ax.fill_between(steps, values.min(0), values.max(0), color=colour, alpha=0.15)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("exact accuracy (test, EMA weights)")
+    return _save_accuracy_plot(plt, fig, ax, path, "optimizer step", "exact accuracy (test, EMA weights)",
+                               "Accuracy during training (mean over seeds, band = min..max)")
+
+
+def _save_accuracy_plot(plt, fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label an accuracy-vs-steps plot (accuracy axis 0..1), save it to ``path`` and close it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Accuracy during training (mean over seeds, band = min..max)", fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -423,16 +429,8 @@ def plot_inference_steps(runs: list[dict], models: list[str], path: Path) -> Pat
         ax.axvline(steps, color="grey", linestyle="--", linewidth=1)
     ax.axvspan(max(trained), max(len(r["accuracy_by_step"]["steps"]) for r in runs), color="grey", alpha=0.1,
                label="beyond training (test-time compute)")
-    ax.set_xlabel("supervision steps at inference (dashed: steps used in training)")
-    ax.set_ylabel("exact accuracy (test)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Accuracy vs inference steps (mean over seeds)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save_accuracy_plot(plt, fig, ax, path, "supervision steps at inference (dashed: steps used in training)",
+                               "exact accuracy (test)", "Accuracy vs inference steps (mean over seeds)")
 
 
 def plot_refinement(runs: list[dict], models: list[str], dataset_dir: Path, path: Path, columns: int = 6) -> Path:

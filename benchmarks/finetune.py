@@ -73,13 +73,15 @@ def task_split(names: list[str], maps: list[np.ndarray], per_task: int, rng: np.
     from datasets import Dataset
 
     import hub_datasets
+    from modeling_trm.processing_trm import arc_canvas
 
     inputs = rng.integers(0, NUM_COLOURS + 1, size=(len(maps) * per_task, GRID * GRID))
     task = np.repeat(np.arange(len(maps)), per_task)
     labels = np.stack(maps)[task[:, None], inputs]
     rows = len(inputs)
     return Dataset.from_dict(
-        dict(inputs=(inputs + 2).astype(np.uint8), labels=(labels + 2).astype(np.int8),
+        dict(inputs=arc_canvas(inputs.reshape(-1, GRID, GRID), size=GRID),
+             labels=arc_canvas(labels.reshape(-1, GRID, GRID), size=GRID).astype(np.int8),
              puzzle_id=(task + first_id).astype(np.int32), group_id=np.arange(rows, dtype=np.int32),
              variant_id=np.arange(rows, dtype=np.int32), puzzle_name=[names[t] for t in task], augmentation=[""] * rows),
         features=hub_datasets.puzzle_features(GRID * GRID),

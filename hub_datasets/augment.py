@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modeling_trm.processing_trm import SUDOKU_BOX_SHAPES
+
 ARC_SEPARATOR = "|||"
 # Official dihedral ids (dataset/common.py): 0 identity, 1 rot90 (counter-clockwise), 2 rot180,
 # 3 rot270, 4 left-right flip, 5 up-down flip, 6 transpose, 7 anti-transpose (fliplr(rot90)).
 DIHEDRAL_INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)
-# Box shape (rows, columns) of each supported sudoku size; a size-n sudoku has digits 1..n.
-SUDOKU_BOX_SHAPES = {4: (2, 2), 6: (2, 3), 8: (2, 4), 9: (3, 3)}
 
 
 def dihedral_transform(grids: np.ndarray, transform_id: int) -> np.ndarray:
@@ -219,7 +219,7 @@ def parse(augmentation: str) -> Augmentation:
 
 def apply(augmentation: str | Augmentation, grids: np.ndarray) -> np.ndarray:
     """Apply an augmentation to a grid ``[H, W]`` or a batch ``[B, H, W]`` (the offset, a canvas
-    property, is not applied here: see ``arc.encode_arc_grids``)."""
+    property, is not applied here: see ``modeling_trm.processing_trm.arc_canvas``)."""
     aug = parse(augmentation) if isinstance(augmentation, str) else augmentation
     batch = np.asarray(grids)
     single = batch.ndim == 2

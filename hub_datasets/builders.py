@@ -20,6 +20,8 @@ from datasets import Dataset, DatasetDict, DatasetInfo, Features, Sequence, Valu
 from datasets.table import InMemoryTable
 from tqdm.auto import tqdm
 
+from modeling_trm.processing_trm import IGNORE_LABEL_ID, PAD_ID, arc_canvas, crop_arc_grid
+
 from . import arc as arc_lib
 from .augment import (
     ARC_SEPARATOR,
@@ -32,7 +34,6 @@ from .maze import MazeRecords, generate_mazes, read_maze_csv
 from .metadata import PuzzleDatasetMetadata, SplitStatistics
 from .sudoku import SudokuRecords, generate_sudoku, read_sudoku_csv
 
-IGNORE_LABEL_ID = -100
 BLANK_IDENTIFIER = "<blank>"
 
 
@@ -114,7 +115,7 @@ def _sudoku_dataset(train: SudokuRecords, test: SudokuRecords, num_aug: int, see
     chars = transforms.to_chars().reshape(count, num_aug, -1)
     chars = np.concatenate([np.zeros_like(chars[:, :1]), chars], axis=1).reshape(count * (num_aug + 1), -1)
     present = np.tile(np.arange(num_aug + 1) > 0, count)
-    # tokens (spec §5.4): PAD 0, blank 1, digit d -> d + 1
+    # tokens (docs/numerics.md#vocabularies): PAD 0, blank 1, digit d -> d + 1
     return DatasetDict(
         train=_grid_split(questions, answers, train.names, strings_from_chars(chars, present), num_aug + 1, 1, "train"),
         test=_grid_split(test.questions, test.answers, test.names, None, 1, 1, "test"),
@@ -297,7 +298,7 @@ def _arc_split(groups: list[ArcGroup], split: str, identifiers: dict[str, int],
                 row = start + v * num_pairs + e
                 for grid, out in zip(pair, (inputs, labels)):
                     grids = maps[v][:, dihedral_transform(grid, t)]  # [V, h, w]
-                    _place(out, row, grids, offsets[row])
+                    out[row] = arc_canvas(grids, offsets[row])
         suffixes += [""] + [n[len(g.name) + len(ARC_SEPARATOR):] for n in variant_names[1:]]
     augmentation = pa.array(suffixes, pa.string()).take(pa.array(variant_of_row))
     moved = offsets.any(axis=1)
@@ -313,24 +314,9 @@ def _arc_split(groups: list[ArcGroup], split: str, identifiers: dict[str, int],
     labels = labels.view(np.int8)
     for chunk in range(0, rows, 1 << 16):
         block = labels[chunk:chunk + (1 << 16)]
-        block[block == arc_lib.PAD] = IGNORE_LABEL_ID
+        block[block == PAD_ID] = IGNORE_LABEL_ID
     return make_split(inputs, labels, puzzle_ids, group_id, variant_of_row.astype(np.int32), name_array,
                       augmentation, split)
-
-
-def _place(canvas: np.ndarray, rows: np.ndarray, grids: np.ndarray, offsets: np.ndarray) -> None:
-    """Write ``grids`` [V, h, w] (+ EOS row/column) into ``canvas[rows]`` at per-row ``offsets``."""
-    count, h, w = grids.shape
-    size = arc_lib.MAX_GRID_SIZE
-    padded = np.zeros((count, h + 1, w + 1), np.uint8)
-    padded[:, :h, :w] = grids + arc_lib.COLOUR_OFFSET
-    padded[:, h, :w] = arc_lib.EOS
-    padded[:, :h, w] = arc_lib.EOS
-    r = offsets[:, 0, None, None] + np.arange(h + 1)[None, :, None]
-    c = offsets[:, 1, None, None] + np.arange(w + 1)[None, None, :]
-    inside = (r < size) & (c < size)  # the EOS row/column falls off a grid touching the border
-    flat_index = np.broadcast_to(rows[:, None, None], inside.shape)[inside] * (size * size) + (r * size + c)[inside]
-    canvas.reshape(-1)[flat_index] = padded[inside]
 
 
 def arc_variant_groups(source, rng: np.random.RandomState, subsets=("training", "evaluation", "concept"),
@@ -350,8 +336,8 @@ def arc_variant_groups(source, rng: np.random.RandomState, subsets=("training", 
 
 
 def arc_dataset(source=None, seed=42, subsets=("training", "evaluation", "concept"), test_subset="evaluation",
-                num_aug: int = 1000, num_tasks: int | None = None, tasks: list[arc_lib.ArcTask] | None = None):
-    """TRM's ARC build (spec §5.5, pitfall 22), reproducing the official builder for the same seed:
+                num_aug: int = 1000, num_tasks: int | None = None):
+    """TRM's ARC build (docs/numerics.md#arc-build), reproducing the official builder for the same seed:
     tasks of each subset shuffled; every subset's pairs go to train except the test subset's test
     pairs, which form the test split (all variants, untranslated); up to ``num_aug`` deduplicated
     colour/dihedral variants per task; translation per train example, one per variant left at the
@@ -365,6 +351,11 @@ def arc_dataset(source=None, seed=42, subsets=("training", "evaluation", "concep
             if split == "train" or group.test_pairs:
                 for name in group.variant_names():
                     identifiers.setdefault(name, len(identifiers) + 1)
+    return _arc_splits(groups, identifiers, rng)
+
+
+def _arc_splits(groups: list[ArcGroup], identifiers: dict[str, int], rng: np.random.RandomState):
+    """Both splits of an ARC build (train translated with ``rng``) and the metadata fields."""
     train = _arc_split(groups, "train", identifiers, rng)
     test = _arc_split(groups, "test", identifiers, None)
     names = [BLANK_IDENTIFIER] + list(identifiers)
@@ -405,12 +396,7 @@ def arc_test_time_adaptation(source=None, seed=42, base_subsets=("training", "ev
     if not groups:
         raise ValueError(f"no task of the test subset {test_subset!r} among {base_subsets}: nothing to adapt to")
     identifiers = {name: i for i, name in enumerate((n for g in groups for n in g.variant_names()), start=1)}
-    train = _arc_split(groups, "train", identifiers, rng)
-    test = _arc_split(groups, "test", identifiers, None)
-    names = [BLANK_IDENTIFIER] + list(identifiers)
-    metadata = {"task": "arc", "vocab_size": 12, "seq_len": 900, "num_puzzle_identifiers": len(names),
-                "puzzle_identifiers": names, "grid_shape": (30, 30)}
-    return DatasetDict(train=train, test=test), metadata
+    return _arc_splits(groups, identifiers, rng)
 
 
 def arc_tta_recipe(config: str):
@@ -477,8 +463,8 @@ def build_dataset(recipe: str, source: str | Path | None = None, seed: int | Non
 
 def decode_tokens(tokens, metadata: PuzzleDatasetMetadata) -> np.ndarray:
     """Token ids (one row of ``inputs``/``labels``) back to a grid: sudoku digits (0 = blank), maze
-    codes into ``"# SGo"``, ARC colours (cropped at EOS, spec §6)."""
+    codes into ``"# SGo"``, ARC colours (cropped at EOS, docs/numerics.md#arc-crop)."""
     tokens = np.asarray(tokens)
     if metadata.task == "arc":
-        return arc_lib.crop(np.where(tokens < 0, 0, tokens))
+        return crop_arc_grid(np.where(tokens < 0, 0, tokens))
     return (np.clip(tokens, 1, None) - 1).astype(np.uint8).reshape(metadata.grid_shape)

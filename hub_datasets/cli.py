@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from modeling_trm.cli import positive_int
+from modeling_trm.processing_trm import MAZE_CHARS
 
 
 def _value(text: str):
@@ -24,7 +25,7 @@ def _value(text: str):
 
 def grid_text(grid: np.ndarray, task: str) -> str:
     if task == "maze":
-        return "\n".join("".join("# SGo"[c] for c in row) for row in grid)
+        return "\n".join("".join(MAZE_CHARS[c] for c in row) for row in grid)
     if task == "sudoku":
         return "\n".join(" ".join("." if d == 0 else str(d) for d in row) for row in grid)
     return "\n".join("".join(str(c) for c in row) for row in grid)

@@ -1,39 +1,28 @@
 """Mazes: the Maze-Hard CSV format, shortest-path validation and a seedable numba generator.
 
 Characters ``#`` wall, space open, ``S`` start, ``G`` goal, ``o`` path (answer only); grids are
-``uint8`` arrays of character codes 0..4 in the order ``"# SGo"`` (token = code + 1, spec §5.4).
+``uint8`` arrays of character codes 0..4 in the order ``"# SGo"`` (token = code + 1,
+docs/numerics.md#vocabularies).
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import numba
 import numpy as np
 
-from .sudoku import CSV_HEADER, _open_text, names_the_file_on_read_errors
+from modeling_trm.processing_trm import MAZE_CHARS as CHARSET
 
-CHARSET = "# SGo"
+from .puzzle_csv import CSV_HEADER, BadRecord, PuzzleRecords, names_the_file_on_read_errors, read_puzzle_csv
+
 WALL, OPEN, START, GOAL, PATH = range(5)
 
 
-@dataclass
-class MazeRecords:
-    questions: np.ndarray  # [N, n, n] uint8 codes into CHARSET
-    answers: np.ndarray  # [N, n, n]
-    ratings: np.ndarray  # [N] int64: shortest path length in moves
-    sources: list[str]
-    names: list[str]
-    num_skipped: int = 0
-
-    def __len__(self) -> int:
-        return len(self.questions)
-
-    def select(self, index) -> MazeRecords:
-        return MazeRecords(self.questions[index], self.answers[index], self.ratings[index],
-                           [self.sources[i] for i in index], [self.names[i] for i in index])
+class MazeRecords(PuzzleRecords):
+    """Mazes: questions/answers [N, n, n] uint8 codes into ``CHARSET``, ratings = shortest path length
+    in moves, names ``"<file stem>:<line>"`` for read records."""
 
 
 @numba.njit(cache=True)
@@ -131,58 +120,32 @@ def shortest_path_lengths(questions: np.ndarray) -> np.ndarray:
 def read_maze_csv(path: str | Path, on_error: str = "raise", limit: int | None = None) -> MazeRecords:
     """Read a Maze-Hard CSV (``source,question,answer,rating``, square grids over ``# SGo``), checking
     every record: alphabet, one S and one G, the answer a shortest S-to-G path, rating = its moves."""
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     path = Path(path)
-    stem = path.name.split(".")[0]
     lookup = np.full(256, 255, np.uint8)
     lookup[np.frombuffer(CHARSET.encode(), np.uint8)] = np.arange(5)
-    questions, answers, ratings, sources, names = [], [], [], [], []
-    skipped, cells = 0, None
+    cells = None  # the first record fixes the grid size
 
-    def bad(line: int, message: str) -> None:
-        nonlocal skipped
-        if on_error == "raise":
-            raise ValueError(f"{path}, line {line}: {message}")
-        skipped += 1
+    def parse(question: str, answer: str, rating: str) -> tuple[np.ndarray, np.ndarray, int]:
+        nonlocal cells
+        if cells is None:
+            cells = len(question)
+            if round(cells**0.5) ** 2 != cells:
+                raise ValueError(f"question of {cells} characters is not a square grid")
+        if len(question) != cells or len(answer) != cells:
+            raise BadRecord(f"question and answer must have {cells} characters, got {len(question)} and {len(answer)}")
+        q = lookup[np.frombuffer(question.encode("latin-1", "replace"), np.uint8)]
+        a = lookup[np.frombuffer(answer.encode("latin-1", "replace"), np.uint8)]
+        if (q == 255).any() or (a == 255).any():
+            field, text, codes = ("question", question, q) if (q == 255).any() else ("answer", answer, a)
+            position = int(np.argmax(codes == 255))
+            raise BadRecord(f"invalid character {text[position]!r} in {field} at position {position} "
+                            f"(allowed: {CHARSET!r})")
+        if not rating.isdigit():
+            raise BadRecord(f"rating must be a non-negative integer, got {rating!r}")
+        return q, a, int(rating)
 
-    with _open_text(path) as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header != CSV_HEADER:
-            raise ValueError(f"{path}, line 1: header must be {','.join(CSV_HEADER)}, got {header}")
-        for line, row in enumerate(reader, start=2):
-            if limit is not None and len(questions) >= limit:
-                break
-            if len(row) != 4:
-                bad(line, f"expected 4 fields (source,question,answer,rating), got {len(row)}")
-                continue
-            source, question, answer, rating = row
-            if cells is None:
-                cells = len(question)
-                if round(cells**0.5) ** 2 != cells:
-                    raise ValueError(f"{path}, line {line}: question of {cells} characters is not a square grid")
-            if len(question) != cells or len(answer) != cells:
-                bad(line, f"question and answer must have {cells} characters, got {len(question)} and {len(answer)}")
-                continue
-            q = lookup[np.frombuffer(question.encode("latin-1", "replace"), np.uint8)]
-            a = lookup[np.frombuffer(answer.encode("latin-1", "replace"), np.uint8)]
-            if (q == 255).any() or (a == 255).any():
-                field, text, codes = ("question", question, q) if (q == 255).any() else ("answer", answer, a)
-                position = int(np.argmax(codes == 255))
-                bad(line, f"invalid character {text[position]!r} in {field} at position {position} "
-                          f"(allowed: {CHARSET!r})")
-                continue
-            if not rating.isdigit():
-                bad(line, f"rating must be a non-negative integer, got {rating!r}")
-                continue
-            questions.append(q)
-            answers.append(a)
-            ratings.append(int(rating))
-            sources.append(source)
-            names.append(f"{stem}:{line}")
-    if cells is None:
-        raise ValueError(f"{path}: no records")
+    parsed, sources, names, skipped = read_puzzle_csv(path, parse, on_error, limit)
+    questions, answers, ratings = zip(*parsed)
     size = round(cells**0.5)
     records = MazeRecords(np.array(questions, np.uint8).reshape(-1, size, size),
                           np.array(answers, np.uint8).reshape(-1, size, size),
@@ -191,13 +154,7 @@ def read_maze_csv(path: str | Path, on_error: str = "raise", limit: int | None =
     shortest = shortest_path_lengths(records.questions)
     for i in np.flatnonzero((shortest != records.ratings) & np.array([e is None for e in errors], bool)):
         errors[i] = f"rating {records.ratings[i]} is not the shortest path length {shortest[i]}"
-    bad_rows = [i for i, e in enumerate(errors) if e]
-    if bad_rows and on_error == "raise":
-        raise ValueError(f"{path}, line {names[bad_rows[0]].rsplit(':', 1)[1]}: {errors[bad_rows[0]]}")
-    if bad_rows:
-        records = records.select(np.setdiff1d(np.arange(len(records)), bad_rows))
-    records.num_skipped = skipped + len(bad_rows)
-    return records
+    return records.without_invalid(errors, path, on_error, skipped)
 
 
 def write_maze_csv(path: str | Path, records: MazeRecords) -> None:

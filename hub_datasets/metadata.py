@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from modeling_trm.processing_trm import IGNORE_LABEL_ID, PAD_ID
+
 METADATA_FILENAME = "puzzle_dataset.json"
 
 
@@ -33,8 +35,8 @@ class PuzzleDatasetMetadata:
     command: str | None = None
     parameters: dict = field(default_factory=dict)  # the recipe's parameters after overrides
     grid_shape: tuple[int, int] | None = None  # (rows, columns) of the sequence as a grid
-    pad_id: int = 0
-    ignore_label_id: int = -100
+    pad_id: int = PAD_ID
+    ignore_label_id: int = IGNORE_LABEL_ID
     blank_puzzle_id: int = 0
 
     def to_dict(self) -> dict:

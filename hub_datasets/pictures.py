@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from .augment import SUDOKU_BOX_SHAPES
+from modeling_trm.processing_trm import SUDOKU_BOX_SHAPES
 
 # The usual ARC palette (colours 0..9).
 ARC_COLOURS = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F012BE", "#FF851B",

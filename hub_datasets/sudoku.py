@@ -1,44 +1,26 @@
 """Sudoku: the Sudoku-Extreme CSV format, validation, a DPLL solver/rater and a seedable generator.
 
 Grids are ``uint8`` arrays ``[n, n]`` (batches ``[B, n, n]``) with 0 = blank and digits 1..n.
-Tokens (spec §5.4): PAD 0, blank 1, digit d -> d + 1, so ``vocab_size = n + 2``.
+Tokens (docs/numerics.md#vocabularies): PAD 0, blank 1, digit d -> d + 1, so ``vocab_size = n + 2``.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import gzip
-import io
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numba
 import numpy as np
 
-from .augment import SUDOKU_BOX_SHAPES
+from modeling_trm.processing_trm import SUDOKU_BOX_SHAPES
 
-CSV_HEADER = ["source", "question", "answer", "rating"]
+from .puzzle_csv import CSV_HEADER, BadRecord, PuzzleRecords, names_the_file_on_read_errors, read_puzzle_csv
 
 
-@dataclass
-class SudokuRecords:
-    """Puzzles read from (or generated in) the Sudoku-Extreme CSV format."""
-
-    questions: np.ndarray  # [N, n, n] uint8, 0 = blank
-    answers: np.ndarray  # [N, n, n] uint8
-    ratings: np.ndarray  # [N] int64: guesses of the DPLL solver (tdoku's for the real data set)
-    sources: list[str]
-    names: list[str]  # "<file stem>:<line>" for read records
-    num_skipped: int = 0
-
-    def __len__(self) -> int:
-        return len(self.questions)
-
-    def select(self, index: np.ndarray) -> SudokuRecords:
-        return SudokuRecords(self.questions[index], self.answers[index], self.ratings[index],
-                             [self.sources[i] for i in index], [self.names[i] for i in index])
+class SudokuRecords(PuzzleRecords):
+    """Sudokus: questions [N, n, n] uint8 (0 = blank), answers [N, n, n], ratings = guesses of the DPLL
+    solver (tdoku's for the real data set), names ``"<file stem>:<line>"`` for read records."""
 
 
 def grid_size_of(cells: int) -> int:
@@ -73,93 +55,39 @@ def sudoku_errors(questions: np.ndarray, answers: np.ndarray) -> list[str | None
     return errors
 
 
-def _open_text(path: Path):
-    return io.TextIOWrapper(gzip.open(path), encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
-
-
-def names_the_file_on_read_errors(read):
-    """A truncated ``.csv.gz`` fails deep inside gzip/csv with a message that names no file: name it."""
-
-    @functools.wraps(read)
-    def wrapper(path, *args, **kwargs):
-        try:
-            return read(path, *args, **kwargs)
-        except (EOFError, gzip.BadGzipFile, zlib.error, csv.Error, UnicodeDecodeError) as error:
-            raise ValueError(f"{path}: cannot read it, the file is truncated or corrupt ({error})") from None
-
-    return wrapper
-
-
 @names_the_file_on_read_errors
 def read_sudoku_csv(path: str | Path, on_error: str = "raise", limit: int | None = None) -> SudokuRecords:
     """Read a Sudoku-Extreme CSV (``source,question,answer,rating``; ``.`` or ``0`` = blank; plain or
     ``.gz``), streaming, checking every record. ``on_error="skip"`` drops bad records and counts them
     in ``num_skipped``; otherwise the first bad record raises ``ValueError`` naming file and line."""
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     path = Path(path)
-    stem = path.name.split(".")[0]
-    questions, answers, ratings, sources, names = [], [], [], [], []
-    size = None
-    skipped = 0
+    size = None  # the first record fixes the grid size
 
-    def bad(line: int, message: str) -> None:
-        nonlocal skipped
-        if on_error == "raise":
-            raise ValueError(f"{path}, line {line}: {message}")
-        skipped += 1
+    def parse(question: str, answer: str, rating: str) -> tuple[str, str, int]:
+        nonlocal size
+        if size is None:
+            try:
+                size = grid_size_of(len(question))
+            except ValueError as error:
+                raise ValueError(f"question: {error}") from None
+        cells = size * size
+        if len(question) != cells or len(answer) != cells:
+            raise BadRecord(f"question and answer must have {cells} characters, got {len(question)} and {len(answer)}")
+        blanks_and_digits = ".0" + "".join(str(d) for d in range(1, size + 1))
+        if question.strip(blanks_and_digits) or answer.strip(blanks_and_digits[2:]):  # C-speed check
+            field, text, allowed = (("question", question, blanks_and_digits) if question.strip(blanks_and_digits)
+                                    else ("answer", answer, blanks_and_digits[2:]))
+            raise BadRecord(f"invalid character {next(c for c in text if c not in allowed)!r} in {field} "
+                            f"(allowed: '.' or 0 for blank in the question, digits 1-{size})")
+        if not rating.lstrip("-").isdigit():
+            raise BadRecord(f"rating must be an integer, got {rating!r}")
+        return question.replace(".", "0"), answer, int(rating)
 
-    with _open_text(path) as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header != CSV_HEADER:
-            raise ValueError(f"{path}, line 1: header must be {','.join(CSV_HEADER)}, got {header}")
-        for line, row in enumerate(reader, start=2):
-            if limit is not None and len(questions) >= limit:
-                break
-            if len(row) != 4:
-                bad(line, f"expected 4 fields (source,question,answer,rating), got {len(row)}")
-                continue
-            source, question, answer, rating = row
-            if size is None:
-                try:
-                    size = grid_size_of(len(question))
-                except ValueError as error:
-                    raise ValueError(f"{path}, line {line}: question: {error}") from None
-            cells = size * size
-            if len(question) != cells or len(answer) != cells:
-                bad(line, f"question and answer must have {cells} characters, got "
-                          f"{len(question)} and {len(answer)}")
-                continue
-            blanks_and_digits = ".0" + "".join(str(d) for d in range(1, size + 1))
-            if question.strip(blanks_and_digits) or answer.strip(blanks_and_digits[2:]):  # C-speed check
-                field, text, allowed = (("question", question, blanks_and_digits) if question.strip(blanks_and_digits)
-                                        else ("answer", answer, blanks_and_digits[2:]))
-                bad(line, f"invalid character {next(c for c in text if c not in allowed)!r} in {field} "
-                          f"(allowed: '.' or 0 for blank in the question, digits 1-{size})")
-                continue
-            if not rating.lstrip("-").isdigit():
-                bad(line, f"rating must be an integer, got {rating!r}")
-                continue
-            questions.append(question.replace(".", "0"))
-            answers.append(answer)
-            ratings.append(int(rating))
-            sources.append(source)
-            names.append(f"{stem}:{line}")
-    if size is None:
-        raise ValueError(f"{path}: no records")
+    parsed, sources, names, skipped = read_puzzle_csv(path, parse, on_error, limit)
+    questions, answers, ratings = zip(*parsed)
     to_grids = lambda rows: (np.frombuffer("".join(rows).encode(), np.uint8) - ord("0")).reshape(-1, size, size)
     records = SudokuRecords(to_grids(questions), to_grids(answers), np.array(ratings, np.int64), sources, names)
-    errors = sudoku_errors(records.questions, records.answers)
-    bad_rows = [i for i, e in enumerate(errors) if e]
-    if bad_rows and on_error == "raise":
-        i = bad_rows[0]
-        raise ValueError(f"{path}, line {names[i].rsplit(':', 1)[1]}: {errors[i]}")
-    if bad_rows:
-        keep = np.setdiff1d(np.arange(len(records)), bad_rows)
-        records = records.select(keep)
-    records.num_skipped = skipped + len(bad_rows)
-    return records
+    return records.without_invalid(sudoku_errors(records.questions, records.answers), path, on_error, skipped)
 
 
 def write_sudoku_csv(path: str | Path, records: SudokuRecords) -> None:

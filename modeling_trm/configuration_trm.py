@@ -201,7 +201,7 @@ class TRMConfig(_PuzzleModelConfig):
     @classmethod
     def from_official_config(cls, official: dict[str, Any], **overrides) -> TRMConfig:
         """Build from the keyword arguments of the official ``TinyRecursiveReasoningModel_ACTV1``
-        (a ``config.json`` of ``shared/reference`` or the ``arch:`` section of ``all_config.yaml``)."""
+        (a JSON dict of them, or the ``arch:`` section of a run's ``all_config.yaml``)."""
         official = _strip_official(official, ignore={"H_layers"})
         kwargs = {ours: official.pop(theirs) for ours, theirs in cls._OFFICIAL_NAMES.items() if theirs in official}
         kwargs.update({key: official.pop(key) for key in cls._OFFICIAL_SAME if key in official})

@@ -2,9 +2,10 @@
 
 Two networks of the same block design: a fast low level ``f_L`` and a slow high level ``f_H``.
 Per supervision step: ``high_cycles`` x (``low_cycles`` low-level updates, one high-level update),
-everything but the very last low- and high-level update without gradient (HRM's "1-step gradient").
+everything but the very last low- and high-level update without gradient (HRM's "1-step gradient",
+docs/numerics.md#hrm-one-step-gradient).
 The supervision-step machinery (carry, halting with the Q-learning continue target, loss head) is
-shared with TRM, see `TRMPreTrainedModel`.
+shared with TRM, see `ACTSupervisionMixin`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from .configuration_trm import HRMConfig
-from .modeling_trm import TRMPreTrainedModel, TRMReasoningNetwork
+from .modeling_trm import ACTSupervisionMixin, TRMPreTrainedModel, TRMReasoningNetwork
 from .solving_trm import PuzzleSolverMixin
 
 
@@ -21,7 +22,7 @@ class HRMPreTrainedModel(TRMPreTrainedModel):
     base_model_prefix = "hrm"
 
 
-class HRMForPuzzleSolving(PuzzleSolverMixin, HRMPreTrainedModel):
+class HRMForPuzzleSolving(PuzzleSolverMixin, ACTSupervisionMixin, HRMPreTrainedModel):
     """HRM: ``answer_state`` is the high-level state z_H (read by the heads), ``latent_state`` z_L."""
 
     def __init__(self, config: HRMConfig):

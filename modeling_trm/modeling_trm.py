@@ -6,7 +6,7 @@ last recursion with gradient. A forward call is one supervision step (one ACT st
 code); the recursion state is carried from call to call in a `TRMState`, like ``past_key_values``.
 
 Numerics follow the official implementation (``SamsungSAILMontreal/TinyRecursiveModels``) exactly;
-``shared/spec/TRM_REFERENCE.md`` explains every detail referred to as "spec §x" below.
+``docs/numerics.md`` states every rule, why, and the official function and test it is pinned by.
 Shapes: B batch, S = seq_len task tokens, P puzzle-prefix positions, N = S + P, D hidden, V vocab.
 """
 
@@ -25,9 +25,9 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
 from .configuration_trm import TRMConfig, swiglu_intermediate_size
+from .processing_trm import IGNORE_LABEL_ID
 from .solving_trm import PuzzleSolverMixin
 
-IGNORE_LABEL_ID = -100
 FORWARD_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -37,7 +37,8 @@ FORWARD_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def trunc_normal_init_(tensor: torch.Tensor, std: float = 1.0, lower: float = -2.0, upper: float = 2.0):
-    """JAX-style truncated normal: ``std`` is the std of the *truncated* distribution (spec §1.8),
+    """JAX-style truncated normal: ``std`` is the std of the *truncated* distribution
+    (docs/numerics.md#initialisation),
     unlike ``torch.nn.init.trunc_normal_``. Leaves tensors loaded by ``from_pretrained`` alone."""
     if getattr(tensor, "_is_hf_initialized", False):
         return tensor
@@ -56,7 +57,8 @@ def trunc_normal_init_(tensor: torch.Tensor, std: float = 1.0, lower: float = -2
 
 
 def log_stablemax(logits: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """log of stablemax: s(x) = x + 1 for x >= 0, 1 / (1 - x) for x < 0, normalised (spec §3.1)."""
+    """log of stablemax: s(x) = x + 1 for x >= 0, 1 / (1 - x) for x < 0, normalised
+    (docs/numerics.md#stablemax)."""
     s = torch.where(logits < 0, 1 / (1 - logits + 1e-30), logits + 1)
     return torch.log(s / s.sum(dim=dim, keepdim=True))
 
@@ -73,7 +75,7 @@ def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_i
 
 
 def rms_norm(hidden_states: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
-    """RMSNorm without a gain over axis ``dim``, computed in float32 (spec §1.4)."""
+    """RMSNorm without a gain over axis ``dim``, computed in float32 (docs/numerics.md#post-norm-blocks)."""
     dtype = hidden_states.dtype
     hidden_states = hidden_states.float()
     hidden_states = hidden_states * torch.rsqrt(hidden_states.square().mean(dim, keepdim=True) + eps)
@@ -139,7 +141,8 @@ def eager_attention_forward(module, query, key, value, attention_mask, scaling, 
 
 
 class CastedLinear(nn.Linear):
-    """Linear layer with float32 master weights cast to the activation dtype at use (spec §1.9)."""
+    """Linear layer with float32 master weights cast to the activation dtype at use
+    (docs/numerics.md#precision)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = None if self.bias is None else _cast(self.bias, x.dtype)
@@ -257,7 +260,8 @@ class TRMBlock(nn.Module):
         if not torch.is_grad_enabled():
             return self._forward_inplace(hidden_states, position_embeddings)
         if hasattr(self, "token_mlp"):
-            # mixes positions per channel; its residual norm also runs over *positions* (spec pitfall 2)
+            # mixes positions per channel; its residual norm also runs over *positions*
+            # (docs/numerics.md#post-norm-blocks)
             hidden_states = rms_norm(hidden_states + self.token_mlp.mix_positions(hidden_states), self.eps, dim=1)
         else:
             hidden_states = rms_norm(hidden_states + self.self_attn(hidden_states, position_embeddings), self.eps)
@@ -296,7 +300,7 @@ class TRMPuzzleEmbedding(nn.Module):
     ``weight`` [num_puzzle_identifiers, dim] is a persistent *buffer*, so AdamATan2, EMA and DDP never
     see it. A training forward with grad gathers the batch's rows into the leaf ``local_rows``
     (requires grad) and records ``local_ids``; after ``backward()`` the sparse optimizer reads
-    ``local_rows.grad`` and ``local_ids`` (spec §4.1b)."""
+    ``local_rows.grad`` and ``local_ids`` (docs/numerics.md#sign-sgd)."""
 
     def __init__(self, num_embeddings: int, dim: int):
         super().__init__()
@@ -357,15 +361,13 @@ class TRMOutput(ModelOutput):
 
 
 # ---------------------------------------------------------------------------------------------
-# Shared model machinery (TRM and HRM): embeddings, heads, the ACT step, the loss head
+# transformers plumbing (TRM and HRM): config class, attention backends, initialisation
 # ---------------------------------------------------------------------------------------------
 
 
 class TRMPreTrainedModel(PreTrainedModel):
-    """Initialisation, input embedding, heads and the ACT supervision step shared by TRM and HRM.
-
-    Subclasses build their reasoning networks and define ``recursion(input_embeddings, answer,
-    latent) -> (answer, latent)``: what one supervision step does to the state."""
+    """The `PreTrainedModel` base of TRM and HRM: config class, attention backends and the official
+    initialisation. The models add `ACTSupervisionMixin` (what a forward call does) and their recursion."""
 
     config_class = TRMConfig
     base_model_prefix = "trm"
@@ -373,6 +375,44 @@ class TRMPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["TRMBlock"]
     _supports_sdpa = True
     _supports_attention_backend = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Official initialisation (docs/numerics.md#initialisation): LeCun truncated normal everywhere,
+        Q head 0 / -5."""
+        if module is getattr(self, "q_head", None):
+            init.zeros_(module.weight)
+            init.constant_(module.bias, -5.0)  # sigmoid(-5) ~ 0.007: "do not halt" at the start
+        elif isinstance(module, nn.Linear):
+            trunc_normal_init_(module.weight, std=module.in_features**-0.5)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):  # tokens and learned positions: sqrt(D) * E has unit scale
+            trunc_normal_init_(module.weight, std=module.embedding_dim**-0.5)
+        elif isinstance(module, TRMPuzzleEmbedding):
+            init.zeros_(module.weight)
+        elif isinstance(module, TRMRotaryEmbedding):
+            module.reset_tables()
+        elif isinstance(module, TRMPreTrainedModel):
+            for name in ("answer_init", "latent_init"):
+                buffer = getattr(module, name)
+                if not getattr(buffer, "_is_hf_initialized", False):
+                    trunc_normal_init_(buffer, std=1.0)
+                    # official checkpoints create them in the forward dtype: keep exactly those values
+                    init.copy_(buffer, buffer.to(module.forward_dtype).float())
+
+
+# ---------------------------------------------------------------------------------------------
+# The deep-supervision (ACT) step shared by TRM and HRM: embeddings, heads, state, halting, loss
+# ---------------------------------------------------------------------------------------------
+
+
+class ACTSupervisionMixin:
+    """One deep-supervision step per forward call, as the official ACT wrapper and loss head run it
+    (docs/numerics.md#supervision-step): the input embedding, the output and halting heads, the carried
+    `TRMState` with refills of halted slots, halting with exploration, the Q-learning continue target
+    and the loss head. Shared by TRM and HRM, which differ only in their networks and in
+    ``recursion(input_embeddings, answer, latent) -> (answer, latent)``: what one supervision step does
+    to the state. A model builds its embeddings and heads with `_build_io_modules` in ``__init__``."""
 
     def _build_io_modules(self, config) -> None:
         """Input embeddings, initial states and heads (identical in TRM and HRM)."""
@@ -394,29 +434,6 @@ class TRMPreTrainedModel(PreTrainedModel):
         self.register_buffer("latent_init", torch.empty(config.hidden_size))
         self.lm_head = CastedLinear(config.hidden_size, config.vocab_size, bias=False)
         self.q_head = CastedLinear(config.hidden_size, 2, bias=True)  # [halt, continue] logits
-
-    def _init_weights(self, module: nn.Module) -> None:
-        """Official initialisation (spec §1.8): LeCun truncated normal everywhere, Q head 0 / -5."""
-        if module is getattr(self, "q_head", None):
-            init.zeros_(module.weight)
-            init.constant_(module.bias, -5.0)  # sigmoid(-5) ~ 0.007: "do not halt" at the start
-        elif isinstance(module, nn.Linear):
-            trunc_normal_init_(module.weight, std=module.in_features**-0.5)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):  # tokens and learned positions: sqrt(D) * E has unit scale
-            trunc_normal_init_(module.weight, std=module.embedding_dim**-0.5)
-        elif isinstance(module, TRMPuzzleEmbedding):
-            init.zeros_(module.weight)
-        elif isinstance(module, TRMRotaryEmbedding):
-            module.reset_tables()
-        elif isinstance(module, TRMPreTrainedModel):
-            for name in ("answer_init", "latent_init"):
-                buffer = getattr(module, name)
-                if not getattr(buffer, "_is_hf_initialized", False):
-                    trunc_normal_init_(buffer, std=1.0)
-                    # official checkpoints create them in the forward dtype: keep exactly those values
-                    init.copy_(buffer, buffer.to(module.forward_dtype).float())
 
     def num_puzzle_embedding_parameters(self) -> int:
         """Entries of the puzzle-embedding table (a buffer, so not in ``num_parameters()``)."""
@@ -444,14 +461,12 @@ class TRMPreTrainedModel(PreTrainedModel):
         halt_logits, continue_logits = self.q_head(answer[:, 0]).float().unbind(-1)
         return logits, halt_logits, continue_logits
 
-    def initial_state(self, input_ids, puzzle_ids=None, labels=None) -> TRMState:
+    def initial_state(self, input_ids, puzzle_ids, labels=None) -> TRMState:
         """A fresh state: every slot halted, so the next call resets every slot and loads the batch."""
         batch = input_ids.shape[0]
         shape = (batch, self.config.total_seq_len, self.config.hidden_size)
         answer = _cast(self.answer_init, self.forward_dtype).expand(shape)
         latent = _cast(self.latent_init, self.forward_dtype).expand(shape)
-        if puzzle_ids is None:
-            puzzle_ids = torch.zeros(batch, dtype=torch.long, device=input_ids.device)
         return TRMState(
             answer_state=answer, latent_state=latent,
             steps=torch.zeros(batch, dtype=torch.int32, device=input_ids.device),
@@ -500,13 +515,14 @@ class TRMPreTrainedModel(PreTrainedModel):
                     halted = halted | (halt_logits > continue_logits)
                 else:
                     halted = halted | (halt_logits > 0)
-                # Exploration only delays halting: a random minimum of 2..N_sup steps (spec §2.2).
+                # Exploration only delays halting: a random minimum of 2..N_sup steps
+                # (docs/numerics.md#halting-and-exploration).
                 explore = torch.rand_like(halt_logits) < self.config.halt_exploration_prob
                 min_halt_steps = explore * torch.randint_like(steps, low=2, high=self.config.max_supervision_steps + 1)
                 halted = halted & (steps >= min_halt_steps)
                 if self.config.act_continue:
                     # Q-learning target for the continue logit: the value of the next step, from an
-                    # extra no-grad step on the new state (as HRM does, spec §7.1).
+                    # extra no-grad step on the new state (as HRM does, docs/numerics.md#q-learning-target).
                     next_answer, _ = self.recursion(input_embeddings.detach(), answer.detach(), latent.detach())
                     _, next_halt, next_continue = self.heads(next_answer)
                     target_continue = torch.sigmoid(
@@ -529,7 +545,8 @@ class TRMPreTrainedModel(PreTrainedModel):
 
     @staticmethod
     def _refill_halted_slots(state: TRMState, fresh: TRMState) -> TRMState:
-        """Halted slots take the fresh row and initial states; the others keep theirs (spec §2.2)."""
+        """Halted slots take the fresh row and initial states; the others keep theirs
+        (docs/numerics.md#supervision-step)."""
         reset = state.halted
         if bool(reset.all()):
             return fresh
@@ -587,7 +604,8 @@ class TRMPreTrainedModel(PreTrainedModel):
 
     @staticmethod
     def _act_loss(logits, labels, halt_logits, continue_logits, target_continue, halted, steps):
-        """The official ``ACTLossHead`` (spec §3.2-3.3): returns (total / B, raw float64 metric sums)."""
+        """The official ``ACTLossHead`` (docs/numerics.md#loss-head): returns (total / B, raw float64
+        metric sums)."""
         mask = labels != IGNORE_LABEL_ID  # [B, S]
         loss_counts = mask.sum(-1)
         loss_divisor = loss_counts.clamp_min(1).unsqueeze(-1)  # per-sequence mean over valid tokens
@@ -630,10 +648,10 @@ def _check_range(name: str, ids: torch.Tensor, limit: int, limit_name: str) -> N
 # ---------------------------------------------------------------------------------------------
 
 
-class TRMForPuzzleSolving(PuzzleSolverMixin, TRMPreTrainedModel):
+class TRMForPuzzleSolving(PuzzleSolverMixin, ACTSupervisionMixin, TRMPreTrainedModel):
     """Tiny Recursive Model: one network ``f`` (``self.network``) refines the answer y and latent z.
 
-    ``forward`` = one supervision step (see `TRMPreTrainedModel.forward`); ``solve`` runs them to the end.
+    ``forward`` = one supervision step (see `ACTSupervisionMixin.forward`); ``solve`` runs them to the end.
     """
 
     def __init__(self, config: TRMConfig):
@@ -677,6 +695,7 @@ class TRMForPuzzleSolving(PuzzleSolverMixin, TRMPreTrainedModel):
 
 
 __all__ = [
+    "ACTSupervisionMixin",
     "TRMForPuzzleSolving",
     "TRMOutput",
     "TRMPreTrainedModel",

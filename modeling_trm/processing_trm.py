@@ -1,25 +1,30 @@
 """Puzzle processor: grids and strings of each task <-> the token ids TRM/HRM read and write.
 
-Vocabularies follow the official dataset builders (spec §5.4), so a converted official checkpoint
-reads what this processor writes:
+Vocabularies follow the official dataset builders (docs/numerics.md#vocabularies), so a converted
+official checkpoint reads what this processor writes:
 
 * sudoku: PAD 0, blank 1, digit d -> d + 1 (V = size + 2, S = size**2, row-major; 9x9 officially, 4x4/6x6/8x8 too)
 * maze:   PAD 0, ``#`` 1, `` `` 2, ``S`` 3, ``G`` 4, ``o`` 5 (V = 6, S = grid_size**2, 30x30 officially)
 * arc:    PAD 0, EOS 1, colour c -> c + 2 (V = 12, S = 900) on a 30x30 canvas: the grid at the top-left,
           an EOS row below it and an EOS column right of it, the corner between them left as PAD.
 
+The puzzle rules shared by the whole package live here and only here (``hub_datasets`` and ``training``
+import them): the ignored-label id, the Sudoku box shapes, the ARC canvas encoding, its crop and the
+grid hash (docs/numerics.md#vocabularies, #arc-canvas, #arc-crop, #grid-hash).
+
 This file is copied next to saved models for ``trust_remote_code``: it imports third-party libraries only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from transformers import BatchFeature, ProcessorMixin
 
-IGNORE_LABEL_ID = -100
+IGNORE_LABEL_ID = -100  # label of an unsupervised position (docs/numerics.md#ignored-labels)
 PAD_ID = 0
 BLANK_PUZZLE_NAME = "<blank>"
 
@@ -28,10 +33,11 @@ MAZE_CHARS = "# SGo"  # token id = index + 1
 MAZE_TOKEN_OF_CHAR = {char: token for token, char in enumerate(MAZE_CHARS, start=1)}
 MAZE_WALL_ID, MAZE_OPEN_ID, MAZE_START_ID, MAZE_GOAL_ID, MAZE_PATH_ID = range(1, 6)
 ARC_EOS_ID = 1
-ARC_COLOUR_OFFSET = 2
-DEFAULT_GRID_SIZE = {"sudoku": 9, "maze": 30, "arc": 30}
+ARC_COLOUR_OFFSET = 2  # colour c -> token c + 2
+ARC_CANVAS_SIZE = 30
+DEFAULT_GRID_SIZE = {"sudoku": 9, "maze": 30, "arc": ARC_CANVAS_SIZE}
 VOCAB_SIZE = {"maze": 6, "arc": 12}  # sudoku: size + 2
-# Sudoku box shape (rows, columns) per grid size; the same convention as hub_datasets.augment.
+# Sudoku box shape (rows, columns) per grid size.
 SUDOKU_BOX_SHAPES = {4: (2, 2), 6: (2, 3), 8: (2, 4), 9: (3, 3)}
 
 
@@ -228,15 +234,10 @@ class PuzzleProcessor(ProcessorMixin):
         if bad.size:
             r, c = bad[0]
             raise ValueError(f"{where}: colour {colours[r, c]} at row {r}, column {c} is outside 0-9.")
-        canvas = np.zeros((size, size), dtype=np.int64)
-        canvas[:height, :width] = colours + ARC_COLOUR_OFFSET
-        if height < size:
-            canvas[height, :width] = ARC_EOS_ID
-        if width < size:
-            canvas[:height, width] = ARC_EOS_ID
+        canvas = arc_canvas(colours[None], size=size)[0].astype(np.int64)
         if is_label:
             canvas[canvas == PAD_ID] = IGNORE_LABEL_ID
-        return canvas.reshape(-1)
+        return canvas
 
     # ----------------------------------------------------------------------------------------------
     # the rules of each task: contradictory givens, valid solutions (the one place the package checks them)
@@ -356,7 +357,7 @@ class PuzzleProcessor(ProcessorMixin):
         if self.task == "maze":
             chars = np.array(list("?" + MAZE_CHARS))
             return chars[np.where(grid <= len(MAZE_CHARS), grid, 0)]
-        return _crop(grid)
+        return crop_arc_grid(grid, size)
 
     def to_text(self, grid) -> str:
         """A grid (as returned by `decode`, or any grid `__call__` accepts) as readable text."""
@@ -378,20 +379,59 @@ class PuzzleProcessor(ProcessorMixin):
         return "\n".join(" ".join(str(colour) for colour in row) for row in np.asarray(grid).tolist())
 
 
-def _crop(grid: np.ndarray) -> np.ndarray:
-    """The official ARC evaluator's crop: the largest-area top-left rectangle of colour tokens, minus 2.
+# ----------------------------------------------------------------------------------------------
+# ARC canvas, crop and grid hash (the official builder's and evaluator's rules)
 
-    Rows are scanned downwards with a running width (leading colour tokens of the row, never growing)."""
-    best_area, best_shape = 0, (0, 0)
-    width = grid.shape[1]
-    for rows in range(1, grid.shape[0] + 1):
-        for c in range(width):
-            if not ARC_COLOUR_OFFSET <= grid[rows - 1, c] <= ARC_COLOUR_OFFSET + 9:
-                width = c
-                break
-        if rows * width > best_area:
-            best_area, best_shape = rows * width, (rows, width)
-    return (grid[: best_shape[0], : best_shape[1]] - ARC_COLOUR_OFFSET).astype(np.uint8)
+
+def arc_canvas(grids, offsets=None, size: int = ARC_CANVAS_SIZE) -> np.ndarray:
+    """Canvas tokens ``[V, size * size]`` (uint8) of ``grids`` ``[V, h, w]`` (colours 0..9) placed at
+    ``offsets`` ``[V, 2]`` (row, column; default the top-left): colour c -> c + 2, an EOS row below and
+    an EOS column right of each grid where they fit, the corner between them and the rest PAD
+    (docs/numerics.md#arc-canvas). The official ``np_grid_to_seq_translational_augment``."""
+    grids = np.asarray(grids)
+    count, height, width = grids.shape
+    # one spare row and column: a grid touching the border puts its EOS there, then it is cut off
+    canvas = np.zeros((count, size + 1, size + 1), np.uint8)
+    block = np.zeros((count, height + 1, width + 1), np.uint8)
+    block[:, :height, :width] = grids + ARC_COLOUR_OFFSET
+    block[:, height, :width] = ARC_EOS_ID
+    block[:, :height, width] = ARC_EOS_ID
+    if offsets is None:
+        canvas[:, : height + 1, : width + 1] = block
+    else:
+        offsets = np.asarray(offsets, np.int64)
+        rows = offsets[:, 0, None, None] + np.arange(height + 1)[None, :, None]
+        cols = offsets[:, 1, None, None] + np.arange(width + 1)[None, None, :]
+        canvas[np.arange(count)[:, None, None], rows, cols] = block
+    return canvas[:, :size, :size].reshape(count, size * size)
+
+
+def crop_arc_grid(tokens, canvas: int = ARC_CANVAS_SIZE) -> np.ndarray:
+    """The official evaluator's crop (``evaluators/arc.py:_crop``, docs/numerics.md#arc-crop): the
+    colours (tokens 2..11) of the largest-area top-left rectangle, as uint8.
+
+    Scanning rows downward, the width is the run of leading colour tokens, never growing; the block
+    with the largest area wins (earliest on ties). Anything beyond the EOS row/column is ignored, a
+    bad token inside the grid truncates it, EOS/PAD at (0, 0) gives a 0x0 grid.
+    """
+    grid = np.asarray(tokens, dtype=np.int64).reshape(canvas, canvas)
+    is_colour = (grid >= ARC_COLOUR_OFFSET) & (grid <= ARC_COLOUR_OFFSET + 9)
+    leading_run = np.where(is_colour.all(1), canvas, np.argmin(is_colour, axis=1))
+    widths = np.minimum.accumulate(leading_run)
+    areas = widths * np.arange(1, canvas + 1)
+    if areas.max() == 0:
+        return np.zeros((0, 0), np.uint8)
+    rows = int(np.argmax(areas)) + 1
+    return (grid[:rows, : widths[rows - 1]] - ARC_COLOUR_OFFSET).astype(np.uint8)
+
+
+def grid_hash(grid) -> str:
+    """The official ``grid_hash`` (docs/numerics.md#grid-hash): SHA-256 of the shape (one byte per
+    dimension) followed by the uint8 cell values."""
+    grid = np.ascontiguousarray(grid, dtype=np.uint8)
+    if grid.ndim != 2:
+        raise ValueError(f"grid_hash expects a 2-d grid, got shape {grid.shape}")
+    return hashlib.sha256(bytes(grid.shape) + grid.tobytes()).hexdigest()
 
 
 def _sudoku_duplicate(digits: np.ndarray) -> str | None:

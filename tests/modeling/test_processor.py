@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoProcessor
 
-from modeling_trm.processing_trm import PuzzleProcessor
+from modeling_trm.processing_trm import PuzzleProcessor, arc_canvas, crop_arc_grid
 
 SUDOKU = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
 SUDOKU_SOLUTION = "483921657967345821251876493548132976729564138136798245372689514814253769695417382"
@@ -159,6 +159,97 @@ def test_arc_full_canvas_has_no_eos_and_crop_follows_the_official_scan():
     assert processor.decode(canvas.reshape(-1)).tolist() == (canvas[:3, :3] - 2).tolist()
     canvas[0, 0] = 1  # EOS in the corner: nothing to crop
     assert processor.decode(canvas.reshape(-1)).shape == (0, 0)
+
+
+
+def _official_canvas(grid: np.ndarray, pad_r: int, pad_c: int) -> np.ndarray:
+    """The official builder's encoding (``np_grid_to_seq_translational_augment``), transcribed."""
+    nrow, ncol = grid.shape
+    canvas = np.pad(grid + 2, ((pad_r, 30 - pad_r - nrow), (pad_c, 30 - pad_c - ncol)), constant_values=0)
+    eos_row, eos_col = pad_r + nrow, pad_c + ncol
+    if eos_row < 30:
+        canvas[eos_row, pad_c:eos_col] = 1
+    if eos_col < 30:
+        canvas[pad_r:eos_row, eos_col] = 1
+    return canvas.reshape(-1)
+
+
+def _official_crop(canvas: np.ndarray) -> np.ndarray:
+    """The official evaluator's ``_crop`` (``evaluators/arc.py``), transcribed loop for loop."""
+    grid = canvas.reshape(30, 30)
+    max_area, max_size, num_c = 0, (0, 0), 30
+    for num_r in range(1, 31):
+        for c in range(1, num_c + 1):
+            x = grid[num_r - 1, c - 1]
+            if (x < 2) | (x > 11):
+                num_c = c - 1
+                break
+        if num_r * num_c > max_area:
+            max_area, max_size = num_r * num_c, (num_r, num_c)
+    return (grid[: max_size[0], : max_size[1]] - 2).astype(np.uint8)
+
+
+def test_arc_canvas_equals_the_official_encoder_at_every_offset_and_size():
+    """`arc_canvas` (used by the dataset builder, the processor and the benchmarks) against the
+    official encoder, for random grid sizes (up to 30x30: no room for EOS) and offsets (grids
+    touching the right/bottom border lose their EOS column/row)."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        height, width = rng.integers(1, 31, size=2)
+        grids = rng.integers(0, 10, size=(3, height, width)).astype(np.uint8)
+        offsets = np.stack([rng.integers(0, 31 - height, size=3), rng.integers(0, 31 - width, size=3)], axis=1)
+        expected = [_official_canvas(g, r, c) for g, (r, c) in zip(grids, offsets)]
+        np.testing.assert_array_equal(arc_canvas(grids, offsets), np.stack(expected))
+        np.testing.assert_array_equal(arc_canvas(grids), np.stack([_official_canvas(g, 0, 0) for g in grids]))
+
+
+def test_crop_equals_the_official_scan_on_random_canvases():
+    """The one crop (`crop_arc_grid`: processor decode, dataset decode, ARC voting) against the
+    official loop, on canvases with EOS at random places, PAD/EOS holes and noise beyond the grid."""
+    rng = np.random.default_rng(1)
+    for _ in range(500):
+        height, width = rng.integers(1, 31, size=2)
+        canvas = _official_canvas(rng.integers(0, 10, size=(height, width)).astype(np.uint8), 0, 0).reshape(30, 30)
+        canvas[rng.random((30, 30)) < rng.choice([0.0, 0.002, 0.02])] = rng.integers(0, 2)  # PAD/EOS holes
+        if rng.random() < 0.5:  # garbage beyond the EOS row/column
+            canvas[height + 1:, :] = rng.integers(0, 12, size=canvas[height + 1:, :].shape)
+        expected = _official_crop(canvas.reshape(-1))
+        actual = crop_arc_grid(canvas.reshape(-1))
+        assert actual.dtype == np.uint8 and actual.shape == expected.shape
+        np.testing.assert_array_equal(actual, expected)
+
+
+def test_each_puzzle_rule_has_one_definition_in_the_library():
+    """The ignored-label id, the Sudoku box shapes, the ARC canvas, crop and grid hash are defined in
+    `modeling_trm.processing_trm` only; the datasets, training and the model import them."""
+    import ast
+    import pathlib
+
+    import hub_datasets.augment
+    import hub_datasets.builders
+    import hub_datasets.metadata
+    import modeling_trm.modeling_trm
+    import training.metrics
+    from modeling_trm import processing_trm
+
+    shared = {"IGNORE_LABEL_ID", "SUDOKU_BOX_SHAPES", "ARC_CANVAS_SIZE", "arc_canvas", "crop_arc_grid", "grid_hash"}
+    root = pathlib.Path(processing_trm.__file__).resolve().parents[1]
+    for package in ("modeling_trm", "hub_datasets", "training", "model_cards"):
+        for path in (root / package).rglob("*.py"):
+            if path.name == "processing_trm.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [node.name] if isinstance(node, ast.FunctionDef | ast.ClassDef) else [
+                    target.id for target in getattr(node, "targets", [getattr(node, "target", None)])
+                    if isinstance(target, ast.Name)] if isinstance(node, ast.Assign | ast.AnnAssign) else []
+                assert not shared & set(names), f"{path.relative_to(root)} defines its own {shared & set(names)}"
+    assert training.metrics.crop_arc_grid is processing_trm.crop_arc_grid
+    assert training.metrics.grid_hash is processing_trm.grid_hash
+    assert hub_datasets.builders.crop_arc_grid is processing_trm.crop_arc_grid
+    assert hub_datasets.augment.SUDOKU_BOX_SHAPES is processing_trm.SUDOKU_BOX_SHAPES
+    for module in (modeling_trm.modeling_trm, training.metrics, hub_datasets.builders):
+        assert module.IGNORE_LABEL_ID == processing_trm.IGNORE_LABEL_ID == -100
+    assert hub_datasets.metadata.PuzzleDatasetMetadata.__dataclass_fields__["ignore_label_id"].default == -100
 
 
 @pytest.mark.parametrize(
