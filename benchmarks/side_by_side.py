@@ -55,7 +55,7 @@ for path in (REPO_ROOT, BENCHMARKS):  # runnable as a file without an installed 
 
 from train_throughput import matmul_peak_gflops
 
-from modeling_trm.convert_original_checkpoint import convert_official_state_dict
+from modeling_trm.convert_original_checkpoint import convert_official_state_dict, rename_official_state_dict
 from training.optim import AdamATan2, SparsePuzzleEmbeddingSignSGD
 
 RESULTS = BENCHMARKS / "results" / "side_by_side.json"
@@ -362,6 +362,75 @@ def train_section(official, name, arch, batch_size, trials, peak) -> dict:
     }
 
 
+def official_with_our_weights(official, model, batch_size: int):
+    """The official ``ACTLossHead`` holding a trained model of ours (the converter's renames, inverted)."""
+    arch = model.config.model_type
+    class_name = ("recursive_reasoning.hrm@HierarchicalReasoningModel_ACTV1" if arch == "hrm"
+                  else "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1")
+    kwargs = dict(model.config.to_official_config(), batch_size=batch_size)
+    loss_class = official.load_model_class("losses@ACTLossHead")
+    official_model = loss_class(official.load_model_class(class_name)(kwargs), loss_type="stablemax_cross_entropy")
+    official_model.load_state_dict(official_state_dict(model, official_model.state_dict()), strict=True)
+    return official_model.eval()
+
+
+def official_state_dict(model, official: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``official`` (an official state dict: its names and dtypes) filled with ``model``'s weights."""
+    ours, arch = model.state_dict(), model.config.model_type
+    filled = dict(official)
+    for key, tensor in official.items():
+        for our_key in rename_official_state_dict({key: tensor}, arch):  # one key, or none for scratch buffers
+            filled[key] = ours[our_key].to(tensor.dtype)
+    return filled
+
+
+def adaptive_section(official, model_dir: Path, batch_size: int, trials: int, limit: int | None) -> dict:
+    """A trained model's held-out puzzles: the official evaluation (always every supervision step) against
+    our ``solve`` with fixed and with adaptive halting: time, exact accuracy, mean steps."""
+    from test_time_compute import load_test_split
+    from transformers import AutoModel
+
+    import modeling_trm  # noqa: F401  (registers the Auto classes)
+    from training import metrics
+
+    model = AutoModel.from_pretrained(model_dir).eval()
+    test, _, _ = load_test_split(model_dir, limit)
+    columns = test.select_columns(["inputs", "labels", "puzzle_id"]).with_format("torch")[:]
+    inputs, labels, puzzle_ids = columns["inputs"].long(), columns["labels"].long(), columns["puzzle_id"].long()
+    steps = model.config.max_supervision_steps
+    official_model = official_with_our_weights(official, model, batch_size)
+    chunks = [slice(start, start + batch_size) for start in range(0, len(inputs), batch_size)]
+
+    def official_all():
+        return torch.cat([official_eval_loop(official_model, {
+            "inputs": inputs[c].int(), "labels": labels[c].int(), "puzzle_identifiers": puzzle_ids[c].int()}, steps)
+            for c in chunks]).argmax(-1)
+
+    def ours(halting):
+        return lambda: model.solve(inputs, puzzle_ids, max_steps=steps, halting=halting, batch_size=batch_size)
+
+    log(f"adaptive {model_dir} ({len(inputs)} puzzles, {steps} steps)")
+    timings, last = interleaved_best_of({"official": official_all, "fixed": ours("fixed"),
+                                         "adaptive": ours("adaptive")}, trials)
+    labels_np = labels.numpy()
+    predictions = {"official": last["official"], "fixed": last["fixed"].predictions,
+                   "adaptive": last["adaptive"].predictions}
+    results = {}
+    for name, seconds in timings.items():
+        best = min(seconds)
+        results[name] = {
+            "seconds": best, "puzzles_per_second": len(inputs) / best,
+            "speedup_over_official": min(timings["official"]) / best,
+            "exact_accuracy": float(metrics.puzzle_correctness(predictions[name].numpy(), labels_np)[0].mean()),
+            "mean_steps": float(last[name].steps.float().mean()) if name != "official" else float(steps),
+        }
+    return {
+        "section": "adaptive", "model": str(model_dir), "batch_size": batch_size, "num_puzzles": len(inputs),
+        "supervision_steps": steps, "same_predictions_fixed_vs_official": bool(torch.equal(
+            predictions["official"], predictions["fixed"])), "results": results,
+    }
+
+
 def memory_child(official_repo: str, side: str, kind: str, name: str, batch_size: int, tiny: bool) -> None:
     """In a fresh process: one solve step or one training step of one side, then print peak RSS (MiB)."""
     official = import_official(Path(official_repo))
@@ -401,7 +470,7 @@ def markdown(report: dict) -> str:
               f"official commit {report['official_commit']}"), "",
              "| section | model | batch | contender | best s | x official | % of matmul peak |", "|---|---|---|---|---|---|---|"]
     for row in report["rows"]:
-        if row["section"].startswith("memory"):
+        if row["section"].startswith("memory") or row["section"] == "adaptive":
             continue
         for contender, r in row["results"].items():
             lines.append(f"| {row['section']} | {row['model']} | {row['batch_size']} | {contender} | {r['seconds']:.2f} | "
@@ -412,6 +481,15 @@ def markdown(report: dict) -> str:
         for row in memory:
             lines.append(f"| {row['section'][7:]} | {row['model']} | {row['batch_size']} | "
                          f"{row['results']['official']['peak_rss_mib']:.0f} | {row['results']['ours']['peak_rss_mib']:.0f} |")
+    adaptive = [row for row in report["rows"] if row["section"] == "adaptive"]
+    if adaptive:
+        lines += ["", "| trained model | puzzles | contender | exact % | mean steps | puzzles/s | x official |",
+                  "|---|---|---|---|---|---|---|"]
+        for row in adaptive:
+            for contender, r in row["results"].items():
+                lines.append(f"| {Path(row['model']).name} | {row['num_puzzles']} | {contender} | "
+                             f"{100 * r['exact_accuracy']:.1f} | {r['mean_steps']:.2f} | {r['puzzles_per_second']:.1f} | "
+                             f"{r['speedup_over_official']:.2f} |")
     return "\n".join(lines)
 
 
@@ -420,7 +498,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--official-repo", type=Path, help="checkout of SamsungSAILMontreal/TinyRecursiveModels")
     parser.add_argument("--official-commit", help="commit of --official-repo when it is not a git checkout")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    parser.add_argument("--sections", nargs="+", choices=["solve", "train", "memory"], default=["solve", "train", "memory"])
+    parser.add_argument("--sections", nargs="+", choices=["solve", "train", "memory", "adaptive"],
+                        default=["solve", "train", "memory"])
+    parser.add_argument("--trained-model", type=Path, action="append", default=[],
+                        help="adaptive section: a model folder saved by `trm train` (repeatable)")
+    parser.add_argument("--adaptive-batch-size", type=int, default=64)
+    parser.add_argument("--test-limit", type=int, help="adaptive section: first N held-out puzzles only")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64], help="solve batch sizes")
     parser.add_argument("--train-batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2, help="supervision steps per solve")
@@ -456,6 +539,12 @@ def main(argv: list[str] | None = None) -> int:
         if "memory" in args.sections:
             rows.append(memory_section(args, name, "solve", max(args.batch_sizes)))
             rows.append(memory_section(args, name, "train", args.train_batch_size))
+    if "adaptive" in args.sections:
+        if not args.trained_model:
+            parser.error("--sections adaptive needs --trained-model DIR")
+        for model_dir in args.trained_model:
+            rows.append(adaptive_section(official, model_dir, args.adaptive_batch_size, args.trials, args.test_limit))
+            print(json.dumps(rows[-1]["results"], indent=1), flush=True)
     peak_after = matmul_peak_gflops(sizes=(256, 512)) if args.tiny else matmul_peak_gflops()
     if peak_after > peak:  # the best of both probes; recompute the fractions with it
         for row in rows:

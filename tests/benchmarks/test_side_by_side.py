@@ -64,3 +64,38 @@ def test_a_partial_run_replaces_only_its_own_rows():
     new = [{"section": "solve", "model": "TRM-MLP", "batch_size": 64, "v": 4}]
     merged = side_by_side.merge_rows(old, new)
     assert sorted(row["v"] for row in merged) == [1, 3, 4]
+
+
+@pytest.mark.parametrize("name", ["trm_small_mlp", "trm_small_att", "hrm_small"])
+def test_a_trained_model_goes_back_into_the_official_names_unchanged(reference_dir, name):
+    """The adaptive section runs the official code on our trained weights: the converter's renames, inverted."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    from modeling_trm.convert_original_checkpoint import convert_official_state_dict
+
+    official = load_file(reference_dir / name / "model.safetensors")
+    ours = convert_official_state_dict(official, json.loads((reference_dir / name / "config.json").read_text()))
+    with torch.no_grad():  # weights of our own, so the test sees them travel (not the official ones left in place)
+        for tensor in ours.state_dict().values():  # parameters and the initial-state buffers
+            tensor.add_(1.0)
+    back = side_by_side.official_state_dict(ours, official)
+    assert back.keys() == official.keys()
+    for key, tensor in back.items():
+        assert tensor.dtype == official[key].dtype, key
+        torch.testing.assert_close(tensor, (official[key].float() + 1.0).to(tensor.dtype), rtol=0, atol=0, msg=key)
+
+
+def test_the_adaptive_rows_get_their_own_table():
+    row = {"section": "adaptive", "model": "runs/trm-sudoku6x6", "batch_size": 64, "num_puzzles": 256,
+           "results": {"official": {"exact_accuracy": 0.98, "mean_steps": 8.0, "puzzles_per_second": 6.0,
+                                    "speedup_over_official": 1.0},
+                       "adaptive": {"exact_accuracy": 0.898, "mean_steps": 2.07, "puzzles_per_second": 45.0,
+                                    "speedup_over_official": 7.5}}}
+    report = {"machine": {"threads": 2, "load_average_before": [1.0], "load_average_after": [1.0]},
+              "matmul_peak_gflops": 100.0, "official_commit": "abc", "rows": [row]}
+    text = side_by_side.markdown(report)
+    assert "| trm-sudoku6x6 | 256 | adaptive | 89.8 | 2.07 | 45.0 | 7.50 |" in text
+    assert "| trm-sudoku6x6 | 256 | official | 98.0 | 8.00 | 6.0 | 1.00 |" in text
