@@ -488,7 +488,7 @@ def sudoku_run(ctx) -> dict:
         "global_batch_size": config.global_batch_size, "median_steps_per_second": steps_per_second,
         "paper_steps": paper_steps, "projected_hours_for_paper_steps": paper_steps / steps_per_second / 3600,
         "paper_hours": "< 36 h on 1x L40S",
-        "curve": [{k: r[k] for k in ("step", "loss", "lm_loss", "accuracy", "exact_accuracy", "lr")} for r in train],
+        "curve": [{k: r[k] for k in ("step", "loss", "lm_loss", "cell_accuracy", "exact_accuracy", "lr")} for r in train],
         "eval": log["eval"],
     }
 

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module_name, func_name = SUBCOMMANDS[name][0].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
+    importlib.import_module("hub_datasets.progress").quiet_library_bars()  # a log gets our progress lines only
     try:
         result = func(rest)
     except KeyboardInterrupt:

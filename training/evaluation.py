@@ -20,15 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from hub_datasets.augment import SUDOKU_BOX_SHAPES
+from hub_datasets.progress import progress_bar
+from model_cards.render import RESULTS_FILENAME
 from modeling_trm.cli import positive_int
 
 from . import metrics
 from .metrics import ARCVoting, arc_variant_name
-
-RESULTS_FILENAME = "eval_results.json"
 
 
 def evaluate(
@@ -79,9 +78,10 @@ def evaluate(
         arc_voting.begin_round()
 
     columns = ["inputs", "labels", "puzzle_id"] + (["puzzle_name", "augmentation"] if task == "arc" else [])
-    per_puzzle: dict[str, list[np.ndarray]] = {}  # name -> per-batch arrays, concatenated at the end
+    sums: dict[str, float] = {}  # `metrics.score_sums` of every batch, added up
+    validity: dict[str, list[np.ndarray]] = {}  # rule check -> per-batch arrays over supervised puzzles
     exact_by_step, cell_by_step = np.zeros(max_steps), np.zeros(max_steps)  # sums over supervised puzzles
-    with tqdm(total=len(dataset), unit="puzzle", desc="evaluate", disable=not progress) as bar:
+    with progress_bar(total=len(dataset), unit="puzzle", desc="evaluate", disable=not progress) as bar:
         for batch in dataset.select_columns(columns).with_format("numpy").iter(batch_size=batch_size):
             labels = batch["labels"].astype(np.int64)
             output = model.solve(
@@ -94,11 +94,10 @@ def evaluate(
             predictions, steps = output.predictions.cpu().numpy(), output.steps.cpu().numpy()
             # The halting logit of the step whose answer is scored (the last one each puzzle ran).
             halt_logits = output.halt_logits.float().cpu().numpy()[steps - 1, np.arange(len(steps))]
-            exact, cell, supervised = metrics.puzzle_correctness(predictions, labels)
-            batch_values = {"exact": exact, "cell": cell, "supervised": supervised, "steps": steps, "halt_logits": halt_logits}
-            batch_values.update(_validity(task, predictions, batch["inputs"], grid_shape))
-            for name, values in batch_values.items():
-                per_puzzle.setdefault(name, []).append(values)
+            metrics.add_sums(sums, metrics.score_sums(predictions, labels, halt_logits, steps))
+            supervised = metrics.puzzle_correctness(predictions, labels)[2]
+            for name, values in _validity(task, predictions, batch["inputs"], grid_shape).items():
+                validity.setdefault(name, []).append(values[supervised])
 
             intermediate = output.intermediate_predictions.cpu().numpy()
             for step in range(max_steps):  # a batch that stopped early keeps its final answers afterwards
@@ -114,26 +113,18 @@ def evaluate(
             bar.update(len(predictions))
 
     # Rows without any supervised label (padding) are left out of every mean, as in the official head.
-    per_puzzle = {name: np.concatenate(values) for name, values in per_puzzle.items()}
-    supervised = per_puzzle.pop("supervised")
-    per_puzzle = {name: values[supervised] for name, values in per_puzzle.items()}
-    count = int(supervised.sum())
-    results = {
-        "task": task,
-        "num_puzzles": count,
-        "exact_accuracy": metrics.mean_over_puzzles(per_puzzle["exact"]),
-        "cell_accuracy": metrics.mean_over_puzzles(per_puzzle["cell"]),
-        "halting_accuracy": metrics.halting_accuracy(per_puzzle["halt_logits"], per_puzzle["exact"]),
-        "mean_steps": metrics.mean_steps(per_puzzle["steps"]),
-    }
-    for name in sorted(per_puzzle.keys() - {"exact", "cell", "halt_logits", "steps"}):  # validity rates
-        results[name] = metrics.mean_over_puzzles(per_puzzle[name])
+    count = int(sums["count"])
+    if count == 0:
+        raise ValueError("no row of the dataset split has a supervised label (all -100): nothing to score")
+    results = {"task": task, **metrics.summarize(sums)}
+    for name in sorted(validity):  # validity rates
+        results[name] = metrics.mean_over_puzzles(np.concatenate(validity[name]))
     if task == "arc":
         results.update(arc_voting.result(), num_tasks=len(arc_voting.test_pairs))
     results["accuracy_by_step"] = {
         "steps": list(range(1, max_steps + 1)),
-        "exact_accuracy": (exact_by_step / count).tolist() if count else [math.nan] * max_steps,
-        "cell_accuracy": (cell_by_step / count).tolist() if count else [math.nan] * max_steps,
+        "exact_accuracy": (exact_by_step / count).tolist(),
+        "cell_accuracy": (cell_by_step / count).tolist(),
     }
     results.update(halting=halting, max_steps=max_steps, trained_steps=trained_steps)
     return results
@@ -238,25 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         max_steps=args.max_steps,
         limit=args.limit,
     )
-    results.update(
-        model=str(args.model),
-        model_revision=args.revision,
-        model_type=model.config.model_type,
-        dataset=str(args.dataset),
-        dataset_revision=args.dataset_revision,
-        dataset_recipe=dataset_metadata.recipe,
-        split=args.split,
-        limit=args.limit,
-        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        trm_hf_version=_package_version(),
-    )
     output = Path(args.output) if args.output else (
         Path(args.model) / RESULTS_FILENAME if Path(args.model).is_dir() else Path(RESULTS_FILENAME)
     )
     replaced = output.is_file()
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, output)  # a kill mid-write leaves the previous results whole
+    results = save_eval_results(results, output, model=str(args.model), model_revision=args.revision,
+                                model_type=model.config.model_type, dataset=str(args.dataset),
+                                dataset_revision=args.dataset_revision, dataset_recipe=dataset_metadata.recipe,
+                                split=args.split, limit=args.limit)
     if replaced:
         print(f"note: replaced the previous results in {output}"
               + (" (the model card is built from this file)" if output.name == RESULTS_FILENAME else ""),
@@ -267,6 +247,28 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(summary, indent=2))
     print(f"results written to {output}")
     return 0
+
+
+# Where the scores come from: every `eval_results.json` has these keys after the scores (None when unknown;
+# `step` and `weights` only for a file written by `trm train`), then `date` and `trm_hf_version`.
+PROVENANCE_KEYS = ("model", "model_revision", "model_type", "dataset", "dataset_revision", "dataset_recipe", "split",
+                   "limit", "step", "weights")
+
+
+def save_eval_results(scores: dict, path: str | Path, **provenance) -> dict:
+    """Write ``eval_results.json``, the model card's input, atomically: the `evaluate` results and where they
+    come from (`PROVENANCE_KEYS`), one flat layout for `trm eval` and `trm train`. Returns what was written."""
+    unknown = sorted(set(provenance) - set(PROVENANCE_KEYS))
+    if unknown:
+        raise TypeError(f"save_eval_results: unknown provenance {unknown}; known: {list(PROVENANCE_KEYS)}")
+    results = {**scores, **{key: provenance.get(key) for key in PROVENANCE_KEYS},
+               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "trm_hf_version": _package_version()}
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, path)  # a kill mid-write leaves the previous results whole
+    return results
 
 
 def check_dataset_matches_model(model_path: str, config, metadata, revision: str | None = None) -> None:
@@ -296,4 +298,4 @@ def _package_version() -> str | None:
         return None
 
 
-__all__ = ["evaluate", "main", "plot_accuracy_vs_steps"]
+__all__ = ["evaluate", "main", "plot_accuracy_vs_steps", "save_eval_results"]

@@ -13,7 +13,8 @@ import yaml
 import hub_datasets
 from modeling_trm.modeling_trm import TRMForPuzzleSolving
 from modeling_trm.processing_trm import PuzzleProcessor
-from training.train import Trainer, parse_args, transfer_puzzle_table
+from training.models import transfer_puzzle_table
+from training.train import Trainer, parse_args
 
 
 def _named_dataset(source: str, path: Path, names: list[str]) -> str:
