@@ -336,8 +336,7 @@ class Trainer:
         (and the default batch size) of ``trm eval``: the same model gives the same numbers either way.
         """
         from model_cards.render import RESULTS_FILENAME, render_model_card
-        from training.evaluation import evaluate, save_eval_results
-        from training.plots import plot_training_curves
+        from training.evaluation import evaluate, plot_training_curves, save_eval_results
 
         accelerator, config = self.accelerator, self.config
         self._write_log()

@@ -19,7 +19,7 @@ FINETUNED_REPO = "test-user/hrm-sudoku-finetuned"
 PUZZLE = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
 
 CONVERT_AND_PUSH = f"""
-from modeling_trm.cli import main as trm
+from training.cli import main as trm
 
 assert trm(["convert", "--checkpoint", "hrm-release", "--output", "converted"]) == 0
 assert trm(["card", "converted", "--repo-id", {CONVERTED_REPO!r}]) == 0
@@ -28,7 +28,7 @@ assert trm(["push", "converted", {CONVERTED_REPO!r}]) == 0
 
 FINE_TUNE_AND_PUSH = f"""
 from hub_datasets import build_dataset, save_puzzle_dataset
-from modeling_trm.cli import main as trm
+from training.cli import main as trm
 
 dataset, metadata = build_dataset("sudoku-gen-small", num_train=8, num_test=8, num_aug=1)
 save_puzzle_dataset(dataset, metadata, "new-sudoku")

@@ -6,9 +6,9 @@ import os
 import signal
 from pathlib import Path
 
-from modeling_trm.cli import main as trm_main
 from training import train as train_module
 from training.checkpointing import list_checkpoints
+from training.cli import main as trm_main
 from training.train import parse_args
 
 

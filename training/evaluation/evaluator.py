@@ -1,20 +1,20 @@
-"""Evaluate a TRM/HRM on a puzzle dataset split: `evaluate(...)`, `trm eval`, the accuracy-vs-steps plot.
+"""Evaluate a TRM/HRM on a puzzle dataset split (`evaluate`) and write the results file (`save_eval_results`).
 
 `evaluate` runs `model.solve` over the split in batches and scores the answers with `training.metrics`:
-exact / cell accuracy, halting accuracy and mean steps (the official eval metrics, spec §3.3), the
-validity of wrong answers (sudoku rules, maze paths), ARC pass@K with the official voting (spec §6),
-and the accuracy after every supervision step (how much each step of recursion buys, including steps
-beyond the number used in training: test-time compute).
+exact / cell accuracy, halting accuracy and mean steps (the official eval metrics,
+docs/numerics.md#loss-head and #evaluation-rollout), the validity of wrong answers (sudoku rules, maze
+paths), ARC pass@K with the official voting (docs/numerics.md#arc-voting), and the accuracy after every
+supervision step (how much each step of recursion buys, including steps beyond the number used in
+training: test-time compute). ``trm eval`` and ``trm train`` both score through it, so a model's card
+shows the same numbers whichever wrote them.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import math
 import os
-import sys
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
@@ -23,11 +23,8 @@ import torch
 
 from hub_datasets.augment import SUDOKU_BOX_SHAPES
 from hub_datasets.progress import progress_bar
-from model_cards.render import RESULTS_FILENAME
-from modeling_trm.cli import positive_int
-
-from . import metrics
-from .metrics import ARCVoting, arc_variant_name
+from training import metrics
+from training.metrics import ARCVoting, arc_variant_name
 
 
 def evaluate(
@@ -142,113 +139,6 @@ def _validity(task, predictions, inputs, grid_shape) -> dict[str, np.ndarray]:
     return {}
 
 
-# --------------------------------------------------------------------------------------------------
-# Accuracy vs. supervision steps
-# --------------------------------------------------------------------------------------------------
-
-
-def plot_accuracy_vs_steps(results: dict, path: str | Path, title: str | None = None) -> Path:
-    """PNG of exact and cell accuracy after each supervision step; steps past training are shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    by_step = results["accuracy_by_step"]
-    trained_steps = results.get("trained_steps")
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    ax.plot(by_step["steps"], by_step["exact_accuracy"], marker="o", markersize=3, label="exact (puzzle) accuracy")
-    ax.plot(by_step["steps"], by_step["cell_accuracy"], marker="s", markersize=3, label="cell accuracy")
-    if trained_steps:
-        ax.axvline(trained_steps, color="grey", linestyle="--", linewidth=1, label=f"trained with {trained_steps} steps")
-        if by_step["steps"][-1] > trained_steps:
-            ax.axvspan(trained_steps, by_step["steps"][-1], color="grey", alpha=0.12, label="test-time compute")
-    ax.set_xlabel("supervision steps")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title or f"{results.get('model', 'model')} on {results.get('dataset', 'dataset')} ({results.get('split', '')})",
-                 fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-# --------------------------------------------------------------------------------------------------
-# trm eval
-# --------------------------------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="trm eval",
-        description="Evaluate a TRM/HRM (model folder or Hub repo) on a puzzle dataset split and write the "
-        "results as JSON (the input of the model card's model-index).",
-    )
-    parser.add_argument("model", help="model folder or Hub repo id")
-    parser.add_argument("--dataset", required=True, help="puzzle dataset folder or Hub dataset repo id")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--output", help=f"results JSON (default: MODEL/{RESULTS_FILENAME} for a model folder, "
-                        f"else ./{RESULTS_FILENAME})")
-    parser.add_argument("--halting", choices=["fixed", "adaptive"], default="fixed",
-                        help="fixed: every puzzle runs max-steps steps (the paper's evaluation); adaptive: stop "
-                        "each puzzle when its halting head says so")
-    parser.add_argument("--max-steps", type=positive_int, help="supervision steps (default: the model's training value)")
-    parser.add_argument("--batch-size", type=positive_int, default=256)
-    parser.add_argument("--limit", type=positive_int, help="evaluate only the first N rows of the split")
-    parser.add_argument("--plot", help="write the accuracy-vs-steps PNG here")
-    parser.add_argument("--revision", help="model revision (Hub branch, tag or commit)")
-    parser.add_argument("--dataset-revision", help="dataset revision (Hub branch, tag or commit)")
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    from hub_datasets import load_dataset_metadata, load_puzzle_dataset
-    from modeling_trm.loading import load_model_for_solving
-
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_model_for_solving(args.model, args.revision).to(device)
-    dataset_metadata = load_dataset_metadata(args.dataset, revision=args.dataset_revision)
-    check_dataset_matches_model(args.model, model.config, dataset_metadata, args.revision)
-    splits = load_puzzle_dataset(args.dataset, revision=args.dataset_revision)
-    if args.split not in splits:
-        print(f"trm eval: dataset {args.dataset} has no split {args.split!r} (it has {list(splits)})", file=sys.stderr)
-        return 2
-
-    results = evaluate(
-        model,
-        splits[args.split],
-        dataset_metadata,
-        batch_size=args.batch_size,
-        halting=args.halting,
-        max_steps=args.max_steps,
-        limit=args.limit,
-    )
-    output = Path(args.output) if args.output else (
-        Path(args.model) / RESULTS_FILENAME if Path(args.model).is_dir() else Path(RESULTS_FILENAME)
-    )
-    replaced = output.is_file()
-    results = save_eval_results(results, output, model=str(args.model), model_revision=args.revision,
-                                model_type=model.config.model_type, dataset=str(args.dataset),
-                                dataset_revision=args.dataset_revision, dataset_recipe=dataset_metadata.recipe,
-                                split=args.split, limit=args.limit)
-    if replaced:
-        print(f"note: replaced the previous results in {output}"
-              + (" (the model card is built from this file)" if output.name == RESULTS_FILENAME else ""),
-              file=sys.stderr)
-    if args.plot:
-        plot_accuracy_vs_steps(results, args.plot)
-    summary = {k: v for k, v in results.items() if k != "accuracy_by_step" and isinstance(v, (int, float))}
-    print(json.dumps(summary, indent=2))
-    print(f"results written to {output}")
-    return 0
-
-
 # Where the scores come from: every `eval_results.json` has these keys after the scores (None when unknown;
 # `step` and `weights` only for a file written by `trm train`), then `date` and `trm_hf_version`.
 PROVENANCE_KEYS = ("model", "model_revision", "model_type", "dataset", "dataset_revision", "dataset_recipe", "split",
@@ -298,4 +188,4 @@ def _package_version() -> str | None:
         return None
 
 
-__all__ = ["evaluate", "main", "plot_accuracy_vs_steps", "save_eval_results"]
+__all__ = ["PROVENANCE_KEYS", "check_dataset_matches_model", "evaluate", "save_eval_results"]
