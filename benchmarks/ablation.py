@@ -1,4 +1,4 @@
-"""Laptop-scale reproduction of the TRM paper's comparisons and ablations (arXiv 2510.04871, §8 of the spec).
+"""Laptop-scale reproduction of the TRM paper's comparisons and ablations (arXiv 2510.04871; docs/numerics.md#ablations).
 
 Every model is trained on the same generated puzzles, for the same number of optimizer steps, with the
 same seeds and the same recipe (AdamATan2, deep supervision, EMA) through the package's public API
@@ -11,7 +11,7 @@ then evaluated on the test split:
 * ``single-pass``  no recursion, no deep supervision: HRM with ``high_cycles = low_cycles = 1`` and
                    ``max_supervision_steps = 1`` is one pass of its low- then high-level network, i.e. a
                    plain transformer with the layers of both modules (the paper's "direct prediction",
-                   spec §7.2 with one ACT step); trained with one supervision step per example
+                   docs/numerics.md#ablations, with one ACT step); trained with one supervision step per example
 * ``trm-1step``    TRM-MLP with the HRM-style 1-step gradient (``gradient_mode="one_step"``)
 * ``trm-no-ema``   TRM-MLP without EMA of the weights
 * ``trm-4layers``  TRM-MLP with 4 layers and half the latent updates (paper: 4 layers n=3 vs 2 layers n=6;
@@ -114,7 +114,7 @@ DESCRIPTIONS = {
     "trm-att": "TRM, self-attention + RoPE, 2 layers",
     "hrm": "HRM: low- and high-level networks of 4 layers each, 2x2 cycles, 1-step gradient, Q-learning halting",
     "single-pass": "no recursion, no deep supervision: HRM with 1x1 cycles and 1 supervision step = one pass "
-    "of an 8-layer attention transformer (paper's direct prediction, spec 7.2)",
+    "of an 8-layer attention transformer (paper's direct prediction, docs/numerics.md#ablations)",
     "trm-1step": "TRM-MLP, gradient only through the last latent and answer update (HRM's 1-step gradient)",
     "trm-no-ema": "TRM-MLP trained without EMA of the weights",
     "trm-4layers": "TRM-MLP with 4 layers and n/2 latent updates (comparable effective depth)",

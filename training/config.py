@@ -1,4 +1,4 @@
-"""`TrainingConfig` and the named presets: the paper's recipes (spec §4.4, §7.1) and small CPU runs.
+"""`TrainingConfig` and the named presets: the paper's recipes (docs/numerics.md#recipes) and small CPU runs.
 
 A config is a flat dataclass plus a ``model`` dict of `TRMConfig`/`HRMConfig` keyword arguments
 (the dataset fills in ``vocab_size``, ``seq_len`` and ``num_puzzle_identifiers``). Anything can be
@@ -206,7 +206,7 @@ def apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[s
 # ---------------------------------------------------------------------------------------------
 # Presets
 
-# Common to every official TRM run (spec §4.4; config/arch/trm.yaml + cfg_pretrain.yaml).
+# Common to every official TRM run (docs/numerics.md#recipes; config/arch/trm.yaml + cfg_pretrain.yaml).
 _TRM_PAPER_MODEL = dict(
     hidden_size=512,
     num_attention_heads=8,
@@ -236,7 +236,7 @@ def _trm(**model_deltas) -> dict[str, Any]:
     return {**_TRM_PAPER_MODEL, **model_deltas}
 
 
-# HRM (spec §7.1): two 4-layer modules, 2x2 cycles, one prefix slot, no EMA in the HRM repo.
+# HRM (docs/numerics.md#recipes): two 4-layer modules, 2x2 cycles, one prefix slot, no EMA in the HRM repo.
 _HRM_PAPER_MODEL = dict(
     hidden_size=512,
     num_attention_heads=8,

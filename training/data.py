@@ -1,4 +1,4 @@
-"""Batches for training and evaluation, following the official sampler (spec §5.2–5.3).
+"""Batches for training and evaluation, following the official sampler (docs/numerics.md#batches).
 
 Training data is consumed in *chunks* of ``eval_interval`` epochs, as in the official
 ``_iter_train``: a chunk concatenates one permutation of the groups per epoch; every visited group
@@ -163,7 +163,7 @@ class TrainBatchSampler:
 
 
 def collate(dataset, rows: np.ndarray, device: torch.device | str = "cpu", pad_to: int | None = None) -> dict:
-    """Fetch ``rows`` as model inputs (spec §5.2); eval batches are padded to ``pad_to`` rows with
+    """Fetch ``rows`` as model inputs (docs/numerics.md#batches); eval batches are padded to ``pad_to`` rows with
     PAD inputs, ignored labels and the blank puzzle id."""
     rows = np.asarray(rows, dtype=np.int64)
     columns = dataset.with_format("numpy", columns=["inputs", "labels", "puzzle_id"])

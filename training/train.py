@@ -1,10 +1,13 @@
 """Train a TRM/HRM with Accelerate: ``trm train``, ``python -m training.train`` or ``accelerate launch``.
 
-One optimizer step = one supervision step (spec §2.2, pitfall 6): every step feeds the next global
-batch to ONE model forward together with the carried ACT state; slots that halted at the previous
-step take the same-index row of the new batch and restart, the others keep refining their puzzle and
-ignore it. The state starts "all halted", persists across steps and batches, and is checkpointed
-with everything else, so ``--resume`` continues bit-exactly.
+One optimizer step = one supervision step (docs/numerics.md#training-step), all of it in
+`Trainer.training_step`: every step feeds the next global batch to ONE model forward together with the
+carried ACT state; slots that halted at the previous step take the same-index row of the new batch and
+restart, the others keep refining their puzzle and ignore it. The state starts "all halted", persists
+across steps and batches, and is checkpointed with everything else, so ``--resume`` continues bit-exactly.
+`Trainer.run` is the loop around it: logging, evaluation with the EMA weights, checkpoints
+(`training.checkpointing`), Ctrl-C, and the final model folder (`Trainer.finish`). The data comes from
+`training.data`, the model from `training.models`, the optimizers from `training.optim`.
 
     trm train                                    # default preset: small generated Sudoku, CPU, ~10 min
     trm train --preset sudoku-att dataset=PATH   # a paper recipe on a built dataset
