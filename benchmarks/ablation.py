@@ -1,4 +1,4 @@
-"""Laptop-scale reproduction of the TRM paper's comparisons and ablations (arXiv 2510.04871; docs/numerics.md#ablations).
+"""Laptop-scale reproduction of the TRM paper's comparisons and ablations (arXiv 2510.04871).
 
 Every model is trained on the same generated puzzles, for the same number of optimizer steps, with the
 same seeds and the same recipe (AdamATan2, deep supervision, EMA) through the package's public API
@@ -11,7 +11,7 @@ then evaluated on the test split:
 * ``single-pass``  no recursion, no deep supervision: HRM with ``high_cycles = low_cycles = 1`` and
                    ``max_supervision_steps = 1`` is one pass of its low- then high-level network, i.e. a
                    plain transformer with the layers of both modules (the paper's "direct prediction",
-                   docs/numerics.md#ablations, with one ACT step); trained with one supervision step per example
+                   docs/numerics.md#ablations); trained with one supervision step per example
 * ``trm-1step``    TRM-MLP with the HRM-style 1-step gradient (``gradient_mode="one_step"``)
 * ``trm-no-ema``   TRM-MLP without EMA of the weights
 * ``trm-4layers``  TRM-MLP with 4 layers and half the latent updates (paper: 4 layers n=3 vs 2 layers n=6;

@@ -6,7 +6,7 @@
 
 ``CKPT`` is a ``torch.save``d state dict (``step_N`` files of ``pretrain.py``) or a safetensors file;
 its keys carry the ``_orig_mod.model.`` (compiled) or ``model.`` prefix. ``CONFIG`` holds the official
-architecture keyword arguments: a JSON dict of them or the
+architecture keyword arguments: a JSON dict of the ``arch:`` keyword arguments or the
 ``all_config.yaml`` of a run (its ``arch:`` section). ``RUN_DIR`` is a run folder with ``step_N``
 checkpoints (or a ``checkpoint`` file, as the HRM releases) and ``all_config.yaml``; the latest step is
 converted. Puzzle names come from ``--identifiers`` (an official ``identifiers.json``, the official data

@@ -122,11 +122,6 @@ class TrainingConfig:
     def save_yaml(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
-    def with_overrides(self, overrides: dict[str, Any] | list[str]) -> TrainingConfig:
-        if isinstance(overrides, list):
-            overrides = parse_overrides(overrides)
-        return TrainingConfig.from_dict(apply_overrides(self.to_dict(), overrides))
-
 
 def _did_you_mean(key: str, known) -> str:
     close = difflib.get_close_matches(key, known, n=1)

@@ -135,10 +135,11 @@ def test_paper_scale_dry_run_prints_the_unchanged_recipes(capsys, tmp_path):
 
 def test_paper_overrides_are_valid_fields_of_their_presets():
     from modeling_trm import HRMConfig, TRMConfig
-    from training.config import PRESETS
+    from training.config import PRESETS, TrainingConfig, apply_overrides, parse_overrides
 
     for name, (preset, overrides) in ablation.PAPER_RUNS.items():
-        config = PRESETS[preset].with_overrides(overrides)  # TrainingConfig validates its own fields
+        # as `trm train --preset P key=value ...` reads them; TrainingConfig validates its own fields
+        config = TrainingConfig.from_dict(apply_overrides(PRESETS[preset].to_dict(), parse_overrides(overrides)))
         config_class = HRMConfig if config.model_type == "hrm" else TRMConfig
         for override in overrides:
             key = override.split("=")[0]
