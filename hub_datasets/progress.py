@@ -75,9 +75,6 @@ class LogLines:
             self.update(1)
         self.close()
 
-    def __len__(self):
-        return self.total or 0
-
     def __enter__(self):
         return self
 
@@ -87,9 +84,6 @@ class LogLines:
     def set_postfix(self, ordered_dict=None, refresh: bool = True, **kwargs) -> None:
         values = {**(ordered_dict or {}), **kwargs}
         self.postfix = ", ".join(f"{key}={value}" for key, value in values.items())
-
-    def set_description(self, desc: str = "", refresh: bool = True) -> None:
-        self.desc = desc
 
     def update(self, n: int = 1) -> None:
         self.n += n

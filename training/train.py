@@ -159,7 +159,7 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- the training step
     def training_step(self, step: int, global_rows: np.ndarray, interrupt: InterruptFlag | None = None):
-        """One supervision step = one optimizer step (docs/numerics.md).
+        """One supervision step = one optimizer step (docs/numerics.md#training-step).
 
         ONE forward per micro-batch slice with its carried ACT state (slots that halted take the new
         rows), backward, then AdamATan2 on the network, sign-SGD on the batch's puzzle-embedding rows,
