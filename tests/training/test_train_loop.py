@@ -17,6 +17,7 @@ from hub_datasets import PuzzleDatasetMetadata, SplitStatistics
 from hub_datasets.progress import LOG_EVERY_PERCENT
 from training.checkpointing import list_checkpoints
 from training.config import PRESETS, TrainingConfig
+from training.evaluation import main as eval_main
 from training.train import Trainer, parse_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +75,12 @@ def test_training_lifts_held_out_exact_accuracy_far_above_the_untrained_model(tm
     exact = ((solved == labels) | (labels == -100)).all(-1).float().mean().item()
     assert exact == pytest.approx(after)
     assert log["train"][-1]["loss"] < log["train"][0]["loss"]
+    # `trm eval` on the saved folder writes the same layout with the same numbers: one scoring path
+    assert eval_main([str(output_dir), "--dataset", config.dataset, "--output", str(tmp_path / "eval.json")]) == 0
+    evaluated = json.loads((tmp_path / "eval.json").read_text())
+    assert list(evaluated) == list(results)
+    differ = {"model", "date", "step", "weights"}  # where the numbers came from, and when
+    assert {k: v for k, v in evaluated.items() if k not in differ} == {k: v for k, v in results.items() if k not in differ}
 
 
 def test_dataset_that_does_not_fit_the_model_is_rejected_before_training(tiny_config):
