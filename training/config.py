@@ -149,9 +149,11 @@ def _check_model_keys(model_type: str, model: dict[str, Any]) -> None:
     """``model.*`` keys become `TRMConfig`/`HRMConfig` arguments, which would store a misspelt one silently."""
     import inspect
 
-    from modeling_trm.configuration_trm import HRMConfig, TRMConfig
+    from transformers import CONFIG_MAPPING
 
-    config_class = HRMConfig if model_type == "hrm" else TRMConfig
+    import modeling_trm  # noqa: F401  (registers "trm" and "hrm" with the Auto classes)
+
+    config_class = CONFIG_MAPPING[model_type]
     known = [name for name in inspect.signature(config_class.__init__).parameters if name != "self"]
     known.append("attn_implementation")  # a from_pretrained option, for init_from
     for key in model:
