@@ -189,8 +189,10 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(job["threads"])
+    from transformers import AutoModel
+
+    import modeling_trm  # noqa: F401  (registers TRM/HRM with the Auto classes)
     from hub_datasets import load_dataset_metadata, load_puzzle_dataset
-    from modeling_trm import HRMForPuzzleSolving, TRMForPuzzleSolving
     from training.evaluation import evaluate
     from training.train import train
 
@@ -210,8 +212,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     train_seconds = time.perf_counter() - started
 
     log = json.loads((run_dir / "training_log.json").read_text())
-    model_class = HRMForPuzzleSolving if config.model_type == "hrm" else TRMForPuzzleSolving
-    model = model_class.from_pretrained(run_dir).eval()
+    model = AutoModel.from_pretrained(run_dir).eval()
     test, metadata = load_puzzle_dataset(dataset_dir)["test"], load_dataset_metadata(dataset_dir)
     trained_steps = model.config.max_supervision_steps
     # The paper's evaluation (every puzzle runs all trained steps) extended past them: test-time compute.
@@ -438,11 +439,12 @@ def plot_refinement(runs: list[dict], models: list[str], dataset_dir: Path, path
     selected supervision steps (title: correct cells), the solution."""
     import torch
     from matplotlib.patches import Rectangle
+    from transformers import AutoModel
 
+    import modeling_trm  # noqa: F401  (registers TRM/HRM with the Auto classes)
     from hub_datasets import load_dataset_metadata, load_puzzle_dataset
     from hub_datasets.builders import decode_tokens
     from hub_datasets.pictures import draw_grid
-    from modeling_trm import HRMForPuzzleSolving, TRMForPuzzleSolving
 
     test, metadata = load_puzzle_dataset(dataset_dir)["test"], load_dataset_metadata(dataset_dir)
     seed0 = {r["model"]: r for r in runs if r["seed"] == min(x["seed"] for x in runs)}
@@ -452,8 +454,7 @@ def plot_refinement(runs: list[dict], models: list[str], dataset_dir: Path, path
 
     def rollout(name):
         run = seed0[name]
-        model_class = HRMForPuzzleSolving if run["model_type"] == "hrm" else TRMForPuzzleSolving
-        model = model_class.from_pretrained(run["run_dir"]).eval()
+        model = AutoModel.from_pretrained(run["run_dir"]).eval()
         max_steps = len(run["accuracy_by_step"]["steps"])
         return model.solve(inputs, halting="fixed", max_steps=max_steps, return_intermediate=True).intermediate_predictions.numpy()
 

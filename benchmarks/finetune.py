@@ -114,7 +114,7 @@ def _train(**values) -> dict:
                   puzzle_emb_lr=1e-2, puzzle_emb_weight_decay=0.1, ema_rate=0.99, log_interval=50, log_with="none",
                   solve_sample=False)
     output_dir = train(TrainingConfig(**{**common, **values}))
-    return json.loads((output_dir / "eval_results.json").read_text())
+    return json.loads((output_dir / "training_log.json").read_text())["eval"]  # evaluations, first to last
 
 
 def run_seed(seed: int, scale: dict, work_dir: Path) -> dict:
@@ -131,8 +131,8 @@ def run_seed(seed: int, scale: dict, work_dir: Path) -> dict:
     # epochs are a ceiling here: max_steps sets the length (one optimizer step = one supervision step)
     base = _train(dataset=base_data, model=dict(MODEL), epochs=10_000, eval_interval=10_000,
                   max_steps=scale["base_steps"], seed=seed, output_dir=str(folder / "base"))
-    record = {"seed": seed, "base": {"exact_accuracy": base["metrics"]["exact_accuracy"],
-                                     "cell_accuracy": base["metrics"]["cell_accuracy"],
+    record = {"seed": seed, "base": {"exact_accuracy": base[-1]["exact_accuracy"],
+                                     "cell_accuracy": base[-1]["cell_accuracy"],
                                      "seconds": time.perf_counter() - started}, "finetuned": {}}
     for trained, init in CONDITIONS:
         started = time.perf_counter()
@@ -141,9 +141,8 @@ def run_seed(seed: int, scale: dict, work_dir: Path) -> dict:
                         max_steps=scale["finetune_steps"], lr_warmup_steps=10, eval_at_start=True, seed=seed,
                         output_dir=str(folder / f"{trained}-{init}"))
         record["finetuned"][f"{trained}/{init}"] = {
-            "before_exact_accuracy": result["before_training"]["exact_accuracy"],
-            "before_cell_accuracy": result["before_training"]["cell_accuracy"],
-            "exact_accuracy": result["metrics"]["exact_accuracy"], "cell_accuracy": result["metrics"]["cell_accuracy"],
+            "before_exact_accuracy": result[0]["exact_accuracy"], "before_cell_accuracy": result[0]["cell_accuracy"],
+            "exact_accuracy": result[-1]["exact_accuracy"], "cell_accuracy": result[-1]["cell_accuracy"],
             "seconds": time.perf_counter() - started,
         }
     return record

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import platform
@@ -474,7 +475,7 @@ def sudoku_run(ctx) -> dict:
     if scale["model"]:
         overrides["model"] = {**preset.model, **scale["model"], "forward_dtype": scale["run_dtype"]}
         overrides["global_batch_size"] = 16
-    config = preset.with_overrides(overrides)
+    config = dataclasses.replace(preset, **overrides)  # validated by TrainingConfig.__post_init__
     start = time.perf_counter()
     Trainer(config).run()
     wall = time.perf_counter() - start
@@ -488,7 +489,7 @@ def sudoku_run(ctx) -> dict:
         "global_batch_size": config.global_batch_size, "median_steps_per_second": steps_per_second,
         "paper_steps": paper_steps, "projected_hours_for_paper_steps": paper_steps / steps_per_second / 3600,
         "paper_hours": "< 36 h on 1x L40S",
-        "curve": [{k: r[k] for k in ("step", "loss", "lm_loss", "accuracy", "exact_accuracy", "lr")} for r in train],
+        "curve": [{k: r[k] for k in ("step", "loss", "lm_loss", "cell_accuracy", "exact_accuracy", "lr")} for r in train],
         "eval": log["eval"],
     }
 
@@ -605,8 +606,8 @@ def summary(results: dict) -> str:
     if "curve" in run_result:
         first, last = run_result["curve"][0], run_result["curve"][-1]
         lines.append(f"sudoku-mlp run: {run_result['optimizer_steps']} steps in {run_result['wall_seconds']:.0f} s, loss "
-                     f"{first['loss']:.3f} -> {last['loss']:.3f}, train cell acc {first['accuracy']:.3f} -> "
-                     f"{last['accuracy']:.3f}; {run_result['median_steps_per_second']:.2f} steps/s -> paper's "
+                     f"{first['loss']:.3f} -> {last['loss']:.3f}, train cell acc {first['cell_accuracy']:.3f} -> "
+                     f"{last['cell_accuracy']:.3f}; {run_result['median_steps_per_second']:.2f} steps/s -> paper's "
                      f"{run_result['paper_steps']:,} steps in {run_result['projected_hours_for_paper_steps']:.1f} h "
                      f"(paper {run_result['paper_hours']})")
     elif run_result:

@@ -279,7 +279,7 @@ class OfficialTrainer:
 
 
 class OurTrainer:
-    """What `training.train.Trainer.train_step` and its loop do per optimizer step (one micro-batch)."""
+    """What `training.train.Trainer.training_step` does per optimizer step (one micro-batch)."""
 
     def __init__(self, model):
         self.model = model.train()

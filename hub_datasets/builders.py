@@ -18,7 +18,6 @@ import pyarrow.compute as pc
 import xxhash
 from datasets import Dataset, DatasetDict, DatasetInfo, Features, Sequence, Value
 from datasets.table import InMemoryTable
-from tqdm.auto import tqdm
 
 from modeling_trm.processing_trm import IGNORE_LABEL_ID, PAD_ID, arc_canvas, crop_arc_grid
 
@@ -32,6 +31,7 @@ from .augment import (
 )
 from .maze import MazeRecords, generate_mazes, read_maze_csv
 from .metadata import PuzzleDatasetMetadata, SplitStatistics
+from .progress import progress_bar
 from .sudoku import SudokuRecords, generate_sudoku, read_sudoku_csv
 
 BLANK_IDENTIFIER = "<blank>"
@@ -282,7 +282,7 @@ def _arc_split(groups: list[ArcGroup], split: str, identifiers: dict[str, int],
     group_id = np.repeat(np.arange(len(groups), dtype=np.int32), counts)
     suffixes = []  # per variant, in row order: its augmentation string ("" = identity)
     variant_index = 0
-    for g, start in tqdm(list(zip(groups, starts)), desc=f"ARC {split} rows", disable=None, leave=False):
+    for g, start in progress_bar(list(zip(groups, starts)), desc=f"ARC {split} rows", leave=False):
         pairs = pairs_of(g)
         num_pairs, num_variants = len(pairs), len(g.transform_ids)
         variant_names = g.variant_names()
@@ -327,8 +327,7 @@ def arc_variant_groups(source, rng: np.random.RandomState, subsets=("training", 
     for subset in subsets:
         subset_tasks, _ = arc_lib.read_arc_subset(source, subset)
         rng.shuffle(subset_tasks)
-        # disable=None: a progress bar on a terminal only
-        for task in tqdm(subset_tasks[:num_tasks], desc=f"ARC {subset} variants", disable=None, leave=False):
+        for task in progress_bar(subset_tasks[:num_tasks], desc=f"ARC {subset} variants", leave=False):
             group = ArcGroup(task, subset == test_subset)
             group.choose_variants(rng, num_aug)
             groups.append(group)

@@ -1,4 +1,4 @@
-"""The dataset card (``model_cards/dataset_card.md.j2``) rendered with ``huggingface_hub.DatasetCard``."""
+"""The dataset card (``dataset_card.md.j2`` beside this file) rendered with ``huggingface_hub.DatasetCard``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from .metadata import PuzzleDatasetMetadata
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "model_cards" / "dataset_card.md.j2"
+TEMPLATE = Path(__file__).resolve().parent / "dataset_card.md.j2"
 
 # (licence ids for the card metadata, licence text, source description), from the data READMEs
 SOURCES = {

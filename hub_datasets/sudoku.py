@@ -289,13 +289,13 @@ def generate_sudoku(num: int, size: int = 9, seed: int = 0, min_difficulty: int 
     per candidate (drop a clue, add another from the solution, re-minimise, keep if the rating does
     not drop) push the rating up. Deterministic for a given seed.
     """
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     solver = SudokuSolver(size)
     rng = np.random.default_rng(seed)
     cells = size * size
     questions, answers, ratings, seen = [], [], [], set()
-    bar = tqdm(total=num, desc=f"sudoku {size}x{size}", disable=not progress)
+    bar = progress_bar(total=num, desc=f"sudoku {size}x{size}", disable=not progress)
     while len(questions) < num:
         _, answer, _ = solver.solve(np.zeros(cells, np.uint8), shuffle_seed=int(rng.integers(2**31)))
         answer = answer.ravel()

@@ -82,11 +82,10 @@ def render_model_card(
 
     eval_entries, rows, notes = [], [], []
     for result in results:
-        metrics = result.get("metrics", result)  # flat `trm eval` JSON, or metrics nested by the trainer
         dataset_id = str(result.get("dataset") or (metadata or {}).get("recipe") or "unknown")
         dataset_name = _dataset_title(result, metadata, task)
         for key, title in METRIC_NAMES.items():
-            value = metrics.get(key)
+            value = result.get(key)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
                 continue
             eval_entries.append(
@@ -105,9 +104,9 @@ def render_model_card(
             )
             rows.append({"dataset": dataset_name, "split": result.get("split", "?"), "halting": result.get("halting", "?"),
                          "max_steps": result.get("max_steps", "?"), "metric": title, "value": _format(key, value)})
-        if metrics.get("num_puzzles") is not None:
-            notes.append(f"{dataset_name} `{result.get('split', '?')}`: {metrics['num_puzzles']:,} evaluated rows"
-                         + (f", {metrics['num_tasks']:,} tasks" if metrics.get("num_tasks") else "")
+        if result.get("num_puzzles") is not None:
+            notes.append(f"{dataset_name} `{result.get('split', '?')}`: {result['num_puzzles']:,} evaluated rows"
+                         + (f", {result['num_tasks']:,} tasks" if result.get("num_tasks") else "")
                          + (f" (first {result['limit']:,} only)" if result.get("limit") else "")
                          + (f", {result['date']}" if result.get("date") else "") + ".")
 
@@ -195,7 +194,16 @@ def _load_results(model_dir: Path, eval_results) -> list[dict]:
     for i, result in enumerate(results):
         if not isinstance(result, dict):
             raise TypeError(f"evaluation result {i} is a {type(result).__name__}, expected the dict `trm eval` writes")
-    return results
+    return [_flat_results(result) for result in results]
+
+
+def _flat_results(result: dict) -> dict:
+    """One results layout (flat, as `training.evaluation.save_eval_results` writes it); a file written by
+    ``trm train`` before that (scores nested under ``metrics``, the recipe as ``recipe``) is read as the same."""
+    if not isinstance(result.get("metrics"), dict):
+        return result
+    flat = {k: v for k, v in result.items() if k not in ("metrics", "recipe", "before_training")}
+    return {**result["metrics"], **flat, "dataset_recipe": result.get("dataset_recipe", result.get("recipe"))}
 
 
 def _load_training_config(model_dir: Path, training_config) -> dict:

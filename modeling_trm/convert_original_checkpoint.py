@@ -26,10 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from .configuration_trm import HRMConfig, TRMConfig
-from .modeling_hrm import HRMForPuzzleSolving
-from .modeling_trm import TRMForPuzzleSolving
+from transformers import CONFIG_MAPPING, AutoModel  # TRM/HRM registered by the package's __init__
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +105,7 @@ def config_from_official(official: dict[str, Any], arch: str, state_dict: dict[s
                     "seq_len is not in the official config and RoPE models do not store it in their weights; "
                     "pass --seq-len (81 for Sudoku, 900 for Maze and ARC), --task, or --identifiers DATA_FOLDER"
                 )
-    config_class = HRMConfig if arch == "hrm" else TRMConfig
-    return config_class.from_official_config(official)
+    return CONFIG_MAPPING[arch].from_official_config(official)
 
 
 def _seq_len_from_weights(official: dict[str, Any], weights: dict[str, torch.Tensor]) -> int | None:
@@ -129,8 +125,7 @@ def convert_official_state_dict(state_dict: dict[str, torch.Tensor], official_co
     """Official state dict + official architecture kwargs -> `TRMForPuzzleSolving` / `HRMForPuzzleSolving`."""
     arch = arch or infer_arch(state_dict)
     config = config_from_official(official_config, arch, state_dict)
-    model_class = HRMForPuzzleSolving if arch == "hrm" else TRMForPuzzleSolving
-    model = model_class(config)
+    model = AutoModel.from_config(config)
     renamed = rename_official_state_dict(state_dict, arch)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(renamed))

@@ -1,6 +1,8 @@
-"""Checkpoint folders that are read back without unpickling anything.
+"""Checkpoints of a training run: writing, listing, pruning and resuming, read back without unpickling anything.
 
-A checkpoint folder (``<output_dir>/checkpoints/checkpoint-N``) holds only:
+`save_checkpoint` writes ``checkpoint-N.tmp`` and renames it to ``checkpoint-N`` once every file is whole
+and synced (the commit point); `list_checkpoints` sees only committed folders; `find_checkpoint` and
+`load_checkpoint` resume one. A checkpoint folder (``<output_dir>/checkpoints/checkpoint-N``) holds only:
 
 * ``model.safetensors`` — the weights (and the puzzle-embedding table), written by ``accelerate.save_state``;
 * ``optimizer.bin`` — the optimizer's tensors and numbers (``accelerate.save_state``), read with
@@ -19,11 +21,13 @@ A folder holding a pickle (``*.pkl``, ``*.pt``, ...) is refused before anything 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import pickle
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 
 COMPLETE_MARKER = "COMPLETE"
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_STATE_NAME = "trainer_state.json"
 EMA_NAME = "ema.safetensors"
 CONFIG_NAME = "training_config.json"
@@ -128,6 +133,127 @@ def claim_output_dir(config, is_main_process: bool, wait_for_everyone) -> None:
 
 def _non_empty(path: Path) -> bool:
     return path.is_dir() and any(path.iterdir())
+
+
+# ------------------------------------------------------------------------------------- checkpoint folders
+
+
+def list_checkpoints(checkpoint_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first. Partial saves (``*.tmp``, no marker) are not listed."""
+    if not checkpoint_dir.is_dir():
+        return []
+    found = [
+        (int(match.group(1)), path)
+        for path in checkpoint_dir.iterdir()
+        if (match := CHECKPOINT_PATTERN.match(path.name)) and (path / COMPLETE_MARKER).is_file()
+    ]
+    return [path for _, path in sorted(found)]
+
+
+def remove_partial_saves(checkpoint_dir: Path) -> None:
+    """Delete ``checkpoint-*.tmp`` folders left by a crash mid-save."""
+    for stale in checkpoint_dir.glob("checkpoint-*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def save_checkpoint(accelerator, checkpoint_dir: Path, *, config, progress, sampler, act_states: list[Any],
+                    ema=None) -> Path:
+    """Write ``checkpoint_dir/checkpoint-<progress.step>`` (every process takes part), then prune old ones.
+
+    Everything goes into ``checkpoint-N.tmp``; the main process writes the `COMPLETE` marker last, syncs
+    the files and renames the folder: a kill at any point leaves either the whole checkpoint or none.
+    """
+    step = progress.step
+    final = checkpoint_dir / f"checkpoint-{step}"
+    tmp = final.with_name(final.name + ".tmp")
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    # Accelerate pickles the RNG states; each rank keeps them as safetensors instead. The ACT carry
+    # differs per rank too (each holds its own slots), so every rank writes its own.
+    rank = accelerator.process_index
+    (tmp / f"random_states_{rank}.pkl").unlink(missing_ok=True)
+    save_rng_state(tmp / rng_state_name(rank))
+    save_act_states(act_states, tmp / act_state_name(rank))
+    ema_state = ema.state_dict() if ema is not None else None  # every rank: gathers FSDP shards
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        save_trainer_state(progress, sampler, tmp / TRAINER_STATE_NAME)
+        if ema_state is not None:
+            save_ema(ema_state, tmp / EMA_NAME)
+        (tmp / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2))
+        (tmp / COMPLETE_MARKER).write_text(json.dumps({"step": step, "processes": accelerator.num_processes}))
+        _fsync_tree(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)  # the commit point
+        _fsync_dir(checkpoint_dir)
+        best = checkpoint_dir / f"checkpoint-{progress.best_step}" if progress.best_step is not None else None
+        prune_checkpoints(checkpoint_dir, config.keep_checkpoints, protect={final, best})
+    accelerator.wait_for_everyone()
+    return final
+
+
+def prune_checkpoints(checkpoint_dir: Path, keep: int, protect=frozenset()) -> None:
+    """Delete all but the newest ``keep`` complete checkpoints, never one in ``protect`` (the best, the newest)."""
+    kept = set(list_checkpoints(checkpoint_dir)[-keep:]) | set(protect)
+    for path in list_checkpoints(checkpoint_dir):
+        if path not in kept:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def find_checkpoint(checkpoint_dir: Path, which: str) -> Path:
+    """The checkpoint ``--resume WHICH`` names: ``"latest"`` (the newest complete one) or a folder."""
+    if which == "latest":
+        checkpoints = list_checkpoints(checkpoint_dir)
+        if not checkpoints:
+            raise FileNotFoundError(f"--resume: no complete checkpoint under {checkpoint_dir}")
+        return checkpoints[-1]
+    path = Path(which)
+    if not (path / COMPLETE_MARKER).is_file():
+        raise FileNotFoundError(f"--resume: {path} is not a complete checkpoint (no {COMPLETE_MARKER} marker)")
+    return path
+
+
+def load_checkpoint(accelerator, path: Path, *, config, progress, sampler, act_states: list[Any], ema=None) -> list[Any]:
+    """Restore a `save_checkpoint` folder into the prepared model/optimizer, ``progress``, ``sampler`` and
+    ``ema``; returns the ACT carries to continue with (``act_states`` when the process count changed)."""
+    refuse_pickles(path)
+    check_resume_config(path, config)
+    rank = accelerator.process_index
+    load_accelerate_state(accelerator, path)
+    load_trainer_state(progress, sampler, path / TRAINER_STATE_NAME)
+    if ema is not None:
+        load_ema(ema, path / EMA_NAME)
+    if (path / rng_state_name(rank)).is_file():
+        load_rng_state(path / rng_state_name(rank))
+    saved_processes = json.loads((path / COMPLETE_MARKER).read_text())["processes"]
+    if saved_processes == accelerator.num_processes:
+        saved = load_act_states(path / act_state_name(rank), accelerator.device)
+        if len(saved) == len(act_states):
+            act_states = saved
+    else:
+        print(f"resume: checkpoint written by {saved_processes} processes; restarting the ACT carry")
+    return act_states
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(root)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem allows fsync on a directory
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 # ------------------------------------------------------------------------------------- ACT state

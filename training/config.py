@@ -1,4 +1,4 @@
-"""`TrainingConfig` and the named presets: the paper's recipes (spec §4.4, §7.1) and small CPU runs.
+"""`TrainingConfig` and the named presets: the paper's recipes (docs/numerics.md#recipes) and small CPU runs.
 
 A config is a flat dataclass plus a ``model`` dict of `TRMConfig`/`HRMConfig` keyword arguments
 (the dataset fills in ``vocab_size``, ``seq_len`` and ``num_puzzle_identifiers``). Anything can be
@@ -122,11 +122,6 @@ class TrainingConfig:
     def save_yaml(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
-    def with_overrides(self, overrides: dict[str, Any] | list[str]) -> TrainingConfig:
-        if isinstance(overrides, list):
-            overrides = parse_overrides(overrides)
-        return TrainingConfig.from_dict(apply_overrides(self.to_dict(), overrides))
-
 
 def _did_you_mean(key: str, known) -> str:
     close = difflib.get_close_matches(key, known, n=1)
@@ -154,9 +149,11 @@ def _check_model_keys(model_type: str, model: dict[str, Any]) -> None:
     """``model.*`` keys become `TRMConfig`/`HRMConfig` arguments, which would store a misspelt one silently."""
     import inspect
 
-    from modeling_trm.configuration_trm import HRMConfig, TRMConfig
+    from transformers import CONFIG_MAPPING
 
-    config_class = HRMConfig if model_type == "hrm" else TRMConfig
+    import modeling_trm  # noqa: F401  (registers "trm" and "hrm" with the Auto classes)
+
+    config_class = CONFIG_MAPPING[model_type]
     known = [name for name in inspect.signature(config_class.__init__).parameters if name != "self"]
     known.append("attn_implementation")  # a from_pretrained option, for init_from
     for key in model:
@@ -206,7 +203,7 @@ def apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[s
 # ---------------------------------------------------------------------------------------------
 # Presets
 
-# Common to every official TRM run (spec §4.4; config/arch/trm.yaml + cfg_pretrain.yaml).
+# Common to every official TRM run (docs/numerics.md#recipes; config/arch/trm.yaml + cfg_pretrain.yaml).
 _TRM_PAPER_MODEL = dict(
     hidden_size=512,
     num_attention_heads=8,
@@ -236,7 +233,7 @@ def _trm(**model_deltas) -> dict[str, Any]:
     return {**_TRM_PAPER_MODEL, **model_deltas}
 
 
-# HRM (spec §7.1): two 4-layer modules, 2x2 cycles, one prefix slot, no EMA in the HRM repo.
+# HRM (docs/numerics.md#recipes): two 4-layer modules, 2x2 cycles, one prefix slot, no EMA in the HRM repo.
 _HRM_PAPER_MODEL = dict(
     hidden_size=512,
     num_attention_heads=8,

@@ -1,4 +1,4 @@
-"""Batches for training and evaluation, following the official sampler (spec §5.2–5.3).
+"""Batches for training and evaluation, following the official sampler (docs/numerics.md#batches).
 
 Training data is consumed in *chunks* of ``eval_interval`` epochs, as in the official
 ``_iter_train``: a chunk concatenates one permutation of the groups per epoch; every visited group
@@ -10,15 +10,49 @@ global batch.
 Unlike the official code everything is seeded — the group order and variant choice per chunk
 (``seed, chunk``), the within-puzzle shuffle per batch (``seed, chunk, batch``) — so a batch is a
 pure function of its position and resuming only needs ``(chunk, batch)``.
+
+`load_training_data` finds the dataset a run trains on (a saved one, or a recipe built once into a cache).
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+
+DATASET_CACHE = Path(os.environ.get("TRM_DATASETS_CACHE", "~/.cache/trm-hf/datasets")).expanduser()
+
+
+def load_training_data(config, accelerator):
+    """The ``DatasetDict`` and ``PuzzleDatasetMetadata`` a `TrainingConfig` trains on.
+
+    A recipe is built once (by the main process) into a cache folder keyed by recipe, seed and
+    options, then every process loads the same saved copy.
+    """
+    import hub_datasets
+
+    if config.dataset is not None:
+        source = config.dataset
+    else:
+        options = ",".join(f"{k}={v}" for k, v in sorted(config.dataset_options.items()))
+        key = f"{config.dataset_recipe}-seed{config.dataset_seed}" + (f"-{options}" if options else "")
+        source = DATASET_CACHE / re.sub(r"[^A-Za-z0-9_.=,-]", "_", key)
+        with accelerator.main_process_first():
+            if accelerator.is_main_process and not (source / "puzzle_dataset.json").exists():
+                dataset, metadata = hub_datasets.build_dataset(config.dataset_recipe, seed=config.dataset_seed,
+                                                               **config.dataset_options)
+                tmp = source.with_name(source.name + ".tmp")
+                shutil.rmtree(tmp, ignore_errors=True)
+                hub_datasets.save_puzzle_dataset(dataset, metadata, tmp)
+                os.replace(tmp, source)
+        source = str(source)
+    return hub_datasets.load_puzzle_dataset(source), hub_datasets.load_dataset_metadata(source)
 
 
 def _segment_starts(values: np.ndarray) -> np.ndarray:
@@ -129,7 +163,7 @@ class TrainBatchSampler:
 
 
 def collate(dataset, rows: np.ndarray, device: torch.device | str = "cpu", pad_to: int | None = None) -> dict:
-    """Fetch ``rows`` as model inputs (spec §5.2); eval batches are padded to ``pad_to`` rows with
+    """Fetch ``rows`` as model inputs (docs/numerics.md#batches); eval batches are padded to ``pad_to`` rows with
     PAD inputs, ignored labels and the blank puzzle id."""
     rows = np.asarray(rows, dtype=np.int64)
     columns = dataset.with_format("numpy", columns=["inputs", "labels", "puzzle_id"])

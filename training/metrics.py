@@ -82,6 +82,65 @@ def mean_over_puzzles(values) -> float:
 
 
 # --------------------------------------------------------------------------------------------------
+# One vocabulary: summed scores -> named means (training logs, evaluation during training, `trm eval`)
+# --------------------------------------------------------------------------------------------------
+
+# What `summarize` divides by `count` and the name it reports: the loss head's raw sums
+# (`TRMOutput.metrics`) and `score_sums` use the keys on the left, every log and results file the right.
+PUZZLE_MEANS = {
+    "exact_accuracy": "exact_accuracy",
+    "accuracy": "cell_accuracy",
+    "q_halt_accuracy": "halting_accuracy",
+    "steps": "mean_steps",
+}
+LOSS_SUMS = ("lm_loss", "q_halt_loss", "q_continue_loss")
+
+
+def score_sums(predictions, labels, halt_logits, steps, ignore_index: int = IGNORE_LABEL_ID) -> dict[str, float]:
+    """One batch's answers scored and summed over its supervised puzzles, in the loss head's raw vocabulary
+    (`count`, `exact_accuracy`, `accuracy`, `q_halt_accuracy`, `steps`): sums of batches and processes add
+    up, and `summarize` turns them into the reported means.
+
+    `halt_logits` and `steps` are those of the step whose answer is scored.
+    """
+    exact, cell, supervised = puzzle_correctness(predictions, labels, ignore_index)
+    halted_right = (np.asarray(halt_logits, dtype=np.float64) >= 0) == exact
+    return {
+        "count": float(supervised.sum()),
+        "exact_accuracy": float(exact[supervised].sum()),
+        "accuracy": float(cell[supervised].sum()),
+        "q_halt_accuracy": float(halted_right[supervised].sum()),
+        "steps": float(np.asarray(steps, dtype=np.float64)[supervised].sum()),
+    }
+
+
+def add_sums(total: dict, sums: dict) -> dict:
+    """``total[k] += sums[k]`` for every key (numbers or tensors); returns ``total``."""
+    for key, value in sums.items():
+        total[key] = total.get(key, 0) + value
+    return total
+
+
+def summarize(sums: dict, num_examples: float | None = None) -> dict[str, float]:
+    """The reported metrics from summed scores: the one place that names and normalises them.
+
+    Accuracies and steps are means over the puzzles counted in ``sums["count"]`` (finished, supervised
+    puzzles; 0 when there are none yet, as early in training). Losses are divided by ``num_examples``
+    (training: the rows fed, as the official training log) or, when None, by the count (the official
+    evaluation). Returns `exact_accuracy`, `cell_accuracy`, `halting_accuracy`, `mean_steps`,
+    `num_puzzles` and the losses present in ``sums``.
+    """
+    sums = {key: float(value) for key, value in sums.items()}
+    count = max(sums["count"], 1.0)
+    named = {name: sums[key] / count for key, name in PUZZLE_MEANS.items()}
+    named["num_puzzles"] = int(sums["count"])
+    for key in LOSS_SUMS:
+        if key in sums:
+            named[key] = sums[key] / (num_examples or count)
+    return named
+
+
+# --------------------------------------------------------------------------------------------------
 # Validity beside accuracy (a wrong answer can still be a legal one)
 # --------------------------------------------------------------------------------------------------
 
@@ -332,6 +391,8 @@ __all__ = [
     "mean_over_puzzles",
     "mean_steps",
     "puzzle_correctness",
+    "score_sums",
     "sudoku_validity",
     "sudoku_validity_from_tokens",
+    "summarize",
 ]

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -203,6 +204,18 @@ class EMA:
     def copy_to(self, model: nn.Module) -> None:
         """Overwrite the model's parameters with the averaged ones."""
         copy_tensors_(self._params(model), self.shadow)
+
+    @contextlib.contextmanager
+    def applied_to(self, model: nn.Module):
+        """``with ema.applied_to(model):`` the model holds the averaged parameters inside the block and its
+        own (live) ones again after it, also when the block raises: evaluation during training."""
+        params = self._params(model)
+        live = [p.detach().clone() for p in params]
+        copy_tensors_(params, self.shadow)
+        try:
+            yield model
+        finally:
+            copy_tensors_(params, live)
 
     def state_dict(self) -> dict:
         """Full tensors: under FSDP the shadow is sharded like the parameters, and this gathers it

@@ -62,12 +62,15 @@ def test_single_pass_baseline_runs_one_step_and_has_both_hrm_networks(study):
 
 
 def test_parameter_counts_match_the_saved_models(study):
-    from modeling_trm import HRMForPuzzleSolving, TRMForPuzzleSolving
+    from transformers import AutoModel
+
+    import modeling_trm  # noqa: F401  (registers TRM/HRM with the Auto classes)
 
     _, results, _ = study
     for run in results["runs"]:
-        model_class = HRMForPuzzleSolving if run["model_type"] == "hrm" else TRMForPuzzleSolving
-        assert model_class.from_pretrained(run["run_dir"]).num_parameters() == run["parameters"], run["model"]
+        model = AutoModel.from_pretrained(run["run_dir"])
+        assert model.config.model_type == run["model_type"], run["model"]
+        assert model.num_parameters() == run["parameters"], run["model"]
 
 
 def test_curves_cover_training_and_test_time_compute(study):
@@ -134,12 +137,15 @@ def test_paper_scale_dry_run_prints_the_unchanged_recipes(capsys, tmp_path):
     assert not (tmp_path / "trm-mlp-seed0").exists()  # dry run: nothing trained
 
 def test_paper_overrides_are_valid_fields_of_their_presets():
-    from modeling_trm import HRMConfig, TRMConfig
-    from training.config import PRESETS
+    from transformers import CONFIG_MAPPING
+
+    import modeling_trm  # noqa: F401  (registers TRM/HRM with the Auto classes)
+    from training.config import PRESETS, TrainingConfig, apply_overrides, parse_overrides
 
     for name, (preset, overrides) in ablation.PAPER_RUNS.items():
-        config = PRESETS[preset].with_overrides(overrides)  # TrainingConfig validates its own fields
-        config_class = HRMConfig if config.model_type == "hrm" else TRMConfig
+        # as `trm train --preset P key=value ...` reads them; TrainingConfig validates its own fields
+        config = TrainingConfig.from_dict(apply_overrides(PRESETS[preset].to_dict(), parse_overrides(overrides)))
+        config_class = CONFIG_MAPPING[config.model_type]
         for override in overrides:
             key = override.split("=")[0]
             if key.startswith("model."):

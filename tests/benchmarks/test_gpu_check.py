@@ -141,7 +141,7 @@ def test_sudoku_run_logs_a_curve_and_projects_the_paper_steps(check):
     run = check[0]["sudoku_run"]["result"]
     steps = [point["step"] for point in run["curve"]]
     assert steps == list(range(1, run["optimizer_steps"] + 1))  # log_interval 1 in the tiny scale
-    assert all(math.isfinite(point["loss"]) and 0 <= point["accuracy"] <= 1 for point in run["curve"])
+    assert all(math.isfinite(point["loss"]) and 0 <= point["cell_accuracy"] <= 1 for point in run["curve"])
     assert [e["step"] for e in run["eval"]] == [0, run["optimizer_steps"]]  # before and after training
     assert run["projected_hours_for_paper_steps"] == pytest.approx(
         run["paper_steps"] / run["median_steps_per_second"] / 3600)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from hub_datasets import build_dataset, push_puzzle_dataset
 from modeling_trm import TRMForPuzzleSolving
-from modeling_trm.cli import main as trm
+from training.cli import main as trm
 from training.config import PRESETS, TrainingConfig
 from training.train import train
 

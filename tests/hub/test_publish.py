@@ -117,7 +117,7 @@ def test_trm_push_cli_never_prints_or_logs_the_token(hub_server, tmp_path, caplo
         "import logging, sys\n"
         "sys.stderr = sys.stdout\n"  # one stream to search: warnings, logs, progress, errors
         "logging.basicConfig(level=logging.DEBUG, stream=sys.stdout)\n"
-        "from modeling_trm.cli import main\n"
+        "from training.cli import main\n"
         f"sys.exit(main(['push', {str(folder)!r}, 'test-user/cli-model', '--revision', 'exp', '--private']))\n",
         env={"HF_HUB_VERBOSITY": "debug"},
     )

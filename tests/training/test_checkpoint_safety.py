@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.checkpointing import UnsafeCheckpointError
-from training.train import Trainer, list_checkpoints, parse_args
+from training.checkpointing import UnsafeCheckpointError, list_checkpoints
+from training.train import Trainer, parse_args
 
 
 class _Payload:

@@ -6,9 +6,10 @@ import os
 import signal
 from pathlib import Path
 
-from modeling_trm.cli import main as trm_main
 from training import train as train_module
-from training.train import list_checkpoints, parse_args
+from training.checkpointing import list_checkpoints
+from training.cli import main as trm_main
+from training.train import parse_args
 
 
 def test_user_errors_print_one_line_and_a_hint(tmp_path, capsys):
@@ -32,14 +33,14 @@ def test_resume_followed_by_an_override_is_not_a_path():
 
 
 def test_ctrl_c_saves_then_exits_130(sudoku4_dataset, tmp_path, monkeypatch):
-    real_step = train_module.Trainer.train_step
+    real_step = train_module.Trainer.training_step
 
-    def interrupted_at_step_two(self, step, rows):
+    def interrupted_at_step_two(self, step, rows, interrupt):
         if step == 2:
             os.kill(os.getpid(), signal.SIGINT)
-        return real_step(self, step, rows)
+        return real_step(self, step, rows, interrupt)
 
-    monkeypatch.setattr(train_module.Trainer, "train_step", interrupted_at_step_two)
+    monkeypatch.setattr(train_module.Trainer, "training_step", interrupted_at_step_two)
     tiny = ["model.hidden_size=16", "model.num_attention_heads=2", "model.num_layers=1", "model.num_recursions=1",
             "model.num_latent_updates=1", "model.max_supervision_steps=2", "model.puzzle_embedding_dim=0",
             "global_batch_size=8", "eval_max_examples=8", "log_with=none", "solve_sample=false"]

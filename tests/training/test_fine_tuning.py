@@ -13,7 +13,8 @@ import yaml
 import hub_datasets
 from modeling_trm.modeling_trm import TRMForPuzzleSolving
 from modeling_trm.processing_trm import PuzzleProcessor
-from training.train import Trainer, parse_args, transfer_puzzle_table
+from training.models import transfer_puzzle_table
+from training.train import Trainer, parse_args
 
 
 def _named_dataset(source: str, path: Path, names: list[str]) -> str:
@@ -155,7 +156,7 @@ def test_arc_test_time_adaptation_finds_every_row_by_name_and_scores_pass_at_k(t
     the fine-tuned table starts as the base model's own row for that name."""
     from conftest import TINY_MODEL
 
-    from modeling_trm.cli import main as trm
+    from training.cli import main as trm
     from training.config import TrainingConfig
     from training.train import train
 

@@ -38,27 +38,45 @@ def _assert_close_to_scale(actual: torch.Tensor, expected: torch.Tensor, what: s
     torch.testing.assert_close(actual, expected, rtol=GRAD_RTOL, atol=GRAD_RTOL * scale, msg=what)
 
 
+def _record_before_the_update(trainer: Trainer) -> dict:
+    """What `Trainer.training_step` hands to the optimizers: the gradients AdamATan2 steps on and the
+    (row id, gradient) pairs sign-SGD steps on, captured as each optimizer step starts."""
+    seen = {}
+    adam_step, sign_sgd_step = trainer.optimizer.step, trainer.sign_sgd.step
+
+    def adam(*args, **kwargs):
+        seen["grads"] = {name: p.grad.clone() for name, p in trainer.unwrapped.named_parameters()}
+        return adam_step(*args, **kwargs)
+
+    def sign_sgd(*args, **kwargs):
+        seen["ids"] = torch.cat(trainer.sign_sgd._pending_ids)
+        seen["row_grads"] = torch.cat(trainer.sign_sgd._pending_grads)
+        return sign_sgd_step(*args, **kwargs)
+
+    trainer.optimizer.step, trainer.sign_sgd.step = adam, sign_sgd
+    return seen
+
+
 @pytest.mark.parametrize("accumulation", [2, 4])
 def test_accumulated_micro_batches_equal_the_larger_batch(dataset_with_puzzle_ids, tmp_path, accumulation):
     whole = _trainer(dataset_with_puzzle_ids, tmp_path / "whole", 1)
     split = _trainer(dataset_with_puzzle_ids, tmp_path / "split", accumulation)
     assert split.micro_batch_size == 8 // accumulation and len(split.act_states) == accumulation
+    seen = [_record_before_the_update(trainer) for trainer in (whole, split)]
     batches = iter(whole.sampler)
     for step in (1, 2, 3):  # later steps carry the ACT state across micro-batches and steps
         rows = next(batches)
-        stats = [trainer.train_step(step, rows) for trainer in (whole, split)]
+        results = [trainer.training_step(step, rows) for trainer in (whole, split)]
+        stats = [sums for sums, _, _ in results]
         for key in ("loss", "count", "lm_loss", "exact_accuracy"):
             assert float(stats[1][key]) == pytest.approx(float(stats[0][key]), rel=1e-6), key
-        for (name, p_whole), p_split in _parameter_pairs(whole, split):
-            _assert_close_to_scale(p_split.grad, p_whole.grad, f"step {step}: gradient of {name}")
-        pending = [torch.cat(t.sign_sgd._pending_ids) for t in (whole, split)]
-        assert np.array_equal(pending[0].numpy(), pending[1].numpy())  # the same puzzle rows, in order
-        row_grads = [torch.cat(t.sign_sgd._pending_grads) for t in (whole, split)]
-        _assert_close_to_scale(row_grads[1], row_grads[0], f"step {step}: puzzle-embedding row gradients")
-        for trainer in (whole, split):
-            trainer.optimizer.step()
-            trainer.sign_sgd.step()
-            trainer.optimizer.zero_grad(set_to_none=True)
+        assert results[1][1] == pytest.approx(results[0][1], rel=1e-6)  # the global loss
+        for name, grad in seen[0]["grads"].items():
+            _assert_close_to_scale(seen[1]["grads"][name], grad, f"step {step}: gradient of {name}")
+        assert np.array_equal(seen[0]["ids"].numpy(), seen[1]["ids"].numpy())  # the same puzzle rows, in order
+        _assert_close_to_scale(seen[1]["row_grads"], seen[0]["row_grads"], f"step {step}: puzzle-embedding row gradients")
+        for trainer in (whole, split):  # the step ended with zero-grad
+            assert all(p.grad is None for p in trainer.unwrapped.parameters())
     # AdamATan2 moves every weight by at most lr / (1 - beta1^t) * pi / 2 per step, smoothly in the
     # gradient: gradients equal to GRAD_RTOL give weights equal to a small fraction of one step.
     lr = whole.config.lr

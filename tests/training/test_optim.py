@@ -134,3 +134,19 @@ def test_ema_follows_official_update_and_skips_buffers():
 
     ema.copy_to(model)
     assert torch.equal(model.weight, ema.shadow[0]) and model.table.tolist() == [5.0, 5.0]
+
+
+def test_ema_applied_to_swaps_in_the_average_and_restores_the_live_weights():
+    model = nn.Linear(2, 2)
+    ema = EMA(model, decay=0.5)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    ema.update(model)
+    live = [p.detach().clone() for p in model.parameters()]
+    with ema.applied_to(model) as averaged:
+        assert averaged is model
+        assert torch.equal(model.weight, ema.shadow[0]) and not torch.equal(model.weight, live[0])
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), live))
+    with pytest.raises(RuntimeError, match="inside"), ema.applied_to(model):
+        raise RuntimeError("inside")
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), live))  # restored when the block raises

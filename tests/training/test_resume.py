@@ -11,8 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training import train as train_module
-from training.train import COMPLETE_MARKER, Trainer, list_checkpoints
+from training import checkpointing
+from training.checkpointing import COMPLETE_MARKER, list_checkpoints
+from training.train import Trainer
 
 
 def _train_losses(output_dir) -> list[tuple[int, float]]:
@@ -49,7 +50,7 @@ def test_resume_continues_bit_exactly(tiny_config, tmp_path):
 def test_crash_mid_save_leaves_no_checkpoint_that_resume_would_pick(tiny_config, monkeypatch):
     config = tiny_config(max_steps=4, checkpoint_interval=2, eval_interval=4, epochs=4)
     calls = {"n": 0}
-    real_fsync_tree = train_module._fsync_tree
+    real_fsync_tree = checkpointing._fsync_tree
 
     def crash_on_second_save(root):
         calls["n"] += 1
@@ -57,7 +58,7 @@ def test_crash_mid_save_leaves_no_checkpoint_that_resume_would_pick(tiny_config,
             raise OSError("disk full (simulated)")
         real_fsync_tree(root)
 
-    monkeypatch.setattr(train_module, "_fsync_tree", crash_on_second_save)
+    monkeypatch.setattr(checkpointing, "_fsync_tree", crash_on_second_save)
     with pytest.raises(OSError, match="simulated"):
         Trainer(config).run()
     checkpoint_dir = Path(config.output_dir) / "checkpoints"
@@ -67,7 +68,7 @@ def test_crash_mid_save_leaves_no_checkpoint_that_resume_would_pick(tiny_config,
     (checkpoint_dir / "checkpoint-9").mkdir()
     assert [p.name for p in list_checkpoints(checkpoint_dir)] == ["checkpoint-2"]
 
-    monkeypatch.setattr(train_module, "_fsync_tree", real_fsync_tree)
+    monkeypatch.setattr(checkpointing, "_fsync_tree", real_fsync_tree)
     resumed = Trainer(tiny_config(max_steps=4, checkpoint_interval=2, eval_interval=4, epochs=4, resume_from="latest"))
     assert resumed.progress.step == 2
     resumed.run()

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from modeling_trm import PuzzleProcessor, SolveConfig, TRMConfig, TRMForPuzzleSolving
-from modeling_trm.cli import main as trm_main
 from modeling_trm.solve_cli import main
+from training.cli import main as trm_main
 
 SUDOKU = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
 SUDOKU_2 = "2...8.3...6..7..84.3.5..2.9...1.54.8.........4.27.6...3.1..7.4.72..4..6...4.1...3"

@@ -9,10 +9,10 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from modeling_trm.cli import main as trm_main
 from modeling_trm.convert_original_checkpoint import convert_official_state_dict, infer_arch, main
 from modeling_trm.modeling_hrm import HRMForPuzzleSolving
 from modeling_trm.modeling_trm import TRMForPuzzleSolving
+from training.cli import main as trm_main
 
 
 def _reference(reference_dir, name):

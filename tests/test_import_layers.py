@@ -1,0 +1,64 @@
+"""The packages import only downwards: modeling_trm <- hub_datasets <- model_cards <- training.
+
+`modeling_trm` is the bottom (its remote-code files travel with saved models and import only each other);
+the `trm` command, which dispatches to every package, lives at the top (`training.cli`).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ["modeling_trm", "hub_datasets", "model_cards", "training"]  # each may import those before it
+KNOWN_UPWARD = {
+    # commands that live beside the models and draw with the dataset pictures / generators (lazy imports)
+    "modeling_trm/demo.py": {"hub_datasets", "training"},
+    "modeling_trm/refinement.py": {"hub_datasets"},
+    "modeling_trm/cli.py": {"training"},  # the deprecated `python -m modeling_trm.cli`, forwarding to training.cli
+}
+
+
+def _imported_packages(path: Path) -> set[str]:
+    """Packages a file imports (anywhere in it), names as ``importlib`` strings ("training.train:main"), or
+    reaches into by folder name (``Path(...) / "model_cards"``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):  # "training.train:main"
+            head = node.value.replace(":", ".").split(".")[0]
+            if head in LAYERS and len(node.value) > len(head) and node.value[len(head)] in ".:":
+                found.add(head)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.right, ast.Constant):
+            if node.right.value in LAYERS:  # a path into another package's folder
+                found.add(node.right.value)
+    return found
+
+
+def test_every_package_imports_only_the_packages_below_it():
+    upward = {}
+    for level, package in enumerate(LAYERS):
+        above = set(LAYERS[level + 1 :])
+        for path in sorted((REPO_ROOT / package).rglob("*.py")):
+            name = path.relative_to(REPO_ROOT).as_posix()
+            wrong = (_imported_packages(path) & above) - KNOWN_UPWARD.get(name, set())
+            if wrong:
+                upward[name] = sorted(wrong)
+    assert upward == {}
+
+
+def test_the_trm_command_is_the_top_package_and_the_old_entry_point_forwards(capsys):
+    import warnings
+
+    from modeling_trm import cli as old_cli
+
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    assert 'trm = "training.cli:main"' in pyproject
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert old_cli.main(["--help"]) == 0
+    assert any(issubclass(w.category, DeprecationWarning) and "training.cli" in str(w.message) for w in caught)
+    assert "usage: trm <command>" in capsys.readouterr().out

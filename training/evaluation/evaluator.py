@@ -1,0 +1,195 @@
+"""Evaluate a TRM/HRM on a puzzle dataset split (`evaluate`) and write the results file (`save_eval_results`).
+
+`evaluate` runs `model.solve` over the split in batches and scores the answers with `training.metrics`:
+exact / cell accuracy, halting accuracy and mean steps (the official eval metrics,
+docs/numerics.md#loss-head and #evaluation-rollout), the validity of wrong answers (sudoku rules, maze
+paths), ARC pass@K with the official voting (docs/numerics.md#arc-voting), and the accuracy after every
+supervision step (how much each step of recursion buys, including steps beyond the number used in
+training: test-time compute). ``trm eval`` and ``trm train`` both score through it, so a model's card
+shows the same numbers whichever wrote them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hub_datasets.augment import SUDOKU_BOX_SHAPES
+from hub_datasets.progress import progress_bar
+from modeling_trm.processing_trm import DEFAULT_GRID_SIZE
+from training import metrics
+from training.metrics import ARCVoting, arc_variant_name
+
+
+def evaluate(
+    model,
+    dataset,
+    metadata=None,
+    *,
+    task: str | None = None,
+    batch_size: int = 256,
+    halting: str = "fixed",
+    max_steps: int | None = None,
+    limit: int | None = None,
+    arc_voting: ARCVoting | None = None,
+    progress: bool = True,
+) -> dict:
+    """Solve every row of `dataset` (one split of a puzzle `DatasetDict`) and score the answers.
+
+    Args:
+        model: a `TRMForPuzzleSolving` / `HRMForPuzzleSolving` (anything with the `solve` contract).
+        dataset: a `datasets.Dataset` with the puzzle columns (`inputs`, `labels`, `puzzle_id`, and for ARC
+            `puzzle_name`, `augmentation`).
+        metadata: the dataset's `PuzzleDatasetMetadata`; gives the task and the grid shape.
+        task: `"sudoku"`, `"maze"` or `"arc"` when there is no metadata (else only generic metrics).
+        halting, max_steps: passed to `solve` (`"fixed"` with `max_steps=None` is the paper's evaluation).
+        limit: evaluate only the first `limit` rows.
+        arc_voting: an `ARCVoting` to keep across calls (aggregated voting over a training run); a fresh
+            one per call by default. Its `begin_round()` is called here.
+
+    Returns:
+        A JSON-able dict: `exact_accuracy`, `cell_accuracy`, `halting_accuracy`, `mean_steps`,
+        `num_puzzles`, task validity rates (`sudoku_valid_rate`; `maze_valid_path_rate`,
+        `maze_shortest_path_rate`), ARC `pass@K` and `num_tasks`, `accuracy_by_step`
+        (`{"steps", "exact_accuracy", "cell_accuracy"}`), and the settings used.
+    """
+    if metadata is not None:
+        if task is not None and task != metadata.task:
+            raise ValueError(f"task={task!r} but the dataset metadata says {metadata.task!r}")
+        task = metadata.task
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    if len(dataset) == 0:
+        raise ValueError("the dataset split is empty: nothing to evaluate")
+    trained_steps = model.config.max_supervision_steps
+    max_steps = max_steps or model.solve_config.max_steps or trained_steps
+    grid_shape = tuple(metadata.grid_shape) if metadata is not None and metadata.grid_shape else None
+    # The official voting crops answers from ARC's 30x30 canvas; ARC-like sets on a smaller one (the fine-tuning
+    # benchmark's 4x4 recolourings) get the generic metrics only.
+    vote = task == "arc" and len(dataset[0]["inputs"]) == DEFAULT_GRID_SIZE["arc"] ** 2
+    if vote:
+        arc_voting = arc_voting if arc_voting is not None else ARCVoting()
+        arc_voting.begin_round()
+
+    columns = ["inputs", "labels", "puzzle_id"] + (["puzzle_name", "augmentation"] if vote else [])
+    sums: dict[str, float] = {}  # `metrics.score_sums` of every batch, added up
+    validity: dict[str, list[np.ndarray]] = {}  # rule check -> per-batch arrays over supervised puzzles
+    exact_by_step, cell_by_step = np.zeros(max_steps), np.zeros(max_steps)  # sums over supervised puzzles
+    with progress_bar(total=len(dataset), unit="puzzle", desc="evaluate", disable=not progress) as bar:
+        for batch in dataset.select_columns(columns).with_format("numpy").iter(batch_size=batch_size):
+            labels = batch["labels"].astype(np.int64)
+            output = model.solve(
+                torch.from_numpy(batch["inputs"].astype(np.int64)),
+                torch.from_numpy(batch["puzzle_id"].astype(np.int64)),
+                halting=halting,
+                max_steps=max_steps,
+                return_intermediate=True,
+            )
+            predictions, steps = output.predictions.cpu().numpy(), output.steps.cpu().numpy()
+            # The halting logit of the step whose answer is scored (the last one each puzzle ran).
+            halt_logits = output.halt_logits.float().cpu().numpy()[steps - 1, np.arange(len(steps))]
+            metrics.add_sums(sums, metrics.score_sums(predictions, labels, halt_logits, steps))
+            supervised = metrics.puzzle_correctness(predictions, labels)[2]
+            for name, values in _validity(task, predictions, batch["inputs"], grid_shape).items():
+                validity.setdefault(name, []).append(values[supervised])
+
+            intermediate = output.intermediate_predictions.cpu().numpy()
+            for step in range(max_steps):  # a batch that stopped early keeps its final answers afterwards
+                step_exact, step_cell, _ = metrics.puzzle_correctness(
+                    intermediate[step] if step < len(intermediate) else predictions, labels
+                )
+                exact_by_step[step] += step_exact[supervised].sum()
+                cell_by_step[step] += step_cell[supervised].sum()
+
+            if vote:
+                names = [arc_variant_name(n, a) for n, a in zip(batch["puzzle_name"], batch["augmentation"])]
+                arc_voting.update(batch["inputs"], predictions, halt_logits, names, labels=labels)
+            bar.update(len(predictions))
+
+    # Rows without any supervised label (padding) are left out of every mean, as in the official head.
+    count = int(sums["count"])
+    if count == 0:
+        raise ValueError("no row of the dataset split has a supervised label (all -100): nothing to score")
+    results = {"task": task, **metrics.summarize(sums)}
+    for name in sorted(validity):  # validity rates
+        results[name] = metrics.mean_over_puzzles(np.concatenate(validity[name]))
+    if vote:
+        results.update(arc_voting.result(), num_tasks=len(arc_voting.test_pairs))
+    results["accuracy_by_step"] = {
+        "steps": list(range(1, max_steps + 1)),
+        "exact_accuracy": (exact_by_step / count).tolist(),
+        "cell_accuracy": (cell_by_step / count).tolist(),
+    }
+    results.update(halting=halting, max_steps=max_steps, trained_steps=trained_steps)
+    return results
+
+
+def _validity(task, predictions, inputs, grid_shape) -> dict[str, np.ndarray]:
+    """Rule checks on the answers (also the wrong ones): is it a legal sudoku / a real maze path?"""
+    if task == "sudoku":
+        size = grid_shape[0] if grid_shape else math.isqrt(predictions.shape[1])
+        return {"sudoku_valid_rate": metrics.sudoku_validity_from_tokens(predictions, inputs, SUDOKU_BOX_SHAPES[size])}
+    if task == "maze":
+        size = math.isqrt(predictions.shape[1])
+        checks = metrics.maze_path_validity(predictions, inputs, grid_shape or (size, size))
+        return {"maze_valid_path_rate": checks["valid_path"], "maze_shortest_path_rate": checks["shortest_path"]}
+    return {}
+
+
+# Where the scores come from: every `eval_results.json` has these keys after the scores (None when unknown;
+# `step` and `weights` only for a file written by `trm train`), then `date` and `trm_hf_version`.
+PROVENANCE_KEYS = ("model", "model_revision", "model_type", "dataset", "dataset_revision", "dataset_recipe", "split",
+                   "limit", "step", "weights")
+
+
+def save_eval_results(scores: dict, path: str | Path, **provenance) -> dict:
+    """Write ``eval_results.json``, the model card's input, atomically: the `evaluate` results and where they
+    come from (`PROVENANCE_KEYS`), one flat layout for `trm eval` and `trm train`. Returns what was written."""
+    unknown = sorted(set(provenance) - set(PROVENANCE_KEYS))
+    if unknown:
+        raise TypeError(f"save_eval_results: unknown provenance {unknown}; known: {list(PROVENANCE_KEYS)}")
+    results = {**scores, **{key: provenance.get(key) for key in PROVENANCE_KEYS},
+               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               "trm_hf_version": _package_version()}
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, path)  # a kill mid-write leaves the previous results whole
+    return results
+
+
+def check_dataset_matches_model(model_path: str, config, metadata, revision: str | None = None) -> None:
+    """Refuse a dataset of another task or shape than the model's: its scores would be meaningless, and
+    would end up in the model card."""
+    from transformers.utils import cached_file
+
+    from modeling_trm import PuzzleProcessor
+
+    saved = cached_file(model_path, "processor_config.json", revision=revision,
+                        _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False)
+    if saved is not None:
+        task = PuzzleProcessor.from_pretrained(model_path, revision=revision).task
+        if task != metadata.task:
+            raise ValueError(f"the dataset is a {metadata.task} dataset ({metadata.recipe!r}) but the model solves "
+                             f"{task} puzzles (its processor_config.json); evaluate it on a {task} dataset")
+    for field in ("vocab_size", "seq_len"):
+        if getattr(config, field) != getattr(metadata, field):
+            raise ValueError(f"the dataset does not fit the model: {field} is {getattr(metadata, field)} in the "
+                             f"dataset ({metadata.recipe!r}) but {getattr(config, field)} in the model config")
+
+
+def _package_version() -> str | None:
+    try:
+        return importlib_metadata.version("trm-hf")
+    except importlib_metadata.PackageNotFoundError:
+        return None
+
+
+__all__ = ["PROVENANCE_KEYS", "check_dataset_matches_model", "evaluate", "save_eval_results"]
