@@ -46,3 +46,13 @@ def test_every_named_test_exists():
                 f"docs/numerics.md names {test} in {current}, which does not define it")
             named += 1
     assert named >= 50  # the page proves each rule with tests
+
+
+def test_no_library_comment_points_outside_the_repository():
+    """Comments cite docs/ or the paper; a document that is not in the repository cannot be followed."""
+    outside = re.compile(r"spec §|pitfall \d|TRM_REFERENCE|shared/spec")
+    found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+             for package in LIBRARY for path in sorted((ROOT / package).rglob("*"))
+             if path.suffix in (".py", ".j2", ".md", ".sh")
+             for number, line in enumerate(path.read_text().splitlines(), 1) if outside.search(line)]
+    assert found == []

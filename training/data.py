@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from modeling_trm.processing_trm import IGNORE_LABEL_ID
+
 DATASET_CACHE = Path(os.environ.get("TRM_DATASETS_CACHE", "~/.cache/trm-hf/datasets")).expanduser()
 
 
@@ -175,7 +177,7 @@ def collate(dataset, rows: np.ndarray, device: torch.device | str = "cpu", pad_t
     missing = (pad_to or 0) - len(rows)
     if missing > 0:
         inputs = torch.cat([inputs, inputs.new_zeros(missing, inputs.shape[1])])
-        labels = torch.cat([labels, labels.new_full((missing, labels.shape[1]), -100)])
+        labels = torch.cat([labels, labels.new_full((missing, labels.shape[1]), IGNORE_LABEL_ID)])
         puzzle_ids = torch.cat([puzzle_ids, puzzle_ids.new_zeros(missing)])
     return {
         "input_ids": inputs.to(device, non_blocking=True),
