@@ -631,7 +631,8 @@ class Trainer:
             solver = model
             if accelerator.is_fsdp2:
                 solver = type(model).from_pretrained(self.output_dir).to(accelerator.device)
-            print_sample_solution(solver, self.dataset["test"], processor, accelerator.device)
+            print_sample_solution(solver, self.dataset["test"], processor, accelerator.device,
+                                  final_eval.get("exact_accuracy"))
         if self.config.push_to_hub:
             from training.publish import push_model_folder
 
@@ -656,18 +657,11 @@ def _render_card(output_dir: Path, results: dict) -> None:
     render_model_card(output_dir)
 
 
-@torch.no_grad()
-def print_sample_solution(model, test_dataset, processor, device) -> None:
-    """Solve the first test puzzle with the saved model and print question, answer and verdict."""
-    batch = collate(test_dataset, np.arange(1), device)
-    output = model.solve(batch["input_ids"], puzzle_ids=batch["puzzle_ids"], halting="fixed")
-    prediction = output.predictions[0].cpu()
-    labels = batch["labels"][0].cpu()
-    supervised = labels != -100
-    correct = bool((prediction[supervised] == labels[supervised]).all())
-    question, answer = processor.decode(batch["input_ids"].cpu())[0], processor.decode(prediction[None])[0]
-    print(f"Sample test puzzle:\n{processor.to_text(question)}\nModel's answer after {int(output.steps[0])} supervision "
-          f"steps ({'correct' if correct else 'wrong'}):\n{processor.to_text(answer)}")
+def print_sample_solution(model, test_dataset, processor, device, exact_accuracy: float | None = None) -> None:
+    """Print a held-out puzzle the model solves (or its failure), with a computed verdict (training/sample.py)."""
+    from training.sample import sample_solution_text
+
+    print(sample_solution_text(model, test_dataset, processor, device, exact_accuracy))
 
 
 def plot_training_curves(log_path: str | Path, png_path: str | Path) -> Path:
