@@ -157,6 +157,10 @@ def findings(entry: dict) -> list[str]:
                     f"vs fixed 16 steps {_pct(fixed16)}%: {ratio:.1f}x fewer steps, "
                     + ("at no loss of accuracy." if same else
                        f"at {_pct(fixed16 - a['exact_accuracy'])} points less exact accuracy."))
+                equal = a["fixed_steps_for_equal_accuracy"]
+                if not same and equal is not None:
+                    lines.append(f"at equal accuracy: fixed halting reaches {_pct(a['exact_accuracy'])}% after {equal} "
+                                 f"steps, {equal / a['mean_steps']:.1f}x the adaptive mean.")
         wrong = sum(a["halted_early_wrong"] for a in entry["adaptive"] if a["budget"] == max(x["budget"] for x in entry["adaptive"]))
         top = max(entry["adaptive"], key=lambda a: a["budget"])
         if top["halted_early"]:
@@ -218,7 +222,7 @@ def plot(results: dict, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", action="append", required=True, metavar="NAME=DIR",
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=DIR",
                         help="a trained model folder (with training_config.yaml), repeatable")
     parser.add_argument("--max-steps", type=int, default=128, help="fixed-halting rollout length")
     parser.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)),
@@ -226,7 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="first N test puzzles only")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--from-json", type=Path, help="re-render this results.json instead of measuring")
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        write_outputs(json.loads(args.from_json.read_text()), args.output)
+        return 0
+    if not args.model:
+        parser.error("give at least one --model NAME=DIR (or --from-json)")
     budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
     if args.max_steps < 1 or any(b < 1 or b > args.max_steps for b in budgets):
         parser.error(f"--max-steps must be >= 1 and every budget in 1..{args.max_steps}, got {args.budgets}")
@@ -255,18 +265,23 @@ def main(argv: list[str] | None = None) -> int:
         results["models"][name] = entry
         print(f"{name}: " + " ".join(findings(entry)), flush=True)
 
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "results.json").write_text(json.dumps(results, indent=1))
+    write_outputs(results, args.output)
+    return 0
+
+
+def write_outputs(results: dict, output: Path) -> None:
+    """``results.json``, ``results.md``, the plot, and (default output) the README block."""
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "results.json").write_text(json.dumps(results, indent=1))
     table = results_table(results)
-    (args.output / "results.md").write_text(table)
-    plot(results, args.output / "accuracy_vs_steps.png")
+    (output / "results.md").write_text(table)
+    plot(results, output / "accuracy_vs_steps.png")
     print(table)
-    if args.output.resolve() == RESULTS_DIR.resolve():
+    if output.resolve() == RESULTS_DIR.resolve():
         from ablation import update_readme
 
         update_readme(README, readme_section(table), README_BEGIN, README_END)
         print(f"Updated the test-time compute block of {README}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -57,23 +57,25 @@ def test_tiny_run_matches_the_package_evaluation(tiny_model, tmp_path):
     assert (out / "accuracy_vs_steps.png").stat().st_size > 0
 
 
-def _entry(halted_early, wrong, adaptive_accuracy, mean_steps):
+def _entry(halted_early, wrong, adaptive_accuracy, mean_steps, fixed_equal):
     curve = [0.1 * step for step in range(1, 11)] + [1.0] * 22  # 32 fixed steps
     return {"trained_steps": 4, "fixed": {"steps": list(range(1, 33)), "exact_accuracy": curve},
             "adaptive": [{"budget": 16, "exact_accuracy": adaptive_accuracy, "mean_steps": mean_steps,
-                          "halted_early": halted_early, "halted_early_wrong": wrong}]}
+                          "halted_early": halted_early, "halted_early_wrong": wrong,
+                          "fixed_steps_for_equal_accuracy": fixed_equal}]}
 
 
 def test_findings_say_when_halting_never_fires_and_what_it_saves_when_it_does():
-    never = ttc.findings(_entry(0, 0, 1.0, 16.0))
+    never = ttc.findings(_entry(0, 0, 1.0, 16.0, 10))
     assert never[0] == "fixed halting: 40.0% exact at the trained 4 steps, best 100.0% at 10 steps, 100.0% at 32 steps."
     assert "never stopped a puzzle before the budget" in never[1]
-    fires = ttc.findings(_entry(200, 3, 1.0, 4.0))
+    fires = ttc.findings(_entry(200, 3, 1.0, 4.0, 10))
     assert fires[1].startswith("adaptive halting, budget 16: 100.0% exact with 4.00 mean steps vs fixed 16 steps "
                                "100.0%: 4.0x fewer steps, at no loss of accuracy.")
     assert fires[2] == "halted answers that are wrong (budget 16): 3 of 200 (1.5%)."
-    worse = ttc.findings(_entry(200, 3, 0.9, 4.0))
+    worse = ttc.findings(_entry(200, 3, 0.9, 4.0, 9))
     assert worse[1].endswith("at 10.0 points less exact accuracy.")
+    assert worse[2] == "at equal accuracy: fixed halting reaches 90.0% after 9 steps, 2.2x the adaptive mean."
 
 
 def test_readme_block_is_the_committed_study_output():
