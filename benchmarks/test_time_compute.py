@@ -175,7 +175,9 @@ def results_table(results: dict) -> str:
         lines += [f"## {name}", "",
                   (f"`{entry['model_dir']}`: {entry['parameters']:,} parameters, trained with {entry['trained_steps']} "
                   f"supervision steps; {entry['num_puzzles']} held-out puzzles of `{entry['recipe']}` "
-                  f"{entry['dataset_options']}."), ""]
+                  f"{entry['dataset_options']}. Adaptive: a puzzle stops when its halting logit "
+                  + ("exceeds its continue logit" if entry.get("act_continue") else "is > 0")
+                  + " (the model's training rule) or at the budget."), ""]
         lines += [("| inference steps (budget) | fixed: exact % | adaptive: exact % | adaptive: mean steps | "
                   "stopped early by the halting head | of those wrong | fewest fixed steps with >= adaptive accuracy |"),
                   "|---:|---:|---:|---:|---:|---:|---:|"]
