@@ -367,7 +367,7 @@ class Trainer:
         checkpointing.commit_stage(stage, self.output_dir)
         render_model_card(self.output_dir)
         if config.solve_sample:
-            print_sample_solution(solver, self.dataset["test"], processor, accelerator.device)
+            print_sample_solution(solver, self.dataset["test"], processor, accelerator.device, scores.get("exact_accuracy"))
         if config.push_to_hub:
             from training.publish import push_model_folder
 
@@ -375,18 +375,11 @@ class Trainer:
         print(f"Saved the trained model (EMA weights) to {self.output_dir}")
 
 
-@torch.no_grad()
-def print_sample_solution(model, test_dataset, processor, device) -> None:
-    """Solve the first test puzzle with the saved model and print question, answer and verdict."""
-    batch = collate(test_dataset, np.arange(1), device)
-    output = model.solve(batch["input_ids"], puzzle_ids=batch["puzzle_ids"], halting="fixed")
-    prediction = output.predictions[0].cpu()
-    labels = batch["labels"][0].cpu()
-    supervised = labels != -100
-    correct = bool((prediction[supervised] == labels[supervised]).all())
-    question, answer = processor.decode(batch["input_ids"].cpu())[0], processor.decode(prediction[None])[0]
-    print(f"Sample test puzzle:\n{processor.to_text(question)}\nModel's answer after {int(output.steps[0])} supervision "
-          f"steps ({'correct' if correct else 'wrong'}):\n{processor.to_text(answer)}")
+def print_sample_solution(model, test_dataset, processor, device, exact_accuracy: float | None = None) -> None:
+    """Print a held-out puzzle the model solves (or its failure), with a computed verdict (training/sample.py)."""
+    from training.sample import sample_solution_text
+
+    print(sample_solution_text(model, test_dataset, processor, device, exact_accuracy))
 
 
 def _trackers(log_with: str | None) -> list[str] | None:

@@ -120,7 +120,10 @@ def test_dataset_and_model_round_trip_through_the_hub(hub_server, tmp_path):
     assert fresh["processor_class"].endswith(".PuzzleProcessor")
     assert fresh["predictions"] == trained["local_predictions"]
     assert fresh["reencoded_equal"] and fresh["grid_shape"] == [9, 9]
-    assert fresh["steps"] == [4] * 16  # fixed halting: max_supervision_steps of the preset
+    from training.config import PRESETS
+
+    # fixed halting: max_supervision_steps of the preset
+    assert fresh["steps"] == [PRESETS["sudoku6x6"].model["max_supervision_steps"]] * 16
     assert (fresh["main_solve_config"], fresh["dev_solve_config"]) == ("fixed", "adaptive")
     assert fresh["dev_weights_equal"]
 

@@ -1,0 +1,290 @@
+"""Test-time compute, measured: exact accuracy against the inference step budget, fixed vs adaptive halting.
+
+For each trained model (a ``save_pretrained`` folder written by ``trm train``, with its
+``training_config.yaml``), the held-out test split of its own recipe is rebuilt from the recorded seed and
+options (generated data is bit-reproducible), then solved
+
+* with ``halting="fixed"`` up to ``--max-steps`` supervision steps (every puzzle runs every step, as the
+  paper evaluates; one rollout gives the accuracy after each step), and
+* with ``halting="adaptive"`` for each budget in ``--budgets`` (each puzzle stops as soon as its halting
+  head's logit is > 0, or at the budget): exact accuracy, mean steps used, how many puzzles the halting
+  head stopped before the budget and how many of those halted answers are wrong.
+
+"Steps saved at equal accuracy" compares an adaptive budget with the fewest fixed steps reaching at least its
+accuracy. The question this answers (arXiv 2510.04871 trains 16 supervision steps; more steps at inference
+are the "test-time compute" of a recursive model): does a model trained with N steps get better with more,
+and does its halting head stop puzzles early and correctly?
+
+    python benchmarks/test_time_compute.py --model sudoku6x6=trm-sudoku6x6   # the committed study
+    python benchmarks/test_time_compute.py --model tiny=DIR --max-steps 8 --budgets 2,8 --output /tmp/ttc
+
+Writes ``results.json``, ``results.md`` and ``accuracy_vs_steps.png`` to ``--output``; with the default
+output it also rewrites the README's test-time compute block between its markers (a test checks the block
+against the JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+for path in (REPO_ROOT, REPO_ROOT / "benchmarks"):  # `python benchmarks/test_time_compute.py` without an install
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / "test_time_compute"
+README = REPO_ROOT / "README.md"
+README_BEGIN = "<!-- test-time-compute: begin (written by benchmarks/test_time_compute.py) -->"
+README_END = "<!-- test-time-compute: end -->"
+DEFAULT_BUDGETS = (16, 32, 64, 128)  # plus the trained number of supervision steps
+
+
+def load_test_split(model_dir: Path, limit: int | None = None):
+    """The test split of the recipe the model was trained on, rebuilt from its ``training_config.yaml``."""
+    import hub_datasets
+    from training.config import TrainingConfig
+
+    config = TrainingConfig.from_yaml(model_dir / "training_config.yaml")
+    if config.dataset is not None:
+        dataset, metadata = hub_datasets.load_puzzle_dataset(config.dataset), hub_datasets.load_dataset_metadata(config.dataset)
+    else:
+        dataset, metadata = hub_datasets.build_dataset(config.dataset_recipe, seed=config.dataset_seed,
+                                                       **config.dataset_options)
+    test = dataset["test"]
+    if limit is not None:
+        test = test.select(range(min(limit, len(test))))
+    return test, metadata, config
+
+
+def _solve(model, inputs, puzzle_ids, labels, batch_size: int, **options):
+    """``solve`` in chunks; per puzzle: exact (bool), steps used, and with ``return_intermediate`` the
+    exact-correctness after every step [steps, N]."""
+    import torch
+
+    from training import metrics
+
+    exact, steps, by_step = [], [], []
+    for start in range(0, len(inputs), batch_size):
+        chunk = slice(start, start + batch_size)
+        out = model.solve(torch.from_numpy(inputs[chunk]), torch.from_numpy(puzzle_ids[chunk]), **options)
+        exact.append(metrics.puzzle_correctness(out.predictions.cpu().numpy(), labels[chunk])[0])
+        steps.append(out.steps.cpu().numpy())
+        if out.intermediate_predictions is not None:
+            by_step.append(np.stack([metrics.puzzle_correctness(p, labels[chunk])[0]
+                                     for p in out.intermediate_predictions.cpu().numpy()]))
+    return np.concatenate(exact), np.concatenate(steps), (np.concatenate(by_step, axis=1) if by_step else None)
+
+
+def measure(model, test, max_steps: int, budgets: list[int], batch_size: int = 256) -> dict:
+    """Fixed-halting accuracy after every step up to ``max_steps``, and adaptive halting at each budget."""
+    columns = test.select_columns(["inputs", "labels", "puzzle_id"]).with_format("numpy")[:]
+    inputs, labels = columns["inputs"].astype(np.int64), columns["labels"].astype(np.int64)
+    puzzle_ids = columns["puzzle_id"].astype(np.int64)
+    trained = model.config.max_supervision_steps
+
+    started = time.perf_counter()
+    _, _, fixed_by_step = _solve(model, inputs, puzzle_ids, labels, batch_size, halting="fixed", max_steps=max_steps,
+                                 return_intermediate=True)
+    fixed_seconds = time.perf_counter() - started
+    fixed_curve = fixed_by_step.mean(axis=1)  # exact accuracy after step 1..max_steps
+
+    adaptive = []
+    for budget in sorted({trained, *budgets}):
+        started = time.perf_counter()
+        exact, steps, _ = _solve(model, inputs, puzzle_ids, labels, batch_size, halting="adaptive", max_steps=budget)
+        halted_early = steps < budget  # stopped by the halting head, not by the budget
+        accuracy, mean_steps = float(exact.mean()), float(steps.mean())
+        reached = np.flatnonzero(fixed_curve[:max_steps] >= accuracy - 1e-12)
+        fixed_equal = int(reached[0]) + 1 if len(reached) else None  # fewest fixed steps with >= this accuracy
+        adaptive.append({
+            "budget": budget,
+            "exact_accuracy": accuracy,
+            "mean_steps": mean_steps,
+            "halted_early": int(halted_early.sum()),
+            "halted_early_wrong": int((halted_early & ~exact).sum()),
+            "fixed_steps_for_equal_accuracy": fixed_equal,
+            "fixed_exact_accuracy_at_budget": float(fixed_curve[budget - 1]) if budget <= max_steps else None,
+            "seconds": time.perf_counter() - started,
+        })
+    return {
+        "num_puzzles": len(inputs),
+        "trained_steps": trained,
+        "max_steps": max_steps,
+        "fixed": {"steps": list(range(1, max_steps + 1)), "exact_accuracy": fixed_curve.tolist(),
+                  "seconds": fixed_seconds},
+        "adaptive": adaptive,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _fixed_at(entry: dict, steps: int):
+    curve = entry["fixed"]["exact_accuracy"]
+    return curve[steps - 1] if steps <= len(curve) else None
+
+
+def findings(entry: dict) -> list[str]:
+    """Plain sentences computed from one model's numbers (no number is typed by hand)."""
+    trained, curve = entry["trained_steps"], entry["fixed"]["exact_accuracy"]
+    best = int(np.argmax(curve)) + 1
+    lines = [(f"fixed halting: {_pct(curve[trained - 1])}% exact at the trained {trained} steps, "
+             f"best {_pct(curve[best - 1])}% at {best} steps, {_pct(curve[-1])}% at {len(curve)} steps.")]
+    halted = sum(a["halted_early"] for a in entry["adaptive"])
+    if halted == 0:
+        lines.append("adaptive halting: the halting head never stopped a puzzle before the budget, so adaptive = "
+                     "fixed here (the model was trained with ACT halting, but its halt logit stays <= 0).")
+    else:
+        for a in entry["adaptive"]:
+            fixed16 = _fixed_at(entry, 16)
+            if a["budget"] == 16 and fixed16 is not None:
+                ratio = 16 / a["mean_steps"]
+                same = a["exact_accuracy"] >= fixed16 - 1e-12
+                lines.append(
+                    f"adaptive halting, budget 16: {_pct(a['exact_accuracy'])}% exact with {a['mean_steps']:.2f} mean steps "
+                    f"vs fixed 16 steps {_pct(fixed16)}%: {ratio:.1f}x fewer steps, "
+                    + ("at no loss of accuracy." if same else
+                       f"at {_pct(fixed16 - a['exact_accuracy'])} points less exact accuracy."))
+                equal = a["fixed_steps_for_equal_accuracy"]
+                if not same and equal is not None:
+                    lines.append(f"at equal accuracy: fixed halting reaches {_pct(a['exact_accuracy'])}% after {equal} "
+                                 f"steps, {equal / a['mean_steps']:.1f}x the adaptive mean.")
+        wrong = sum(a["halted_early_wrong"] for a in entry["adaptive"] if a["budget"] == max(x["budget"] for x in entry["adaptive"]))
+        top = max(entry["adaptive"], key=lambda a: a["budget"])
+        if top["halted_early"]:
+            lines.append(f"halted answers that are wrong (budget {top['budget']}): {wrong} of {top['halted_early']} "
+                         f"({_pct(wrong / top['halted_early'])}%).")
+    return lines
+
+
+def results_table(results: dict) -> str:
+    lines = ["# Test-time compute", ""]
+    for name, entry in results["models"].items():
+        lines += [f"## {name}", "",
+                  (f"`{entry['model_dir']}`: {entry['parameters']:,} parameters, trained with {entry['trained_steps']} "
+                  f"supervision steps; {entry['num_puzzles']} held-out puzzles of `{entry['recipe']}` "
+                  f"{entry['dataset_options']}. Adaptive: a puzzle stops when its halting logit "
+                  + ("exceeds its continue logit" if entry.get("act_continue") else "is > 0")
+                  + " (the model's training rule) or at the budget."), ""]
+        lines += [("| inference steps (budget) | fixed: exact % | adaptive: exact % | adaptive: mean steps | "
+                  "stopped early by the halting head | of those wrong | fewest fixed steps with >= adaptive accuracy |"),
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        for a in entry["adaptive"]:
+            lines.append(f"| {a['budget']} | {_pct(a['fixed_exact_accuracy_at_budget'])} | {_pct(a['exact_accuracy'])} | "
+                         f"{a['mean_steps']:.2f} | {a['halted_early']} / {entry['num_puzzles']} | "
+                         f"{a['halted_early_wrong']} | {a['fixed_steps_for_equal_accuracy'] or 'never'} |")
+        lines += [""] + [f"* {line}" for line in findings(entry)] + [""]
+    lines += ["![accuracy vs steps](benchmarks/results/test_time_compute/accuracy_vs_steps.png)", ""]
+    return "\n".join(lines)
+
+
+def readme_section(table: str) -> str:
+    lines = ["#" + line if line.startswith("#") else line for line in table.splitlines()]
+    return "\n".join(lines[2:]).strip() + "\n"  # the README's own heading replaces the title
+
+
+def plot(results: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for index, (name, entry) in enumerate(results["models"].items()):
+        colour = f"C{index}"
+        ax.plot(entry["fixed"]["steps"], entry["fixed"]["exact_accuracy"], color=colour, label=f"{name}: fixed")
+        adaptive = entry["adaptive"]
+        ax.plot([a["mean_steps"] for a in adaptive], [a["exact_accuracy"] for a in adaptive], color=colour,
+                linestyle="none", marker="o", label=f"{name}: adaptive (x = mean steps used)")
+        ax.axvline(entry["trained_steps"], color=colour, linestyle="--", linewidth=1)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("supervision steps at inference (dashed: steps used in training)")
+    ax.set_ylabel("exact accuracy (held-out test)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("Test-time compute: fixed steps vs adaptive halting", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=DIR",
+                        help="a trained model folder (with training_config.yaml), repeatable")
+    parser.add_argument("--max-steps", type=int, default=128, help="fixed-halting rollout length")
+    parser.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)),
+                        help="adaptive-halting step budgets, comma-separated (the trained number is added)")
+    parser.add_argument("--limit", type=int, help="first N test puzzles only")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--from-json", type=Path, help="re-render this results.json instead of measuring")
+    args = parser.parse_args(argv)
+    if args.from_json is not None:
+        write_outputs(json.loads(args.from_json.read_text()), args.output)
+        return 0
+    if not args.model:
+        parser.error("give at least one --model NAME=DIR (or --from-json)")
+    budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
+    if args.max_steps < 1 or any(b < 1 or b > args.max_steps for b in budgets):
+        parser.error(f"--max-steps must be >= 1 and every budget in 1..{args.max_steps}, got {args.budgets}")
+    import torch
+    from transformers import AutoModel
+
+    import modeling_trm  # noqa: F401  (registers "trm"/"hrm" with AutoModel)
+
+    torch.set_num_threads(args.threads)
+    results = {"models": {}, "machine": {"platform": platform.platform(), "torch": torch.__version__,
+                                         "threads": torch.get_num_threads()}}
+    for item in args.model:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            parser.error(f"--model takes NAME=DIR, got {item!r}")
+        model_dir = Path(folder)
+        if not (model_dir / "training_config.yaml").is_file():
+            parser.error(f"{model_dir}: no training_config.yaml (not a folder written by `trm train`)")
+        model = AutoModel.from_pretrained(model_dir).eval()
+        if model.config.max_supervision_steps > args.max_steps:
+            parser.error(f"{name}: --max-steps {args.max_steps} is below the trained {model.config.max_supervision_steps}")
+        test, metadata, config = load_test_split(model_dir, args.limit)
+        entry = measure(model, test, args.max_steps, budgets)
+        entry.update(model_dir=str(model_dir), parameters=model.num_parameters(), recipe=metadata.recipe,
+                     dataset_options=config.dataset_options, act_continue=model.config.act_continue)
+        results["models"][name] = entry
+        print(f"{name}: " + " ".join(findings(entry)), flush=True)
+
+    write_outputs(results, args.output)
+    return 0
+
+
+def write_outputs(results: dict, output: Path) -> None:
+    """``results.json``, ``results.md``, the plot, and (default output) the README block."""
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "results.json").write_text(json.dumps(results, indent=1))
+    table = results_table(results)
+    (output / "results.md").write_text(table)
+    plot(results, output / "accuracy_vs_steps.png")
+    print(table)
+    if output.resolve() == RESULTS_DIR.resolve():
+        from ablation import update_readme
+
+        update_readme(README, readme_section(table), README_BEGIN, README_END)
+        print(f"Updated the test-time compute block of {README}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
