@@ -8,7 +8,11 @@ options (generated data is bit-reproducible), then solved
   paper evaluates; one rollout gives the accuracy after each step), and
 * with ``halting="adaptive"`` for each budget in ``--budgets`` (each puzzle stops as soon as its halting
   head's logit is > 0, or at the budget): exact accuracy, mean steps used, how many puzzles the halting
-  head stopped before the budget and how many of those halted answers are wrong.
+  head stopped before the budget and how many of those halted answers are wrong, and
+* with adaptive halting again at a *calibrated* confidence (``SolveConfig.halt_confidence``): the lowest
+  confidence at which adaptive halting is as exact as fixed halting at 16 steps, chosen by
+  `training.evaluation.calibrate_halt_confidence` on freshly generated puzzles of the same recipe (another
+  seed; any puzzle also in the model's train or test split is dropped), never on the test puzzles.
 
 "Steps saved at equal accuracy" compares an adaptive budget with the fewest fixed steps reaching at least its
 accuracy. The question this answers (arXiv 2510.04871 trains 16 supervision steps; more steps at inference
@@ -44,6 +48,8 @@ README = REPO_ROOT / "README.md"
 README_BEGIN = "<!-- test-time-compute: begin (written by benchmarks/test_time_compute.py) -->"
 README_END = "<!-- test-time-compute: end -->"
 DEFAULT_BUDGETS = (16, 32, 64, 128)  # plus the trained number of supervision steps
+CALIBRATION_STEPS = 16  # the paper's number of supervision steps: the fixed accuracy to match
+CALIBRATION_SEED_OFFSET = 1000  # the calibration puzzles are generated with dataset_seed + this
 
 
 def load_test_split(model_dir: Path, limit: int | None = None):
@@ -61,6 +67,45 @@ def load_test_split(model_dir: Path, limit: int | None = None):
     if limit is not None:
         test = test.select(range(min(limit, len(test))))
     return test, metadata, config
+
+
+def load_training_inputs(model_dir: Path):
+    """The ``inputs`` column of the train split the model was trained on (rebuilt like `load_test_split`)."""
+    import hub_datasets
+    from training.config import TrainingConfig
+
+    config = TrainingConfig.from_yaml(model_dir / "training_config.yaml")
+    if config.dataset is not None:
+        return hub_datasets.load_puzzle_dataset(config.dataset)["train"]["inputs"]
+    dataset, _ = hub_datasets.build_dataset(config.dataset_recipe, seed=config.dataset_seed, **config.dataset_options)
+    return dataset["train"]["inputs"]
+
+
+def calibration_split(model_dir: Path, test, size: int | None = None):
+    """``(split, description)``: puzzles to choose the halting confidence on, outside the test split.
+
+    A generated recipe is rebuilt with another seed and its test split kept, minus any puzzle that is also
+    in the model's train or test split; a built dataset gives its ``validation`` split. ``(None, reason)``
+    when there is neither."""
+    import hub_datasets
+    from training.config import TrainingConfig
+
+    config = TrainingConfig.from_yaml(model_dir / "training_config.yaml")
+    if config.dataset is not None:
+        splits = hub_datasets.load_puzzle_dataset(config.dataset)
+        if "validation" not in splits:
+            return None, f"dataset {config.dataset} has no validation split"
+        return splits["validation"], f"the validation split of {config.dataset}"
+    seed = config.dataset_seed + CALIBRATION_SEED_OFFSET
+    options = dict(config.dataset_options)
+    size = size or options.get("num_test") or len(test)
+    fresh, _ = hub_datasets.build_dataset(config.dataset_recipe, seed=seed, **{**options, "num_test": size})
+    seen = {np.asarray(row, dtype=np.int64).tobytes() for rows in (load_training_inputs(model_dir), test["inputs"])
+            for row in rows}
+    keep = [i for i, row in enumerate(fresh["test"]["inputs"]) if np.asarray(row, dtype=np.int64).tobytes() not in seen]
+    dropped = len(fresh["test"]) - len(keep)
+    return fresh["test"].select(keep), (f"{len(keep)} puzzles of `{config.dataset_recipe}` generated with seed {seed} "
+                                        f"({dropped} dropped: also in the model's train or test split)")
 
 
 def _solve(model, inputs, puzzle_ids, labels, batch_size: int, **options):
@@ -82,8 +127,10 @@ def _solve(model, inputs, puzzle_ids, labels, batch_size: int, **options):
     return np.concatenate(exact), np.concatenate(steps), (np.concatenate(by_step, axis=1) if by_step else None)
 
 
-def measure(model, test, max_steps: int, budgets: list[int], batch_size: int = 256) -> dict:
-    """Fixed-halting accuracy after every step up to ``max_steps``, and adaptive halting at each budget."""
+def measure(model, test, max_steps: int, budgets: list[int], batch_size: int = 256, calibration=None) -> dict:
+    """Fixed-halting accuracy after every step up to ``max_steps``, adaptive halting at each budget (the
+    training rule, confidence 0.5), and with ``calibration`` (``(split, description)``) adaptive halting at
+    the confidence calibrated on that split."""
     columns = test.select_columns(["inputs", "labels", "puzzle_id"]).with_format("numpy")[:]
     inputs, labels = columns["inputs"].astype(np.int64), columns["labels"].astype(np.int64)
     puzzle_ids = columns["puzzle_id"].astype(np.int64)
@@ -95,32 +142,47 @@ def measure(model, test, max_steps: int, budgets: list[int], batch_size: int = 2
     fixed_seconds = time.perf_counter() - started
     fixed_curve = fixed_by_step.mean(axis=1)  # exact accuracy after step 1..max_steps
 
-    adaptive = []
-    for budget in sorted({trained, *budgets}):
-        started = time.perf_counter()
-        exact, steps, _ = _solve(model, inputs, puzzle_ids, labels, batch_size, halting="adaptive", max_steps=budget)
-        halted_early = steps < budget  # stopped by the halting head, not by the budget
-        accuracy, mean_steps = float(exact.mean()), float(steps.mean())
-        reached = np.flatnonzero(fixed_curve[:max_steps] >= accuracy - 1e-12)
-        fixed_equal = int(reached[0]) + 1 if len(reached) else None  # fewest fixed steps with >= this accuracy
-        adaptive.append({
-            "budget": budget,
-            "exact_accuracy": accuracy,
-            "mean_steps": mean_steps,
-            "halted_early": int(halted_early.sum()),
-            "halted_early_wrong": int((halted_early & ~exact).sum()),
-            "fixed_steps_for_equal_accuracy": fixed_equal,
-            "fixed_exact_accuracy_at_budget": float(fixed_curve[budget - 1]) if budget <= max_steps else None,
-            "seconds": time.perf_counter() - started,
-        })
-    return {
+    def adaptive_sweep(halt_confidence: float) -> list[dict]:
+        rows = []
+        for budget in sorted({trained, *budgets}):
+            started = time.perf_counter()
+            exact, steps, _ = _solve(model, inputs, puzzle_ids, labels, batch_size, halting="adaptive",
+                                     max_steps=budget, halt_confidence=halt_confidence)
+            halted_early = steps < budget  # stopped by the halting head, not by the budget
+            accuracy, mean_steps = float(exact.mean()), float(steps.mean())
+            reached = np.flatnonzero(fixed_curve[:max_steps] >= accuracy - 1e-12)
+            fixed_equal = int(reached[0]) + 1 if len(reached) else None  # fewest fixed steps with >= this accuracy
+            rows.append({
+                "budget": budget,
+                "halt_confidence": halt_confidence,
+                "exact_accuracy": accuracy,
+                "mean_steps": mean_steps,
+                "halted_early": int(halted_early.sum()),
+                "halted_early_wrong": int((halted_early & ~exact).sum()),
+                "fixed_steps_for_equal_accuracy": fixed_equal,
+                "fixed_exact_accuracy_at_budget": float(fixed_curve[budget - 1]) if budget <= max_steps else None,
+                "seconds": time.perf_counter() - started,
+            })
+        return rows
+
+    entry = {
         "num_puzzles": len(inputs),
         "trained_steps": trained,
         "max_steps": max_steps,
         "fixed": {"steps": list(range(1, max_steps + 1)), "exact_accuracy": fixed_curve.tolist(),
                   "seconds": fixed_seconds},
-        "adaptive": adaptive,
+        "adaptive": adaptive_sweep(0.5),
     }
+    if calibration is not None:
+        from training.evaluation import calibrate_halt_confidence
+
+        split, description = calibration
+        chosen = calibrate_halt_confidence(model, split, max_steps=min(CALIBRATION_STEPS, max_steps),
+                                           batch_size=batch_size)
+        entry["calibration"] = {"source": description, **chosen}
+        if chosen["halt_confidence"] is not None:
+            entry["adaptive_calibrated"] = adaptive_sweep(chosen["halt_confidence"])
+    return entry
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,11 +223,41 @@ def findings(entry: dict) -> list[str]:
                 if not same and equal is not None:
                     lines.append(f"at equal accuracy: fixed halting reaches {_pct(a['exact_accuracy'])}% after {equal} "
                                  f"steps, {equal / a['mean_steps']:.1f}x the adaptive mean.")
-        wrong = sum(a["halted_early_wrong"] for a in entry["adaptive"] if a["budget"] == max(x["budget"] for x in entry["adaptive"]))
         top = max(entry["adaptive"], key=lambda a: a["budget"])
         if top["halted_early"]:
+            wrong = top["halted_early_wrong"]
             lines.append(f"halted answers that are wrong (budget {top['budget']}): {wrong} of {top['halted_early']} "
                          f"({_pct(wrong / top['halted_early'])}%).")
+    return lines + calibrated_findings(entry)
+
+
+def calibrated_findings(entry: dict) -> list[str]:
+    """What the calibrated halting confidence gives on the test puzzles (none without a calibration)."""
+    calibration = entry.get("calibration")
+    if calibration is None:
+        return []
+    tried = ", ".join(f"{c['halt_confidence']:g}" for c in calibration["candidates"])
+    chosen = calibration["halt_confidence"]
+    source = (f"on {calibration['source']}, where fixed halting at {calibration['max_steps']} steps is "
+              f"{_pct(calibration['target_exact_accuracy'])}% exact; tried {tried}")
+    if chosen is None:
+        return [f"calibrated halting: no confidence reached fixed halting's accuracy ({source})."]
+    lines = [f"calibrated halting confidence: {chosen:g}, the lowest at which adaptive halting is as exact as fixed "
+             f"halting ({source})."]
+    fixed16 = _fixed_at(entry, 16)
+    for a in entry["adaptive_calibrated"]:
+        if a["budget"] == 16 and fixed16 is not None:
+            same = a["exact_accuracy"] >= fixed16 - 1e-12
+            lines.append(
+                f"adaptive halting at confidence {chosen:g}, budget 16: {_pct(a['exact_accuracy'])}% exact with "
+                f"{a['mean_steps']:.2f} mean steps vs fixed 16 steps {_pct(fixed16)}%: {16 / a['mean_steps']:.1f}x "
+                "fewer steps, " + ("at no loss of accuracy on the test puzzles." if same else
+                                   f"at {_pct(fixed16 - a['exact_accuracy'])} points less exact accuracy."))
+    top = max(entry["adaptive_calibrated"], key=lambda a: a["budget"])
+    if top["halted_early"]:
+        lines.append(f"halted answers that are wrong at confidence {chosen:g} (budget {top['budget']}): "
+                     f"{top['halted_early_wrong']} of {top['halted_early']} "
+                     f"({_pct(top['halted_early_wrong'] / top['halted_early'])}%).")
     return lines
 
 
@@ -178,16 +270,26 @@ def results_table(results: dict) -> str:
                   f"{entry['dataset_options']}. Adaptive: a puzzle stops when its halting logit "
                   + ("exceeds its continue logit" if entry.get("act_continue") else "is > 0")
                   + " (the model's training rule) or at the budget."), ""]
-        lines += [("| inference steps (budget) | fixed: exact % | adaptive: exact % | adaptive: mean steps | "
-                  "stopped early by the halting head | of those wrong | fewest fixed steps with >= adaptive accuracy |"),
-                  "|---:|---:|---:|---:|---:|---:|---:|"]
-        for a in entry["adaptive"]:
-            lines.append(f"| {a['budget']} | {_pct(a['fixed_exact_accuracy_at_budget'])} | {_pct(a['exact_accuracy'])} | "
-                         f"{a['mean_steps']:.2f} | {a['halted_early']} / {entry['num_puzzles']} | "
-                         f"{a['halted_early_wrong']} | {a['fixed_steps_for_equal_accuracy'] or 'never'} |")
+        lines += TABLE_HEADER + [_table_row(entry, a) for a in entry["adaptive"]]
+        if entry.get("adaptive_calibrated"):
+            chosen = entry["calibration"]["halt_confidence"]
+            lines += ["", f"Adaptive halting at the calibrated confidence {chosen:g} (a puzzle stops once "
+                      f"sigmoid(halting logit) > {chosen:g}; how it was chosen: below):", ""]
+            lines += TABLE_HEADER + [_table_row(entry, a) for a in entry["adaptive_calibrated"]]
         lines += [""] + [f"* {line}" for line in findings(entry)] + [""]
     lines += ["![accuracy vs steps](benchmarks/results/test_time_compute/accuracy_vs_steps.png)", ""]
     return "\n".join(lines)
+
+
+TABLE_HEADER = [("| inference steps (budget) | fixed: exact % | adaptive: exact % | adaptive: mean steps | "
+                 "stopped early by the halting head | of those wrong | fewest fixed steps with >= adaptive accuracy |"),
+                "|---:|---:|---:|---:|---:|---:|---:|"]
+
+
+def _table_row(entry: dict, a: dict) -> str:
+    return (f"| {a['budget']} | {_pct(a['fixed_exact_accuracy_at_budget'])} | {_pct(a['exact_accuracy'])} | "
+            f"{a['mean_steps']:.2f} | {a['halted_early']} / {entry['num_puzzles']} | "
+            f"{a['halted_early_wrong']} | {a['fixed_steps_for_equal_accuracy'] or 'never'} |")
 
 
 def readme_section(table: str) -> str:
@@ -207,7 +309,12 @@ def plot(results: dict, path: Path) -> Path:
         ax.plot(entry["fixed"]["steps"], entry["fixed"]["exact_accuracy"], color=colour, label=f"{name}: fixed")
         adaptive = entry["adaptive"]
         ax.plot([a["mean_steps"] for a in adaptive], [a["exact_accuracy"] for a in adaptive], color=colour,
-                linestyle="none", marker="o", label=f"{name}: adaptive (x = mean steps used)")
+                linestyle="none", marker="o", label=f"{name}: adaptive, confidence 0.5 (x = mean steps used)")
+        if entry.get("adaptive_calibrated"):
+            calibrated = entry["adaptive_calibrated"]
+            ax.plot([a["mean_steps"] for a in calibrated], [a["exact_accuracy"] for a in calibrated], color=colour,
+                    linestyle="none", marker="*", markersize=10,
+                    label=f"{name}: adaptive, calibrated confidence {entry['calibration']['halt_confidence']:g}")
         ax.axvline(entry["trained_steps"], color=colour, linestyle="--", linewidth=1)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("supervision steps at inference (dashed: steps used in training)")
@@ -261,7 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         if model.config.max_supervision_steps > args.max_steps:
             parser.error(f"{name}: --max-steps {args.max_steps} is below the trained {model.config.max_supervision_steps}")
         test, metadata, config = load_test_split(model_dir, args.limit)
-        entry = measure(model, test, args.max_steps, budgets)
+        calibration = calibration_split(model_dir, test, args.limit)
+        if calibration[0] is None:
+            print(f"{name}: no calibration of the halting confidence: {calibration[1]}", flush=True)
+        entry = measure(model, test, args.max_steps, budgets, calibration=calibration if calibration[0] else None)
         entry.update(model_dir=str(model_dir), parameters=model.num_parameters(), recipe=metadata.recipe,
                      dataset_options=config.dataset_options, act_continue=model.config.act_continue)
         results["models"][name] = entry

@@ -51,21 +51,25 @@ class Refinement:
 
 
 def solve_with_refinements(model, processor: PuzzleProcessor, inputs, max_steps: int | None = None,
-                           halting: str | None = None, batch_size: int | None = None):
+                           halting: str | None = None, batch_size: int | None = None,
+                           halt_confidence: float | None = None):
     """``model.solve`` on encoded ``inputs`` keeping every step: ``(SolveOutput, [Refinement per puzzle])``.
 
-    ``max_steps`` / ``halting`` default to the model's `SolveConfig`; with ``"fixed"`` halting all steps run
-    and `Refinement.adaptive_stop` still says where the model's halting rule would have stopped.
+    ``max_steps`` / ``halting`` / ``halt_confidence`` default to the model's `SolveConfig`; with ``"fixed"``
+    halting all steps run and `Refinement.adaptive_stop` still says where the model's halting rule would have stopped.
     """
     batch = len(inputs["input_ids"])
     wants_to_halt: dict[int, torch.Tensor] = {}  # step -> [batch] bool
 
+    overrides = {key: value for key, value in (("max_steps", max_steps), ("halting", halting),
+                                               ("batch_size", batch_size), ("halt_confidence", halt_confidence))
+                 if value is not None}
+    confidence = overrides.get("halt_confidence", model.solve_config.halt_confidence)
+
     def record(step, solve_step):  # the halting rule of `solve(halting="adaptive")`, at every step
         halts = wants_to_halt.setdefault(step, torch.zeros(batch, dtype=torch.bool))
-        halts[solve_step.indices.cpu()] = model._wants_to_halt(solve_step).cpu()
+        halts[solve_step.indices.cpu()] = model._wants_to_halt(solve_step, confidence).cpu()
 
-    overrides = {key: value for key, value in (("max_steps", max_steps), ("halting", halting),
-                                               ("batch_size", batch_size)) if value is not None}
     output = model.solve(**inputs, return_intermediate=True, callback=record, **overrides)
     all_inputs = inputs["input_ids"].cpu().numpy()
     refinements = []

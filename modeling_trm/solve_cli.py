@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="puzzle type; default: the task of the processor saved with the model")
     parser.add_argument("--max-steps", type=positive_int, help="supervision steps (default: the model's solve_config)")
     parser.add_argument("--halting", choices=["fixed", "adaptive"], help="default: the model's solve_config")
+    parser.add_argument("--halt-confidence", type=float, metavar="P",
+                        help="adaptive halting stops a puzzle once sigmoid(halt logit) > P, in (0, 1); "
+                        "0.5 = the training rule (default: the model's solve_config)")
     parser.add_argument("--batch-size", type=positive_int, help="solve at most this many puzzles at once")
     parser.add_argument("--show-steps", action="store_true", help="print the answer after every step")
     parser.add_argument("--animate", type=Path, metavar="OUT.gif",
@@ -100,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         processor = load_processor(args.model, args.task, model.config, args.revision)
         puzzles, names, solutions = read_puzzles(args, processor.task)
         inputs = processor(puzzles, puzzle_names=names)
-        overrides = {"max_steps": args.max_steps, "halting": args.halting, "batch_size": args.batch_size}
+        overrides = {"max_steps": args.max_steps, "halting": args.halting, "batch_size": args.batch_size,
+                     "halt_confidence": args.halt_confidence}
         if args.animate is not None and args.animate.suffix.lower() not in (".gif", ".png"):
             raise ValueError(f"--animate {args.animate}: write a .gif or a .png (animated PNG)")
         output, refinements = solve_with_refinements(model, processor, inputs, **overrides)

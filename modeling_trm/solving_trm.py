@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,8 +38,12 @@ class SolveConfig:
         max_steps (`int`, *optional*): supervision steps per puzzle; `None` = the model's
             `config.max_supervision_steps`. Larger values spend more test-time compute than training did.
         halting (`str`, defaults to `"fixed"`): `"fixed"` runs every puzzle for `max_steps` steps, as the
-            paper evaluates; `"adaptive"` stops a puzzle as soon as its halting head says so (halt logit > 0,
-            or halt logit > continue logit for models with `act_continue`, e.g. HRM), at most `max_steps`.
+            paper evaluates; `"adaptive"` stops a puzzle as soon as its halting head says so, at most `max_steps`.
+        halt_confidence (`float`, defaults to 0.5): adaptive halting stops a puzzle once `sigmoid(halt logit)`
+            exceeds it (`sigmoid(halt logit - continue logit)` for models with `act_continue`, e.g. HRM). The
+            halting head is trained to predict "the answer is right", so this is the confidence required to
+            stop; 0.5 is exactly the training rule (logit > 0). Higher values stop later and more often
+            right: choose it on puzzles outside the test split (`training.evaluation.calibrate_halt_confidence`).
         return_intermediate (`bool`, defaults to `False`): also return the prediction after every step.
         output_logits (`bool`, defaults to `False`): also return the logits of every step.
         batch_size (`int`, *optional*): solve at most this many puzzles at once (chunks the input).
@@ -46,6 +51,7 @@ class SolveConfig:
 
     max_steps: int | None = None
     halting: str = "fixed"
+    halt_confidence: float = 0.5
     return_intermediate: bool = False
     output_logits: bool = False
     batch_size: int | None = None
@@ -56,6 +62,9 @@ class SolveConfig:
     def validate(self) -> None:
         if self.halting not in HALTING_MODES:
             raise ValueError(f"SolveConfig.halting must be one of {list(HALTING_MODES)}, got {self.halting!r}.")
+        confidence = self.halt_confidence
+        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.0 < confidence < 1.0:
+            raise ValueError(f"SolveConfig.halt_confidence must be a probability in (0, 1), got {confidence!r}.")
         for name in ("max_steps", "batch_size"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -261,7 +270,7 @@ class PuzzleSolverMixin:
 
             halted = torch.full_like(active, step == max_steps, dtype=torch.bool)
             if config.halting == "adaptive":
-                halted |= self._wants_to_halt(output)
+                halted |= self._wants_to_halt(output, config.halt_confidence)
             if callback is not None:
                 callback(step, SolveStep(step_predictions, active + offset, output.halt_logits.float(),
                                          output.continue_logits.float(), halted))
@@ -281,12 +290,14 @@ class PuzzleSolverMixin:
             logits=torch.stack(logits_per_step) if logits_per_step else None,
         )
 
-    def _wants_to_halt(self, output) -> torch.BoolTensor:
-        """The training-time halting rule of the model, without exploration
-        (docs/numerics.md#halting-and-exploration)."""
+    def _wants_to_halt(self, output, confidence: float = 0.5) -> torch.BoolTensor:
+        """The model's halting rule without exploration (docs/numerics.md#halting-and-exploration), at a
+        required confidence: sigmoid(logit) > confidence  <=>  logit > log(confidence / (1 - confidence)),
+        which is exactly `logit > 0` (the training rule) at 0.5."""
+        threshold = math.log(confidence / (1.0 - confidence))
         if self.config.act_continue:
-            return output.halt_logits > output.continue_logits
-        return output.halt_logits > 0
+            return output.halt_logits - output.continue_logits > threshold
+        return output.halt_logits > threshold
 
 
 def _as_ids(name: str, ids, device) -> torch.Tensor:

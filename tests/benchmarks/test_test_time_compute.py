@@ -53,6 +53,23 @@ def test_tiny_run_matches_the_package_evaluation(tiny_model, tmp_path):
             assert max(curve) < a["exact_accuracy"]
         else:  # the fewest fixed steps reaching the adaptive accuracy
             assert curve[equal - 1] >= a["exact_accuracy"] and all(c < a["exact_accuracy"] for c in curve[:equal - 1])
+    # The halting confidence is chosen on fresh puzzles, none of them in the model's train or test split, and
+    # the calibrated sweep is what the package's evaluation gives at that confidence.
+    calibration_set, description = ttc.calibration_split(tiny_model, test)
+    seen = {tuple(row) for row in test["inputs"]} | {tuple(row) for row in ttc.load_training_inputs(tiny_model)}
+    assert not seen & {tuple(row) for row in calibration_set["inputs"]} and len(calibration_set) > 0
+    calibration = entry["calibration"]
+    assert calibration["source"] == description and calibration["num_puzzles"] == len(calibration_set)
+    assert calibration["max_steps"] == 6  # min(16, --max-steps)
+    chosen = calibration["halt_confidence"]
+    reaching = [c["halt_confidence"] for c in calibration["candidates"]
+                if c["exact_accuracy"] >= calibration["target_exact_accuracy"]]
+    assert chosen == (reaching[0] if reaching else None)
+    for a in entry.get("adaptive_calibrated", []):
+        reference = evaluate(model, test, metadata, halting="adaptive", max_steps=a["budget"], halt_confidence=chosen,
+                             progress=False)
+        assert (a["exact_accuracy"], a["mean_steps"]) == pytest.approx(
+            (reference["exact_accuracy"], reference["mean_steps"]), abs=1e-12)
     assert (out / "results.md").read_text() == ttc.results_table(results)
     assert (out / "accuracy_vs_steps.png").stat().st_size > 0
 
@@ -76,6 +93,26 @@ def test_findings_say_when_halting_never_fires_and_what_it_saves_when_it_does():
     worse = ttc.findings(_entry(200, 3, 0.9, 4.0, 9))
     assert worse[1].endswith("at 10.0 points less exact accuracy.")
     assert worse[2] == "at equal accuracy: fixed halting reaches 90.0% after 9 steps, 2.2x the adaptive mean."
+
+
+def test_findings_report_the_calibrated_confidence_and_its_saving():
+    entry = _entry(200, 20, 0.9, 2.0, 9)
+    entry["calibration"] = {"source": "256 fresh puzzles", "max_steps": 16, "target_exact_accuracy": 1.0,
+                            "halt_confidence": 0.95,
+                            "candidates": [{"halt_confidence": 0.5}, {"halt_confidence": 0.95}]}
+    entry["adaptive_calibrated"] = [{"budget": 16, "exact_accuracy": 1.0, "mean_steps": 2.5, "halted_early": 250,
+                                     "halted_early_wrong": 1, "fixed_steps_for_equal_accuracy": 10}]
+    lines = ttc.calibrated_findings(entry)
+    assert lines == [
+        "calibrated halting confidence: 0.95, the lowest at which adaptive halting is as exact as fixed halting "
+        "(on 256 fresh puzzles, where fixed halting at 16 steps is 100.0% exact; tried 0.5, 0.95).",
+        "adaptive halting at confidence 0.95, budget 16: 100.0% exact with 2.50 mean steps vs fixed 16 steps 100.0%: "
+        "6.4x fewer steps, at no loss of accuracy on the test puzzles.",
+        "halted answers that are wrong at confidence 0.95 (budget 16): 1 of 250 (0.4%).",
+    ]
+    assert ttc.findings(entry)[-3:] == lines
+    entry["calibration"]["halt_confidence"] = None
+    assert ttc.calibrated_findings(entry)[0].startswith("calibrated halting: no confidence reached")
 
 
 def test_readme_block_is_the_committed_study_output():

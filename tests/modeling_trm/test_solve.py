@@ -128,6 +128,31 @@ def test_adaptive_halting_with_act_continue_compares_halt_and_continue_logits():
     assert model.solve(puzzles, halting="adaptive", max_steps=4).steps.tolist() == expected_steps.tolist()
 
 
+@pytest.mark.parametrize("act_continue", [False, True])
+def test_halt_confidence_stops_each_puzzle_at_its_first_step_that_confident(act_continue):
+    """sigmoid(margin) > c, where margin = halt logit (minus the continue logit with act_continue); at
+    c = 0.5 this is the training rule above, and a higher confidence never stops a puzzle earlier."""
+    model = tiny_trm(act_continue=act_continue)
+    puzzles = random_puzzles(12)
+    make_halting_vary(model, puzzles, quantile=0.5)
+    margins = []
+    model.solve(puzzles, max_steps=6, callback=lambda step, s: margins.append(
+        s.halt_logits - (s.continue_logits if act_continue else 0.0)))
+    margins = torch.stack(margins)  # [6, 12], fixed halting: every puzzle every step
+    previous = None
+    for confidence in (0.5, 0.7, 0.9, 0.99):
+        wants_halt = torch.cat([torch.sigmoid(margins.double()) > confidence, torch.ones(1, 12, dtype=torch.bool)])
+        expected = wants_halt.int().argmax(dim=0).clamp(max=5) + 1
+        steps = model.solve(puzzles, halting="adaptive", max_steps=6, halt_confidence=confidence).steps
+        assert steps.tolist() == expected.tolist(), confidence
+        if previous is not None:
+            assert (steps >= previous).all()
+        previous = steps
+    rule = torch.cat([margins > 0, torch.ones(1, 12, dtype=torch.bool)]).int().argmax(dim=0).clamp(max=5) + 1
+    assert model.solve(puzzles, halting="adaptive", max_steps=6).steps.tolist() == rule.tolist()  # default 0.5
+    assert len(set(rule.tolist())) >= 2 and previous.float().mean() > rule.float().mean(), "the test needs variety"
+
+
 def test_hrm_adaptive_halting_uses_halt_greater_than_continue():
     torch.manual_seed(0)
     config = HRMConfig(vocab_size=11, seq_len=16, hidden_size=32, num_attention_heads=2, num_high_layers=1,
@@ -237,6 +262,10 @@ def test_model_outputs_and_dtypes():
         ({"max_steps": 0}, ValueError, "SolveConfig.max_steps must be a positive integer or None, got 0"),
         ({"batch_size": -2}, ValueError, "SolveConfig.batch_size must be a positive integer or None, got -2"),
         ({"max_step": 3}, TypeError, "Unknown solve option\\(s\\) \\['max_step'\\]"),
+        ({"halt_confidence": 1.0}, ValueError, "SolveConfig.halt_confidence must be a probability in \\(0, 1\\), got 1.0"),
+        ({"halt_confidence": 0}, ValueError, "SolveConfig.halt_confidence must be a probability in \\(0, 1\\), got 0"),
+        ({"halt_confidence": True}, ValueError, "SolveConfig.halt_confidence must be a probability"),
+        ({"halt_confidence": "high"}, ValueError, "SolveConfig.halt_confidence must be a probability"),
     ],
 )
 def test_bad_solve_options_are_rejected(overrides, error, message):
@@ -265,15 +294,20 @@ def test_bad_inputs_are_rejected():
 def test_solve_config_is_saved_and_loaded_with_the_model(tmp_path):
     model = tiny_trm()
     assert model.solve_config == SolveConfig()  # default: fixed, max_supervision_steps
-    model.solve_config = SolveConfig(max_steps=5, halting="adaptive", batch_size=8)
+    model.solve_config = SolveConfig(max_steps=5, halting="adaptive", halt_confidence=0.9, batch_size=8)
     model.save_pretrained(tmp_path)
     assert json.loads((tmp_path / "solve_config.json").read_text()) == {
-        "max_steps": 5, "halting": "adaptive", "return_intermediate": False, "output_logits": False, "batch_size": 8,
+        "max_steps": 5, "halting": "adaptive", "halt_confidence": 0.9, "return_intermediate": False,
+        "output_logits": False, "batch_size": 8,
     }
     loaded = TRMForPuzzleSolving.from_pretrained(tmp_path)
     assert loaded.solve_config == model.solve_config
     assert loaded.solve(random_puzzles(2)).halt_logits.shape[0] <= 5
     assert loaded.solve(random_puzzles(2), halting="fixed").steps.tolist() == [5, 5]  # the saved max_steps
+    saved = json.loads((tmp_path / "solve_config.json").read_text())
+    del saved["halt_confidence"]  # a folder saved before the option existed loads with the training rule
+    (tmp_path / "solve_config.json").write_text(json.dumps(saved))
+    assert SolveConfig.from_pretrained(tmp_path).halt_confidence == 0.5
     (tmp_path / "without").mkdir()
     assert SolveConfig.from_pretrained(tmp_path / "without") is None
     with pytest.raises(TypeError, match="must be a SolveConfig"):

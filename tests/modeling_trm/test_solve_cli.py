@@ -90,6 +90,12 @@ def test_adaptive_halting_option_reaches_solve(tmp_path, capsys):
     assert "puzzle 0: 1 step, " in capsys.readouterr().out
     assert main([str(tmp_path), SUDOKU, "--halting", "fixed", "--max-steps", "5"]) == 0
     assert "puzzle 0: 5 steps, " in capsys.readouterr().out
+    confidence = torch.sigmoid(torch.tensor(5.0)).item()  # the halt logit is 5 at every step: confidence 0.9933
+    assert main([str(tmp_path), SUDOKU, "--halting", "adaptive", "--max-steps", "5",
+                 "--halt-confidence", f"{confidence + 1e-3:.4f}"]) == 0
+    assert "puzzle 0: 5 steps, " in capsys.readouterr().out  # never confident enough
+    assert main([str(tmp_path), SUDOKU, "--halting", "adaptive", "--halt-confidence", "1.5"]) == 2
+    assert "halt_confidence must be a probability in (0, 1), got 1.5" in capsys.readouterr().err
 
 
 def test_saved_solve_config_is_the_default(tmp_path, capsys):

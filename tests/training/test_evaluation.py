@@ -14,7 +14,7 @@ from datasets import Dataset
 from hub_datasets import build_dataset, save_puzzle_dataset
 from model_cards.render import render_model_card
 from modeling_trm import SolveConfig, SolveOutput, TRMConfig, TRMForPuzzleSolving
-from training.evaluation import evaluate, main
+from training.evaluation import calibrate_halt_confidence, evaluate, main
 from training.metrics import ARCVoting, puzzle_correctness
 
 
@@ -29,8 +29,8 @@ class ReplayModel:
         self.config = SimpleNamespace(max_supervision_steps=2)
         self.solve_config = SolveConfig()
 
-    def solve(self, input_ids, puzzle_ids, halting, max_steps, return_intermediate):
-        assert (halting, max_steps, return_intermediate) == ("fixed", 2, True)
+    def solve(self, input_ids, puzzle_ids, halting, max_steps, halt_confidence, return_intermediate):
+        assert (halting, max_steps, halt_confidence, return_intermediate) == ("fixed", 2, 0.5, True)
         rows = [self.answers[(int(p), row.numpy().astype(np.int64).tobytes())] for p, row in zip(puzzle_ids, input_ids)]
         final = torch.tensor(np.stack([answer for answer, _ in rows]))
         halt = torch.tensor([q for _, q in rows], dtype=torch.float32)
@@ -110,6 +110,36 @@ def test_real_model_fixed_and_adaptive_halting_and_test_time_steps(sudoku4):
     adaptive = evaluate(model, test, metadata, halting="adaptive", max_steps=4, progress=False)
     assert adaptive["mean_steps"] == 1 and adaptive["halting"] == "adaptive"
     assert adaptive["accuracy_by_step"]["cell_accuracy"] == [results["accuracy_by_step"]["cell_accuracy"][0]] * 4
+
+
+def test_halt_confidence_calibration_scores_adaptive_halting_as_solve_does(sudoku4):
+    """One fixed rollout scores every candidate confidence; each score equals a real adaptive evaluation, and
+    the chosen confidence is the lowest whose adaptive exact accuracy reaches the fixed rollout's."""
+    dd, metadata = sudoku4
+    model = tiny_trm(max_supervision_steps=4)
+    with torch.no_grad():  # a halting head that stops puzzles at different steps
+        model.q_head.weight.normal_(0, 3 / model.config.hidden_size**0.5)
+    inputs = torch.tensor(dd["test"]["inputs"])
+    final = model.solve(inputs, max_steps=6).predictions.numpy()
+    # Labels = the 6-step answers, so fixed halting at 6 steps is exact on every puzzle and stopping early
+    # is right only where the answer had already settled.
+    split = dd["test"].map(lambda row, index: {"labels": final[index].tolist()}, with_indices=True)
+    candidates = (0.5, 0.6, 0.7, 0.8, 0.9, 0.99, 0.9999)
+    calibration = calibrate_halt_confidence(model, split, max_steps=6, candidates=candidates, batch_size=4)
+    assert calibration["target_exact_accuracy"] == 1.0 and calibration["num_puzzles"] == len(split)
+    scores = calibration["candidates"]
+    for entry in scores:
+        adaptive = evaluate(model, split, metadata, halting="adaptive", max_steps=6,
+                            halt_confidence=entry["halt_confidence"], progress=False)
+        assert adaptive["halt_confidence"] == entry["halt_confidence"]
+        assert (adaptive["exact_accuracy"], adaptive["mean_steps"]) == pytest.approx(
+            (entry["exact_accuracy"], entry["mean_steps"]), abs=1e-12)
+    assert [e["mean_steps"] for e in scores] == sorted(e["mean_steps"] for e in scores)  # more confident, later
+    assert scores[0]["exact_accuracy"] < 1.0 and scores[0]["mean_steps"] < 6, "the test needs early, wrong stops"
+    reaching = [e["halt_confidence"] for e in scores if e["exact_accuracy"] == 1.0]
+    assert calibration["halt_confidence"] == reaching[0] > 0.5
+    with pytest.raises(ValueError, match="halting confidences must be in \\(0, 1\\), got 1.0"):
+        calibrate_halt_confidence(model, split, max_steps=6, candidates=(0.5, 1.0))
 
 
 def test_task_mismatch_and_empty_split_are_errors(sudoku4):

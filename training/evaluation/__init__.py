@@ -2,7 +2,8 @@
 
 * `evaluator` - `evaluate(model, dataset, metadata, ...)` (``model.solve`` over the split, scored with
   `training.metrics`) and `save_eval_results` (``eval_results.json``, one layout for ``trm eval`` and
-  ``trm train``);
+  ``trm train``), and `calibrate_halt_confidence` (the halting confidence at which adaptive halting is as
+  exact as fixed halting, chosen on puzzles outside the test split);
 * `cli` - ``trm eval``;
 * `plots` - accuracy against inference steps, training curves;
 * the metrics themselves (plain numpy functions, the official ARC voting) are `training.metrics`, and the
@@ -12,6 +13,7 @@
 from training.evaluation.cli import main
 from training.evaluation.evaluator import (
     PROVENANCE_KEYS,
+    calibrate_halt_confidence,
     check_dataset_matches_model,
     evaluate,
     save_eval_results,
@@ -20,6 +22,7 @@ from training.evaluation.plots import plot_accuracy_vs_steps, plot_training_curv
 
 __all__ = [
     "PROVENANCE_KEYS",
+    "calibrate_halt_confidence",
     "check_dataset_matches_model",
     "evaluate",
     "main",

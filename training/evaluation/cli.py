@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--halting", choices=["fixed", "adaptive"], default="fixed",
                         help="fixed: every puzzle runs max-steps steps (the paper's evaluation); adaptive: stop "
                         "each puzzle when its halting head says so")
+    parser.add_argument("--halt-confidence", type=float, metavar="P",
+                        help="adaptive halting stops a puzzle once sigmoid(halt logit) > P, in (0, 1); 0.5 = the "
+                        "training rule (default: the model's solve_config)")
     parser.add_argument("--max-steps", type=positive_int, help="supervision steps (default: the model's training value)")
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("--limit", type=positive_int, help="evaluate only the first N rows of the split")
@@ -60,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         halting=args.halting,
         max_steps=args.max_steps,
+        halt_confidence=args.halt_confidence,
         limit=args.limit,
     )
     output = Path(args.output) if args.output else (

@@ -37,6 +37,7 @@ def evaluate(
     batch_size: int = 256,
     halting: str = "fixed",
     max_steps: int | None = None,
+    halt_confidence: float | None = None,
     limit: int | None = None,
     arc_voting: ARCVoting | None = None,
     progress: bool = True,
@@ -49,7 +50,8 @@ def evaluate(
             `puzzle_name`, `augmentation`).
         metadata: the dataset's `PuzzleDatasetMetadata`; gives the task and the grid shape.
         task: `"sudoku"`, `"maze"` or `"arc"` when there is no metadata (else only generic metrics).
-        halting, max_steps: passed to `solve` (`"fixed"` with `max_steps=None` is the paper's evaluation).
+        halting, max_steps, halt_confidence: passed to `solve` (`"fixed"` with `max_steps=None` is the paper's
+            evaluation; `halt_confidence=None` keeps the model's `solve_config`).
         limit: evaluate only the first `limit` rows.
         arc_voting: an `ARCVoting` to keep across calls (aggregated voting over a training run); a fresh
             one per call by default. Its `begin_round()` is called here.
@@ -70,6 +72,7 @@ def evaluate(
         raise ValueError("the dataset split is empty: nothing to evaluate")
     trained_steps = model.config.max_supervision_steps
     max_steps = max_steps or model.solve_config.max_steps or trained_steps
+    halt_confidence = model.solve_config.halt_confidence if halt_confidence is None else halt_confidence
     grid_shape = tuple(metadata.grid_shape) if metadata is not None and metadata.grid_shape else None
     # The official voting crops answers from ARC's 30x30 canvas; ARC-like sets on a smaller one (the fine-tuning
     # benchmark's 4x4 recolourings) get the generic metrics only.
@@ -90,6 +93,7 @@ def evaluate(
                 torch.from_numpy(batch["puzzle_id"].astype(np.int64)),
                 halting=halting,
                 max_steps=max_steps,
+                halt_confidence=halt_confidence,
                 return_intermediate=True,
             )
             predictions, steps = output.predictions.cpu().numpy(), output.steps.cpu().numpy()
@@ -128,7 +132,66 @@ def evaluate(
         "cell_accuracy": (cell_by_step / count).tolist(),
     }
     results.update(halting=halting, max_steps=max_steps, trained_steps=trained_steps)
+    if halting == "adaptive":
+        results["halt_confidence"] = halt_confidence
     return results
+
+
+HALT_CONFIDENCE_CANDIDATES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
+
+
+@torch.no_grad()
+def calibrate_halt_confidence(model, dataset, *, max_steps: int | None = None,
+                              candidates=HALT_CONFIDENCE_CANDIDATES, batch_size: int = 256) -> dict:
+    """The lowest halting confidence at which adaptive halting is as exact as fixed halting, on `dataset`.
+
+    Use puzzles outside the test split (a validation split, or freshly generated ones): choosing the
+    confidence on the test puzzles would overstate what it gives. One fixed-halting rollout of `max_steps`
+    (default: the model's `solve_config`, else the trained number) records every step's answer and halting
+    margin; adaptive halting at confidence ``c`` stops a puzzle at the first step whose margin exceeds
+    ``logit(c)`` (the rule of `SolveConfig.halt_confidence`), so every candidate is scored from that one
+    rollout. The target is the fixed-halting exact accuracy after `max_steps` steps.
+
+    Returns:
+        ``{"halt_confidence": the lowest candidate reaching the target (None if none does),
+        "target_exact_accuracy", "max_steps", "num_puzzles", "candidates": [{"halt_confidence",
+        "exact_accuracy", "mean_steps"}, ...]}``.
+    """
+    max_steps = max_steps or model.solve_config.max_steps or model.config.max_supervision_steps
+    exact_per_step, margins = [], []  # per batch: [steps, B] bools over supervised rows, [steps, B] logits
+    for batch in dataset.select_columns(["inputs", "labels", "puzzle_id"]).with_format("numpy").iter(batch_size):
+        step_margins = []
+
+        def record(step, solve_step):  # every puzzle runs every step under fixed halting
+            margin = solve_step.halt_logits - (solve_step.continue_logits if model.config.act_continue else 0.0)
+            step_margins.append(margin.float().cpu().numpy())
+
+        labels = batch["labels"].astype(np.int64)
+        output = model.solve(torch.from_numpy(batch["inputs"].astype(np.int64)),
+                             torch.from_numpy(batch["puzzle_id"].astype(np.int64)),
+                             halting="fixed", max_steps=max_steps, return_intermediate=True, callback=record)
+        supervised = metrics.puzzle_correctness(output.predictions.cpu().numpy(), labels)[2]
+        exact = np.stack([metrics.puzzle_correctness(step, labels)[0]
+                          for step in output.intermediate_predictions.cpu().numpy()])
+        exact_per_step.append(exact[:, supervised])
+        margins.append(np.stack(step_margins)[:, supervised])
+    exact, margin = np.concatenate(exact_per_step, axis=1), np.concatenate(margins, axis=1)  # [steps, N]
+    if exact.shape[1] == 0:
+        raise ValueError("no row of the calibration split has a supervised label: nothing to calibrate on")
+    puzzles = np.arange(exact.shape[1])
+    target = float(exact[-1].mean())
+    scored = []
+    for confidence in sorted(candidates):
+        if not 0.0 < confidence < 1.0:
+            raise ValueError(f"halting confidences must be in (0, 1), got {confidence!r}")
+        fires = margin > np.log(confidence / (1.0 - confidence))
+        stop = np.where(fires.any(axis=0), fires.argmax(axis=0), max_steps - 1)  # 0-based step index
+        scored.append({"halt_confidence": float(confidence), "exact_accuracy": float(exact[stop, puzzles].mean()),
+                       "mean_steps": float(stop.mean() + 1)})
+    reaching = [entry for entry in scored if entry["exact_accuracy"] >= target - 1e-12]
+    return {"halt_confidence": reaching[0]["halt_confidence"] if reaching else None,
+            "target_exact_accuracy": target, "max_steps": max_steps, "num_puzzles": int(exact.shape[1]),
+            "candidates": scored}
 
 
 def _validity(task, predictions, inputs, grid_shape) -> dict[str, np.ndarray]:
