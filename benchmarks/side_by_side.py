@@ -384,9 +384,12 @@ def official_state_dict(model, official: dict[str, torch.Tensor]) -> dict[str, t
     return filled
 
 
-def adaptive_section(official, model_dir: Path, batch_size: int, trials: int, limit: int | None) -> dict:
+def adaptive_section(official, model_dir: Path, batch_size: int, trials: int, limit: int | None,
+                     halt_confidence: float | None = None) -> dict:
     """A trained model's held-out puzzles: the official evaluation (always every supervision step) against
-    our ``solve`` with fixed and with adaptive halting: time, exact accuracy, mean steps."""
+    our ``solve`` with fixed and with adaptive halting (the training rule, and with ``halt_confidence`` also
+    at that confidence, e.g. the one `benchmarks/test_time_compute.py` calibrated): time, exact accuracy,
+    mean steps."""
     from test_time_compute import load_test_split
     from transformers import AutoModel
 
@@ -406,15 +409,17 @@ def adaptive_section(official, model_dir: Path, batch_size: int, trials: int, li
             "inputs": inputs[c].int(), "labels": labels[c].int(), "puzzle_identifiers": puzzle_ids[c].int()}, steps)
             for c in chunks]).argmax(-1)
 
-    def ours(halting):
-        return lambda: model.solve(inputs, puzzle_ids, max_steps=steps, halting=halting, batch_size=batch_size)
+    def ours(halting, confidence=0.5):
+        return lambda: model.solve(inputs, puzzle_ids, max_steps=steps, halting=halting, halt_confidence=confidence,
+                                   batch_size=batch_size)
 
     log(f"adaptive {model_dir} ({len(inputs)} puzzles, {steps} steps)")
-    timings, last = interleaved_best_of({"official": official_all, "fixed": ours("fixed"),
-                                         "adaptive": ours("adaptive")}, trials)
+    contenders = {"official": official_all, "fixed": ours("fixed"), "adaptive": ours("adaptive")}
+    if halt_confidence is not None:
+        contenders[f"adaptive, confidence {halt_confidence:g}"] = ours("adaptive", halt_confidence)
+    timings, last = interleaved_best_of(contenders, trials)
     labels_np = labels.numpy()
-    predictions = {"official": last["official"], "fixed": last["fixed"].predictions,
-                   "adaptive": last["adaptive"].predictions}
+    predictions = {name: result if name == "official" else result.predictions for name, result in last.items()}
     results = {}
     for name, seconds in timings.items():
         best = min(seconds)
@@ -504,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="adaptive section: a model folder saved by `trm train` (repeatable)")
     parser.add_argument("--adaptive-batch-size", type=int, default=64)
     parser.add_argument("--test-limit", type=int, help="adaptive section: first N held-out puzzles only")
+    parser.add_argument("--halt-confidence", type=float,
+                        help="adaptive section: also adaptive halting at this confidence (SolveConfig.halt_confidence)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64], help="solve batch sizes")
     parser.add_argument("--train-batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2, help="supervision steps per solve")
@@ -543,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.trained_model:
             parser.error("--sections adaptive needs --trained-model DIR")
         for model_dir in args.trained_model:
-            rows.append(adaptive_section(official, model_dir, args.adaptive_batch_size, args.trials, args.test_limit))
+            rows.append(adaptive_section(official, model_dir, args.adaptive_batch_size, args.trials, args.test_limit,
+                                         args.halt_confidence))
             print(json.dumps(rows[-1]["results"], indent=1), flush=True)
     peak_after = matmul_peak_gflops(sizes=(256, 512)) if args.tiny else matmul_peak_gflops()
     if peak_after > peak:  # the best of both probes; recompute the fractions with it

@@ -129,7 +129,7 @@ def test_adaptive_halting_with_act_continue_compares_halt_and_continue_logits():
 
 
 @pytest.mark.parametrize("act_continue", [False, True])
-def test_halt_confidence_stops_each_puzzle_at_its_first_step_that_confident(act_continue):
+def test_halt_confidence_stops_each_puzzle_at_its_first_confident_step(act_continue):
     """sigmoid(margin) > c, where margin = halt logit (minus the continue logit with act_continue); at
     c = 0.5 this is the training rule above, and a higher confidence never stops a puzzle earlier."""
     model = tiny_trm(act_continue=act_continue)
