@@ -309,12 +309,17 @@ class TRMPuzzleEmbedding(nn.Module):
         self.local_ids: torch.Tensor | None = None
 
     def forward(self, puzzle_ids: torch.Tensor) -> torch.Tensor:
-        rows = self.weight[puzzle_ids]
         if self.training and torch.is_grad_enabled():
-            self.local_ids = puzzle_ids.detach()
-            self.local_rows = rows.detach().requires_grad_()
-            return self.local_rows
-        return rows
+            return self._rows_for_sign_sgd(puzzle_ids)
+        return self.weight[puzzle_ids]
+
+    # A fresh autograd leaf per step cannot live inside a compiled graph: under torch.compile this call
+    # runs eagerly (the training step's only graph break); evaluation compiles whole.
+    @torch.compiler.disable
+    def _rows_for_sign_sgd(self, puzzle_ids: torch.Tensor) -> torch.Tensor:
+        self.local_ids = puzzle_ids.detach()
+        self.local_rows = self.weight[puzzle_ids].detach().requires_grad_()
+        return self.local_rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,14 +553,17 @@ class ACTSupervisionMixin:
         """Halted slots take the fresh row and initial states; the others keep theirs
         (docs/numerics.md#supervision-step)."""
         reset = state.halted
-        if bool(reset.all()):
+        # Eagerly, skip the copies when every slot restarts or none does. Under torch.compile these
+        # data-dependent branches would split the graph, so the selection below always runs: same values.
+        shortcuts = not torch.compiler.is_compiling()
+        if shortcuts and bool(reset.all()):
             return fresh
         if fresh.labels is not None and state.labels is None:
             raise ValueError(
                 "labels were given, but the state holds no labels for the slots that continue; pass labels "
                 "from the first step on (or start from state=None)"
             )
-        if not bool(reset.any()):  # every slot continues (`solve`, eval after step 1): nothing to copy
+        if shortcuts and not bool(reset.any()):  # every slot continues (`solve`, eval after step 1)
             return state
 
         def pick(new, old):
@@ -592,7 +600,7 @@ class ACTSupervisionMixin:
             if labels.shape != input_ids.shape:
                 raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape)}, got {tuple(labels.shape)}")
             bad = (labels != IGNORE_LABEL_ID) & ((labels < 0) | (labels >= config.vocab_size))
-            if bool(bad.any()):
+            if not torch.compiler.is_compiling() and bool(bad.any()):
                 row, col = (int(i) for i in bad.nonzero()[0])
                 raise ValueError(
                     f"labels[{row}, {col}] = {int(labels[row, col])} is neither a token id in "
@@ -636,6 +644,8 @@ class ACTSupervisionMixin:
 
 
 def _check_range(name: str, ids: torch.Tensor, limit: int, limit_name: str) -> None:
+    if torch.compiler.is_compiling():  # a data-dependent check would split the graph: compiled calls skip it
+        return
     bad = (ids < 0) | (ids >= limit)
     if bool(bad.any()):
         index = tuple(int(i) for i in bad.nonzero()[0])
