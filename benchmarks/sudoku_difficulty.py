@@ -1,0 +1,131 @@
+"""Exact accuracy of a trained Sudoku model by difficulty band of its held-out puzzles.
+
+The difficulty of a puzzle is `hub_datasets.sudoku.SudokuSolver.rating`: the guesses a DPLL solver with
+naked singles needs (the Sudoku-Extreme definition; 0 = solvable by singles alone, what a newspaper calls
+easy). The held-out split of the model's own recipe is rebuilt from its ``training_config.yaml`` (as
+`benchmarks/test_time_compute.py` does), every puzzle is rated and solved with fixed halting at the
+trained number of supervision steps (and at ``--max-steps`` if given), and the exact accuracy is reported
+per band — which puzzles `trm solve` handles.
+
+    python benchmarks/sudoku_difficulty.py --model sudoku9x9=DIR
+    python benchmarks/sudoku_difficulty.py --model tiny=DIR --output /tmp/bands
+
+Writes ``results.json`` and ``results.md`` to ``--output`` (default ``benchmarks/results/sudoku_difficulty``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+for path in (REPO_ROOT, REPO_ROOT / "benchmarks"):  # `python benchmarks/sudoku_difficulty.py` without an install
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / "sudoku_difficulty"
+BANDS = ((0, 0), (1, 2), (3, 9), (10, None))  # solver guesses, inclusive
+
+
+def band_name(low: int, high: int | None) -> str:
+    return f"{low} guesses" if low == high else (f"{low}-{high} guesses" if high is not None else f">= {low} guesses")
+
+
+def band_of(rating: int) -> str:
+    for low, high in BANDS:
+        if rating >= low and (high is None or rating <= high):
+            return band_name(low, high)
+    raise ValueError(f"rating {rating} is in no band")
+
+
+def rate_puzzles(test, metadata) -> np.ndarray:
+    """The solver rating of every puzzle of the split (decoded from its input tokens)."""
+    from hub_datasets.builders import decode_tokens
+    from hub_datasets.sudoku import SudokuSolver
+
+    solver = SudokuSolver(metadata.grid_shape[0])
+    return np.array([solver.rating(np.asarray(decode_tokens(row, metadata), np.uint8)) for row in test["inputs"]])
+
+
+def measure(model, test, metadata, max_steps: list[int]) -> dict:
+    from training.evaluation import evaluate
+
+    ratings = rate_puzzles(test, metadata)
+    names = np.array([band_of(int(r)) for r in ratings])
+    rows = []
+    for low, high in BANDS:
+        name = band_name(low, high)
+        index = np.flatnonzero(names == name)
+        row = {"band": name, "num_puzzles": int(len(index))}
+        for steps in max_steps:
+            row[f"exact_accuracy@{steps}"] = (None if len(index) == 0 else evaluate(
+                model, test.select(index), metadata, max_steps=steps, progress=False)["exact_accuracy"])
+        rows.append(row)
+    overall = {f"exact_accuracy@{steps}": evaluate(model, test, metadata, max_steps=steps, progress=False)["exact_accuracy"]
+               for steps in max_steps}
+    return {"num_puzzles": len(test), "max_steps": max_steps, "rating_histogram": np.bincount(ratings).tolist(),
+            "bands": rows, "overall": overall}
+
+
+def results_table(results: dict) -> str:
+    lines = ["# Exact accuracy by difficulty", ""]
+    for name, entry in results["models"].items():
+        steps = entry["max_steps"]
+        lines += [f"## {name}", "", f"`{entry['model_dir']}`: {entry['num_puzzles']} held-out puzzles of "
+                  f"`{entry['recipe']}`; difficulty = guesses of the package's solver (0 = singles only).", "",
+                  "| difficulty | puzzles | " + " | ".join(f"exact % ({s} steps)" for s in steps) + " |",
+                  "|---|---:|" + "---:|" * len(steps)]
+        for row in entry["bands"] + [{"band": "all", "num_puzzles": entry["num_puzzles"], **entry["overall"]}]:
+            cells = ["–" if row[f"exact_accuracy@{s}"] is None else f"{100 * row[f'exact_accuracy@{s}']:.1f}"
+                     for s in steps]
+            lines.append(f"| {row['band']} | {row['num_puzzles']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=DIR", required=True,
+                        help="a Sudoku model folder written by `trm train`, repeatable")
+    parser.add_argument("--max-steps", type=int, action="append", default=[],
+                        help="also solve with this many supervision steps (repeatable; the trained number always)")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    import torch
+    from test_time_compute import load_test_split
+    from transformers import AutoModel
+
+    import modeling_trm  # noqa: F401  (registers "trm"/"hrm" with AutoModel)
+
+    torch.set_num_threads(args.threads)
+    results = {"models": {}}
+    for item in args.model:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            parser.error(f"--model takes NAME=DIR, got {item!r}")
+        model_dir = Path(folder)
+        if not (model_dir / "training_config.yaml").is_file():
+            parser.error(f"{model_dir}: no training_config.yaml (not a folder written by `trm train`)")
+        model = AutoModel.from_pretrained(model_dir).eval()
+        test, metadata, _ = load_test_split(model_dir)
+        if metadata.task != "sudoku":
+            parser.error(f"{model_dir}: a {metadata.task} model; difficulty bands are for Sudoku")
+        steps = sorted({model.config.max_supervision_steps, *args.max_steps})
+        entry = measure(model, test, metadata, steps)
+        entry.update(model_dir=str(model_dir), recipe=metadata.recipe)
+        results["models"][name] = entry
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "results.json").write_text(json.dumps(results, indent=1))
+    table = results_table(results)
+    (args.output / "results.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
