@@ -180,7 +180,7 @@ def measure(model, test, max_steps: int, budgets: list[int], batch_size: int = 2
         chosen = calibrate_halt_confidence(model, split, max_steps=min(CALIBRATION_STEPS, max_steps),
                                            batch_size=batch_size)
         entry["calibration"] = {"source": description, **chosen}
-        if chosen["halt_confidence"] is not None:
+        if chosen["halt_confidence"] not in (None, 0.5):  # 0.5 is the training rule: the sweep above
             entry["adaptive_calibrated"] = adaptive_sweep(chosen["halt_confidence"])
     return entry
 
@@ -242,6 +242,8 @@ def calibrated_findings(entry: dict) -> list[str]:
               f"{_pct(calibration['target_exact_accuracy'])}% exact; tried {tried}")
     if chosen is None:
         return [f"calibrated halting: no confidence reached fixed halting's accuracy ({source})."]
+    if chosen == 0.5:
+        return [f"calibrated halting confidence: 0.5, the training rule already is as exact as fixed halting ({source})."]
     lines = [f"calibrated halting confidence: {chosen:g}, the lowest at which adaptive halting is as exact as fixed "
              f"halting ({source})."]
     fixed16 = _fixed_at(entry, 16)
