@@ -97,21 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     import torch
-    from test_time_compute import load_test_split
-    from transformers import AutoModel
-
-    import modeling_trm  # noqa: F401  (registers "trm"/"hrm" with AutoModel)
+    from test_time_compute import load_test_split, trained_models
 
     torch.set_num_threads(args.threads)
     results = {"models": {}}
-    for item in args.model:
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not folder:
-            parser.error(f"--model takes NAME=DIR, got {item!r}")
-        model_dir = Path(folder)
-        if not (model_dir / "training_config.yaml").is_file():
-            parser.error(f"{model_dir}: no training_config.yaml (not a folder written by `trm train`)")
-        model = AutoModel.from_pretrained(model_dir).eval()
+    for name, model_dir, model in trained_models(parser, args.model):
         test, metadata, _ = load_test_split(model_dir)
         if metadata.task != "sudoku":
             parser.error(f"{model_dir}: a {metadata.task} model; difficulty bands are for Sudoku")

@@ -52,6 +52,22 @@ CALIBRATION_STEPS = 16  # the paper's number of supervision steps: the fixed acc
 CALIBRATION_SEED_OFFSET = 1000  # the calibration puzzles are generated with dataset_seed + this
 
 
+def trained_models(parser: argparse.ArgumentParser, items: list[str]):
+    """``(name, folder, model)`` for each ``--model NAME=DIR``: a folder written by ``trm train``."""
+    from transformers import AutoModel
+
+    import modeling_trm  # noqa: F401  (registers "trm"/"hrm" with AutoModel)
+
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            parser.error(f"--model takes NAME=DIR, got {item!r}")
+        model_dir = Path(folder)
+        if not (model_dir / "training_config.yaml").is_file():
+            parser.error(f"{model_dir}: no training_config.yaml (not a folder written by `trm train`)")
+        yield name, model_dir, AutoModel.from_pretrained(model_dir).eval()
+
+
 def load_test_split(model_dir: Path, limit: int | None = None):
     """The test split of the recipe the model was trained on, rebuilt from its ``training_config.yaml``."""
     import hub_datasets
@@ -352,21 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_steps < 1 or any(b < 1 or b > args.max_steps for b in budgets):
         parser.error(f"--max-steps must be >= 1 and every budget in 1..{args.max_steps}, got {args.budgets}")
     import torch
-    from transformers import AutoModel
-
-    import modeling_trm  # noqa: F401  (registers "trm"/"hrm" with AutoModel)
 
     torch.set_num_threads(args.threads)
     results = {"models": {}, "machine": {"platform": platform.platform(), "torch": torch.__version__,
                                          "threads": torch.get_num_threads()}}
-    for item in args.model:
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not folder:
-            parser.error(f"--model takes NAME=DIR, got {item!r}")
-        model_dir = Path(folder)
-        if not (model_dir / "training_config.yaml").is_file():
-            parser.error(f"{model_dir}: no training_config.yaml (not a folder written by `trm train`)")
-        model = AutoModel.from_pretrained(model_dir).eval()
+    for name, model_dir, model in trained_models(parser, args.model):
         if model.config.max_supervision_steps > args.max_steps:
             parser.error(f"{name}: --max-steps {args.max_steps} is below the trained {model.config.max_supervision_steps}")
         test, metadata, config = load_test_split(model_dir, args.limit)

@@ -17,36 +17,23 @@ def test_every_rating_falls_in_exactly_one_band():
         "0 guesses", "1-2 guesses", "1-2 guesses", "3-9 guesses", "3-9 guesses", ">= 10 guesses", ">= 10 guesses"]
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from training.config import PRESETS, TrainingConfig, apply_overrides
-    from training.train import train
-
-    run = tmp_path_factory.mktemp("bands") / "tiny"
-    config = TrainingConfig.from_dict(apply_overrides(PRESETS["sudoku4x4"].to_dict(), {
-        "output_dir": str(run), "max_steps": 6, "global_batch_size": 16, "eval_at_start": False, "log_with": "none",
-        "solve_sample": False, "dataset_options": {"num_train": 8, "num_test": 24, "num_aug": 1},
-        "model.hidden_size": 32, "model.num_attention_heads": 2, "model.max_supervision_steps": 2}))
-    return train(config)
-
-
-def test_bands_partition_the_split_and_match_the_package_evaluation(tiny_model, tmp_path):
+def test_bands_partition_the_split_and_match_the_package_evaluation(tiny_sudoku_model, tmp_path):
     from hub_datasets.builders import decode_tokens
     from hub_datasets.sudoku import SudokuSolver
     from modeling_trm import TRMForPuzzleSolving
     from training.evaluation import evaluate
 
-    assert bands.main(["--model", f"tiny={tiny_model}", "--max-steps", "4", "--output", str(tmp_path),
+    assert bands.main(["--model", f"tiny={tiny_sudoku_model}", "--max-steps", "4", "--output", str(tmp_path),
                        "--threads", "1"]) == 0
     entry = json.loads((tmp_path / "results.json").read_text())["models"]["tiny"]
     assert entry["max_steps"] == [2, 4] and entry["num_puzzles"] == 24
 
-    test, metadata, _ = load_benchmark("test_time_compute").load_test_split(tiny_model)
+    test, metadata, _ = load_benchmark("test_time_compute").load_test_split(tiny_sudoku_model)
     solver = SudokuSolver(4)
     ratings = [solver.rating(np.asarray(decode_tokens(row, metadata), np.uint8)) for row in test["inputs"]]
     assert entry["rating_histogram"] == np.bincount(ratings).tolist()
     assert sum(row["num_puzzles"] for row in entry["bands"]) == 24
-    model = TRMForPuzzleSolving.from_pretrained(tiny_model).eval()
+    model = TRMForPuzzleSolving.from_pretrained(tiny_sudoku_model).eval()
     for steps in (2, 4):
         key = f"exact_accuracy@{steps}"
         whole = evaluate(model, test, metadata, max_steps=steps, progress=False)["exact_accuracy"]

@@ -12,33 +12,20 @@ from benchmark_scripts import load_benchmark
 ttc = load_benchmark("test_time_compute")
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from training.config import PRESETS, TrainingConfig, apply_overrides
-    from training.train import train
-
-    run = tmp_path_factory.mktemp("ttc") / "tiny"
-    config = TrainingConfig.from_dict(apply_overrides(PRESETS["sudoku4x4"].to_dict(), {
-        "output_dir": str(run), "max_steps": 6, "global_batch_size": 16, "eval_at_start": False, "log_with": "none",
-        "solve_sample": False, "dataset_options": {"num_train": 8, "num_test": 24, "num_aug": 1},
-        "model.hidden_size": 32, "model.num_attention_heads": 2, "model.max_supervision_steps": 2}))
-    return train(config)
-
-
-def test_tiny_run_matches_the_package_evaluation(tiny_model, tmp_path):
+def test_tiny_run_matches_the_package_evaluation(tiny_sudoku_model, tmp_path):
     from modeling_trm import TRMForPuzzleSolving
     from training.evaluation import evaluate
 
     out = tmp_path / "out"
-    assert ttc.main(["--model", f"tiny={tiny_model}", "--max-steps", "6", "--budgets", "3,6", "--output", str(out),
+    assert ttc.main(["--model", f"tiny={tiny_sudoku_model}", "--max-steps", "6", "--budgets", "3,6", "--output", str(out),
                      "--threads", "1"]) == 0
     results = json.loads((out / "results.json").read_text())
     entry = results["models"]["tiny"]
     assert entry["trained_steps"] == 2 and entry["num_puzzles"] == 24
     assert [a["budget"] for a in entry["adaptive"]] == [2, 3, 6]  # the trained number is always measured
 
-    model = TRMForPuzzleSolving.from_pretrained(tiny_model).eval()
-    test, metadata, _ = ttc.load_test_split(tiny_model)
+    model = TRMForPuzzleSolving.from_pretrained(tiny_sudoku_model).eval()
+    test, metadata, _ = ttc.load_test_split(tiny_sudoku_model)
     fixed = evaluate(model, test, metadata, halting="fixed", max_steps=6, progress=False)
     assert entry["fixed"]["exact_accuracy"] == pytest.approx(fixed["accuracy_by_step"]["exact_accuracy"], abs=1e-12)
     for a in entry["adaptive"]:
@@ -55,8 +42,8 @@ def test_tiny_run_matches_the_package_evaluation(tiny_model, tmp_path):
             assert curve[equal - 1] >= a["exact_accuracy"] and all(c < a["exact_accuracy"] for c in curve[:equal - 1])
     # The halting confidence is chosen on fresh puzzles, none of them in the model's train or test split, and
     # the calibrated sweep is what the package's evaluation gives at that confidence.
-    calibration_set, description = ttc.calibration_split(tiny_model, test)
-    seen = {tuple(row) for row in test["inputs"]} | {tuple(row) for row in ttc.load_training_inputs(tiny_model)}
+    calibration_set, description = ttc.calibration_split(tiny_sudoku_model, test)
+    seen = {tuple(row) for row in test["inputs"]} | {tuple(row) for row in ttc.load_training_inputs(tiny_sudoku_model)}
     assert not seen & {tuple(row) for row in calibration_set["inputs"]} and len(calibration_set) > 0
     calibration = entry["calibration"]
     assert calibration["source"] == description and calibration["num_puzzles"] == len(calibration_set)
