@@ -822,6 +822,12 @@ class _BlockProjectPackages:
         return None
 sys.meta_path.insert(0, _BlockProjectPackages())
 sys.path[:] = [p for p in sys.path if p and not p.startswith({repo_root!r})]
+for _name in BLOCKED:  # prove it before the test's code runs
+    try:
+        __import__(_name)
+    except ImportError:
+        continue
+    raise SystemExit(f"{{_name}} must not be importable in this process")
 """
 
 

@@ -59,13 +59,6 @@ import json
 import numpy as np
 import torch
 
-for name in ("modeling_trm", "hub_datasets", "training", "model_cards"):
-    try:
-        __import__(name)
-    except ImportError:
-        continue
-    raise SystemExit(f"{{name}} must not be importable in this process")
-
 from datasets import load_dataset
 from transformers import AutoModel, AutoProcessor
 

@@ -44,13 +44,6 @@ import json
 
 import torch
 
-for name in ("modeling_trm", "hub_datasets", "training", "model_cards"):
-    try:
-        __import__(name)
-    except ImportError:
-        continue
-    raise SystemExit(f"{{name}} must not be importable in this process")
-
 from transformers import AutoModel, AutoProcessor
 
 model = AutoModel.from_pretrained({CONVERTED_REPO!r}, trust_remote_code=True).eval()
