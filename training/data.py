@@ -184,3 +184,47 @@ def collate(dataset, rows: np.ndarray, device: torch.device | str = "cpu", pad_t
         "labels": labels.to(device, non_blocking=True),
         "puzzle_ids": puzzle_ids.to(device, non_blocking=True),
     }
+
+
+# Recipes that generate their puzzles: another seed gives fresh ones (the rest read or build fixed data).
+GENERATED_RECIPES = ("sudoku-gen-small", "sudoku4x4-gen", "sudoku6x6-gen", "maze-gen-small")
+CALIBRATION_SEED_OFFSET = 1_000_003  # the calibration puzzles' seed: the run's dataset seed plus this
+
+
+def _input_rows(dataset) -> np.ndarray:
+    return np.asarray(dataset.with_format("numpy", columns=["inputs"])[:]["inputs"], dtype=np.uint8)
+
+
+def split_off_calibration(config, dataset) -> tuple[object, object | None, str]:
+    """Puzzles to choose the halting confidence on (``SolveConfig.halt_confidence``), never trained or tested on.
+
+    A generated recipe draws ``halt_calibration_puzzles`` fresh puzzles with another seed (any that equals
+    a train or test puzzle is dropped); any other dataset holds its last training groups out of training (at
+    most a tenth of them), one example each. Returns the dataset to train on, the calibration split (None
+    when ``halt_calibration_puzzles`` is 0 or nothing can be held out) and a phrase saying where it came from.
+    """
+    import hub_datasets
+    from datasets import DatasetDict
+
+    count = config.halt_calibration_puzzles
+    if not count:
+        return dataset, None, "no calibration (halt_calibration_puzzles=0)"
+    if config.dataset is None and config.dataset_recipe in GENERATED_RECIPES:
+        seed = config.dataset_seed + CALIBRATION_SEED_OFFSET
+        options = {**config.dataset_options, "num_train": 1, "num_test": count}
+        fresh = hub_datasets.build_dataset(config.dataset_recipe, seed=seed, **options)[0]["test"]
+        seen = {row.tobytes() for split in ("train", "test") for row in _input_rows(dataset[split])}
+        keep = [i for i, row in enumerate(_input_rows(fresh)) if row.tobytes() not in seen]
+        return dataset, fresh.select(keep), f"{len(keep)} fresh puzzles generated with seed {seed}"
+
+    index = PuzzleIndex.from_dataset(dataset["train"])
+    held_groups = min(count, index.num_groups // 10)
+    if held_groups == 0:
+        return dataset, None, f"no calibration (too few training groups, {index.num_groups}, to hold any out)"
+    first_held_variant = index.group_offsets[index.num_groups - held_groups]
+    first_held_row = int(index.variant_offsets[first_held_variant])
+    # one example of each held-out group: the first example of its first variant (the original puzzle)
+    first_variants = index.group_offsets[index.num_groups - held_groups : -1]
+    calibration = dataset["train"].select(index.variant_offsets[first_variants].tolist())
+    train = DatasetDict({**dataset, "train": dataset["train"].select(range(first_held_row))})
+    return train, calibration, f"the last {held_groups} training groups, held out of training"

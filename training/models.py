@@ -13,21 +13,28 @@ from transformers import AutoConfig, AutoModel
 
 import modeling_trm  # noqa: F401  (registers TRM/HRM with the Auto classes)
 from modeling_trm.processing_trm import PuzzleProcessor
+from training.hardware import resolve_forward_dtype
 
 
-def build_model(config, metadata):
+def build_model(config, metadata, device="cpu"):
     """A fresh model sized by the dataset, or ``init_from`` a pretrained one (fine-tuning).
+
+    ``model.forward_dtype="auto"`` becomes bfloat16 where ``device`` computes it natively, else float32
+    (`training.hardware.resolve_forward_dtype`); the model's config stores the dtype chosen.
 
     Fine-tuning matches puzzle-embedding rows by puzzle name (see `transfer_puzzle_table`) and
     returns the model in training mode: ``from_pretrained`` gives an eval-mode model, in which the
     Q head never halts a slot and the puzzle table receives no gradient.
     """
+    options = dict(config.model)
+    if "forward_dtype" in options:
+        options["forward_dtype"] = resolve_forward_dtype(options["forward_dtype"], device)[0]
     if config.init_from is None:
         dataset_fields = dict(vocab_size=metadata.vocab_size, seq_len=metadata.seq_len,
                               num_puzzle_identifiers=metadata.num_puzzle_identifiers)
-        return AutoModel.from_config(AutoConfig.for_model(config.model_type, **{**dataset_fields, **config.model}))
+        return AutoModel.from_config(AutoConfig.for_model(config.model_type, **{**dataset_fields, **options}))
 
-    model = AutoModel.from_pretrained(config.init_from, **config.model)
+    model = AutoModel.from_pretrained(config.init_from, **options)
     if model.puzzle_embedding is not None:
         table, matched = transfer_puzzle_table(
             model.puzzle_embedding.weight, _puzzle_names(config.init_from), list(metadata.puzzle_identifiers),

@@ -33,6 +33,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 
+from hub_datasets.builders import split_statistics
 from hub_datasets.progress import progress_bar, quiet_library_bars
 from training import checkpointing
 from training.config import (
@@ -43,7 +44,8 @@ from training.config import (
     apply_overrides,
     parse_overrides,
 )
-from training.data import PuzzleIndex, TrainBatchSampler, collate, load_training_data
+from training.hardware import choose_num_threads, resolve_forward_dtype
+from training.data import PuzzleIndex, TrainBatchSampler, collate, load_training_data, split_off_calibration
 from training.metrics import add_sums, summarize
 from training.models import build_model, check_dataset_fits, make_processor
 from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, lr_lambda
@@ -89,11 +91,16 @@ class InterruptFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
+HALT_CALIBRATION_FILENAME = "halt_calibration.json"  # the halting choice of a run, in its model folder
+
+
 class Trainer:
     """Holds what a checkpoint must capture; ``run()`` is the training loop."""
 
     def __init__(self, config: TrainingConfig):
         self.config = config
+        # before this process adds to the load: the cores other programs leave free (training/hardware.py)
+        self.num_threads, self.threads_reason = choose_num_threads()
         self.output_dir = Path(config.output_dir)
         self.checkpoint_dir = self.output_dir / "checkpoints"
         self.accelerator = Accelerator(
@@ -106,8 +113,9 @@ class Trainer:
         accelerator = self.accelerator
         checkpointing.claim_output_dir(config, accelerator.is_main_process, accelerator.wait_for_everyone)
         self.dataset, self.metadata = load_training_data(config, accelerator)
+        self.dataset, self.calibration, self.calibration_source = split_off_calibration(config, self.dataset)
         set_seed(config.seed)  # identical initial weights on every rank
-        model = build_model(config, self.metadata)
+        model = build_model(config, self.metadata, accelerator.device)
         check_dataset_fits(model.config, self.metadata)
         set_seed(config.seed + accelerator.process_index)  # halting exploration differs per rank (official)
 
@@ -142,7 +150,7 @@ class Trainer:
             raise ValueError(f"freeze_weights: {config.init_from} has no puzzle embeddings, so nothing would train")
         self.ema = EMA(self.unwrapped, config.ema_rate) if config.ema and not config.freeze_weights else None
 
-        train_stats = self.metadata.splits["train"]
+        train_stats = split_statistics(self.dataset["train"])  # less any groups held out for calibration
         self.sampler = TrainBatchSampler(PuzzleIndex.from_dataset(self.dataset["train"]), config.global_batch_size,
                                          epochs_per_chunk=config.eval_interval, seed=config.seed)
         steps_per_epoch = train_stats.total_groups * train_stats.mean_puzzle_examples / config.global_batch_size
@@ -220,6 +228,11 @@ class Trainer:
             f"examples); {self.total_steps:,} steps of global batch {config.global_batch_size} on "
             f"{accelerator.num_processes} process(es)"
         )
+        requested = config.model.get("forward_dtype")
+        dtype_reason = resolve_forward_dtype(requested, accelerator.device)[1] if requested else "the model's default"
+        accelerator.print(f"forward dtype {self.unwrapped.config.forward_dtype} ({dtype_reason}); "
+                          f"{self.num_threads} CPU thread(s) per process ({self.threads_reason}); halting "
+                          f"calibration: {self.calibration_source}")
         if config.eval_at_start and progress.step == 0 and not progress.history["eval"]:
             self._log_eval(0)
 
@@ -356,8 +369,10 @@ class Trainer:
         processor.save_pretrained(stage)
         # a sharded model cannot run on the main process alone: solve with the saved full weights
         solver = type(model).from_pretrained(stage).to(accelerator.device) if accelerator.is_fsdp2 else model
+        calibration = self._calibrate_halting(solver)
         scores = evaluate(solver, self.dataset["test"], metadata, batch_size=config.eval_batch_size or 256,
                           limit=config.eval_max_examples)
+        halting_report = self._save_halting(solver, calibration, scores, stage) if calibration else None
         save_eval_results(scores, stage / RESULTS_FILENAME, model=str(self.output_dir), model_type=model.config.model_type,
                           dataset=config.dataset or metadata.recipe, dataset_recipe=metadata.recipe, split="test",
                           limit=config.eval_max_examples, step=self.progress.step,
@@ -366,6 +381,8 @@ class Trainer:
         plot_training_curves(self.output_dir / "training_log.json", stage / "training_curves.png")
         checkpointing.commit_stage(stage, self.output_dir)
         render_model_card(self.output_dir)
+        if halting_report:
+            print(halting_report)
         if config.solve_sample:
             print_sample_solution(solver, self.dataset["test"], processor, accelerator.device, scores.get("exact_accuracy"))
         if config.push_to_hub:
@@ -373,6 +390,41 @@ class Trainer:
 
             push_model_folder(self.output_dir, config.push_to_hub)
         print(f"Saved the trained model (EMA weights) to {self.output_dir}")
+
+
+    def _calibrate_halting(self, solver) -> dict | None:
+        """Choose ``solve_config.halt_confidence`` on the calibration puzzles (never train or test): the lowest
+        confidence at which adaptive halting is as exact as fixed halting at the trained step count
+        (`training.evaluation.calibrate_halt_confidence`)."""
+        from training.evaluation import calibrate_halt_confidence
+
+        if self.calibration is None or len(self.calibration) == 0:
+            print(f"Adaptive halting keeps confidence {solver.solve_config.halt_confidence}: {self.calibration_source}")
+            return None
+        calibration = calibrate_halt_confidence(solver, self.calibration, batch_size=self.config.eval_batch_size or 256)
+        if calibration["halt_confidence"] is not None:
+            solver.solve_config = solver.solve_config.update(halt_confidence=calibration["halt_confidence"])
+        return {"source": self.calibration_source, **calibration}
+
+    def _save_halting(self, solver, calibration: dict, fixed: dict, stage: Path) -> str:
+        """Fixed against adaptive halting on the test split at the chosen confidence, saved with the choice in
+        solve_config.json and halt_calibration.json; returns the line to print."""
+        from training.evaluation import evaluate
+
+        adaptive = evaluate(solver, self.dataset["test"], self.metadata, halting="adaptive",
+                            batch_size=self.config.eval_batch_size or 256, limit=self.config.eval_max_examples,
+                            progress=False)
+        test = {name: {key: scores[key] for key in ("exact_accuracy", "mean_steps", "max_steps")}
+                for name, scores in (("fixed", fixed), ("adaptive", adaptive))}
+        confidence = solver.solve_config.halt_confidence
+        test["adaptive"]["halt_confidence"] = confidence
+        solver.solve_config.save_pretrained(stage)
+        (stage / HALT_CALIBRATION_FILENAME).write_text(json.dumps({**calibration, "test": test}, indent=1))
+        how = "chosen on" if calibration["halt_confidence"] is not None else "kept: nothing matched fixed halting on"
+        return (f"Adaptive halting at confidence {confidence} ({how} {calibration['num_puzzles']} calibration puzzles: "
+                f"{calibration['source']}). Test exact accuracy: fixed {fixed['exact_accuracy']:.4f} at "
+                f"{fixed['mean_steps']:.2f} steps, adaptive {adaptive['exact_accuracy']:.4f} at "
+                f"{adaptive['mean_steps']:.2f} mean steps")
 
 
 def print_sample_solution(model, test_dataset, processor, device, exact_accuracy: float | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The small Sudoku presets (docs/recipes.md): valid configs that build their generated data and train."""
+"""The small CPU presets (docs/recipes.md): valid configs that build their generated data and train."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ def test_default_preset_is_the_documented_recipe():
     assert steps == 3000  # the step count measured in docs/recipes.md (a change needs a new measurement)
 
 
-@pytest.mark.parametrize("name, size", [("sudoku6x6", 6), ("sudoku9x9", 9)])
-def test_sudoku_preset_builds_its_data_and_trains_at_tiny_scale(name, size, tmp_path):
+@pytest.mark.parametrize("name, seq_len, vocab_size", [("sudoku6x6", 36, 8), ("sudoku9x9", 81, 11), ("maze11x11", 121, 6)])
+def test_small_preset_builds_its_data_and_trains_at_tiny_scale(name, seq_len, vocab_size, tmp_path):
     from modeling_trm import TRMForPuzzleSolving
     from training.train import train
 
@@ -26,10 +26,21 @@ def test_sudoku_preset_builds_its_data_and_trains_at_tiny_scale(name, size, tmp_
     config = TrainingConfig.from_dict(apply_overrides(preset.to_dict(), {
         "output_dir": str(tmp_path / name), "max_steps": 2, "global_batch_size": 8, "eval_max_examples": 8,
         "log_with": "none", "log_interval": 1, "solve_sample": False, "eval_at_start": False,
-        "dataset_options": {"num_train": 4, "num_test": 8, "num_aug": 1}, "model.hidden_size": 16}))
+        "halt_calibration_puzzles": 8,
+        "dataset_options": {"num_train": 4, "num_test": 8, "num_aug": 0 if name.startswith("maze") else 1},
+        "model.hidden_size": 16}))
     model = TRMForPuzzleSolving.from_pretrained(train(config))
-    assert (model.config.seq_len, model.config.vocab_size) == (size * size, size + 2)
+    assert (model.config.seq_len, model.config.vocab_size) == (seq_len, vocab_size)
     assert model.config.max_supervision_steps == preset.model["max_supervision_steps"]
     assert model.config.token_mixer == preset.model["token_mixer"]
     log = json.loads((tmp_path / name / "training_log.json").read_text())
     assert log["train"][-1]["step"] == 2 and log["eval"][-1]["num_puzzles"] == 8
+
+
+def test_small_presets_train_in_bf16_where_the_cpu_computes_it():
+    from training.hardware import native_bf16, resolve_forward_dtype
+
+    for name in ("sudoku4x4", "sudoku6x6", "sudoku9x9", "maze11x11"):
+        assert PRESETS[name].model["forward_dtype"] == "auto"
+    expected = "bfloat16" if native_bf16("cpu")[0] else "float32"
+    assert resolve_forward_dtype("auto", "cpu")[0] == expected

@@ -1,0 +1,41 @@
+"""`training.hardware`: the forward dtype a run picks and the threads it uses."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training import hardware
+
+
+def test_auto_is_bf16_exactly_where_the_cpu_reports_a_native_bf16_feature(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True, "avx2": True})
+    assert hardware.resolve_forward_dtype("auto", "cpu") == ("bfloat16", "auto: CPU with avx512_bf16")
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": False, "amx_bf16": False, "avx2": True})
+    assert hardware.resolve_forward_dtype("auto", "cpu")[0] == "float32"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_an_explicit_dtype_is_kept(dtype):
+    assert hardware.resolve_forward_dtype(dtype, "cpu") == (dtype, "set in the config")
+
+
+@pytest.mark.parametrize("load, free", [(0.0, 4), (1.2, 3), (3.6, 1), (9.0, 1)])
+def test_free_cores_are_the_cores_less_the_load(monkeypatch, load, free):
+    monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    monkeypatch.setattr(hardware.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    assert hardware.free_cores() == free
+
+
+def test_threads_follow_the_free_cores_unless_omp_num_threads_is_set(monkeypatch):
+    previous = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        torch.set_num_threads(4)
+        monkeypatch.setattr(hardware, "free_cores", lambda: 1)
+        assert hardware.choose_num_threads()[0] == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        torch.set_num_threads(3)
+        assert hardware.choose_num_threads() == (3, "OMP_NUM_THREADS")
+    finally:
+        torch.set_num_threads(previous)

@@ -1,0 +1,63 @@
+"""What the machine offers a run: the fast forward dtype and how many threads to use.
+
+bfloat16 is the official models' forward dtype; where the hardware computes it natively (CUDA GPUs
+with bf16, CPUs with AVX512-BF16 or AMX) it is also the fastest one, 2-3x float32 on a CPU's matmuls
+(docs/recipes.md), so a run whose config leaves ``model.forward_dtype`` at ``"auto"`` uses it there.
+
+Threads: PyTorch's CPU kernels synchronise their OpenMP threads at every operation; when other
+programs hold some of the cores, a thread that is descheduled stalls all the others, and a step
+takes 10-40x longer (measured: benchmarks/threads_under_load.py). A run therefore uses only the
+cores that are free when it starts, unless ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` said
+otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+AUTO = "auto"
+
+
+def native_bf16(device: torch.device | str) -> tuple[bool, str]:
+    """Whether ``device`` computes bfloat16 natively, and the feature that says so (or why not)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported(including_emulation=False)
+        return supported, f"{torch.cuda.get_device_name(device)}{'' if supported else ' has no native bf16'}"
+    if device.type == "cpu":
+        features = sorted(name for name, present in torch.cpu.get_capabilities().items()
+                          if "bf16" in name and present is True)
+        return bool(features), ("CPU with " + ", ".join(features)) if features else "CPU without native bf16"
+    return False, f"{device.type}: bf16 speed unknown"
+
+
+def resolve_forward_dtype(requested: str, device: torch.device | str) -> tuple[str, str]:
+    """``"auto"`` -> ``"bfloat16"`` where `native_bf16`, else ``"float32"``; other values unchanged.
+    Returns the dtype and a phrase for the run summary."""
+    if requested != AUTO:
+        return requested, "set in the config"
+    native, why = native_bf16(device)
+    return ("bfloat16" if native else "float32"), f"auto: {why}"
+
+
+def free_cores() -> int:
+    """Cores not busy with other programs right now (the 1-minute load average; at least 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return cores
+    return max(1, min(cores, round(cores - load)))
+
+
+def choose_num_threads() -> tuple[int, str]:
+    """Set torch's intra-op threads to the free cores unless the user chose a number; returns it and why."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return torch.get_num_threads(), "OMP_NUM_THREADS"
+    threads = free_cores()
+    if threads < torch.get_num_threads():
+        torch.set_num_threads(threads)
+        return threads, f"{threads} free of {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f})"
+    return torch.get_num_threads(), "all cores free"
