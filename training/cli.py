@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"trm: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    if name in MODEL_COMMANDS:
+        rest = with_shipped_model(rest)
     module_name, func_name = SUBCOMMANDS[name][0].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
     from hub_datasets.progress import quiet_library_bars  # here, not on top: `trm --help` stays instant
@@ -57,6 +59,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trm {name}: error: {_first_line(error)}", file=sys.stderr)
         return 1
     return int(result or 0)
+
+
+# Commands whose first argument is a model folder or Hub repo: a shipped model's name works there too.
+MODEL_COMMANDS = ("solve", "eval")
+
+
+def with_shipped_model(argv: list[str]) -> list[str]:
+    """``sudoku9x9`` -> the folder of the shipped model of that name (training/pretrained), unless a folder
+    of that name exists here; anything else is left for the command to resolve (a folder or a Hub repo)."""
+    from pathlib import Path
+
+    from training.pretrained import shipped_models
+
+    if argv and not argv[0].startswith("-") and not Path(argv[0]).exists():
+        shipped = shipped_models().get(argv[0])
+        if shipped is not None:
+            return [str(shipped), *argv[1:]]
+    return argv
 
 
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)

@@ -358,13 +358,14 @@ PRESETS["sudoku9x9"] = TrainingConfig(
     epochs=96, eval_interval=12, output_dir="trm-sudoku9x9", **{**_SMALL_OPTIM, "lr": 2e-3, "lr_min_ratio": 0.1},
 )
 # 11x11 mazes from the package's generator (shortest path >= 20 moves): 8000 mazes x their 8 dihedral
-# transforms, 256 held-out. Attention with RoPE (a path is found cell by cell: relative offsets are what a
-# step needs), 8 supervision steps, bf16 where the CPU has it.
+# transforms, 256 held-out. The Sudoku models' MLP token mixer: on a small fixed grid a cell's neighbours are
+# fixed positions, which a position-mixing layer holds in its weights (attention with RoPE had learned no
+# path after 1000 steps: docs/recipes.md). 8 supervision steps, bf16 where the CPU has it.
 PRESETS["maze11x11"] = TrainingConfig(
     dataset_recipe="maze-gen-small",
     dataset_options={"size": 11, "min_moves": 20, "num_train": 8000, "num_test": 256, "num_aug": 8},
-    model={**_SMALL_MODEL, "expansion": 4, "max_supervision_steps": 8, "position_encoding": "rope"},
-    epochs=16, eval_interval=4, output_dir="trm-maze11x11", **{**_SMALL_OPTIM, "lr": 2e-3, "lr_min_ratio": 0.1},
+    model=dict(_SUDOKU_MLP_MODEL),
+    epochs=64, eval_interval=8, output_dir="trm-maze11x11", **{**_SMALL_OPTIM, "lr": 2e-3, "lr_min_ratio": 0.1},
 )
 # A one-minute run: 4x4 Sudoku (64 generated puzzles x 16 symmetries).
 PRESETS["sudoku4x4"] = TrainingConfig(

@@ -1,0 +1,116 @@
+"""What the models that ship with the package solve: held-out accuracy, fixed against adaptive halting, and
+(Sudoku) exact accuracy by solver-rated difficulty.
+
+For every model folder in ``training/pretrained/`` (or each ``--model NAME=DIR``) the held-out split of its
+own recipe is rebuilt from its ``training_config.yaml`` (generated recipes are reproducible from their seed;
+nothing is downloaded) and solved three ways: fixed halting at the trained number of supervision steps (the
+paper's evaluation), fixed at twice that (test-time compute), and adaptive halting at the confidence that
+``trm train`` chose on its calibration puzzles (``solve_config.json``). Sudoku models are also scored per band
+of `benchmarks/sudoku_difficulty.py` (the guesses the package's solver needs; 0 = singles only).
+
+    python benchmarks/shipped_models.py            # writes results.json/.md and the README block
+    python benchmarks/shipped_models.py --model mine=trm-sudoku9x9 --output /tmp/out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+for path in (REPO_ROOT, REPO_ROOT / "benchmarks"):  # `python benchmarks/shipped_models.py` without an install
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / "shipped_models"
+README = REPO_ROOT / "README.md"
+README_BEGIN = "<!-- shipped-models: begin (written by benchmarks/shipped_models.py) -->"
+README_END = "<!-- shipped-models: end -->"
+
+
+def measure(model, test, metadata) -> dict:
+    from sudoku_difficulty import measure as by_difficulty
+
+    from training.evaluation import evaluate
+
+    trained = model.config.max_supervision_steps
+    runs = {"fixed": dict(halting="fixed", max_steps=trained),
+            "fixed_2x": dict(halting="fixed", max_steps=2 * trained),
+            "adaptive": dict(halting="adaptive", max_steps=trained)}
+    entry = {"task": metadata.task, "num_puzzles": len(test), "trained_steps": trained,
+             "halt_confidence": model.solve_config.halt_confidence,
+             "parameters": model.num_parameters(), "forward_dtype": model.config.forward_dtype}
+    for name, options in runs.items():
+        scores = evaluate(model, test, metadata, progress=False, **options)
+        entry[name] = {key: scores[key] for key in ("exact_accuracy", "cell_accuracy", "mean_steps")}
+    if metadata.task == "sudoku":
+        bands = by_difficulty(model, test, metadata, [trained])
+        entry["bands"] = [{"band": row["band"], "num_puzzles": row["num_puzzles"],
+                           "exact_accuracy": row[f"exact_accuracy@{trained}"]} for row in bands["bands"]]
+    return entry
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def results_table(results: dict) -> str:
+    lines = ["# What the shipped models solve", "",
+             "| model | held-out puzzles | exact % (fixed, trained steps) | cell % | exact % (fixed, 2× steps) "
+             "| exact % (adaptive) | mean steps (adaptive) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, e in results["models"].items():
+        lines.append(f"| `{name}` ({e['parameters']:,} parameters) | {e['num_puzzles']} | "
+                     f"{_pct(e['fixed']['exact_accuracy'])} ({e['trained_steps']} steps) | "
+                     f"{_pct(e['fixed']['cell_accuracy'])} | {_pct(e['fixed_2x']['exact_accuracy'])} | "
+                     f"{_pct(e['adaptive']['exact_accuracy'])} (confidence {e['halt_confidence']}) | "
+                     f"{e['adaptive']['mean_steps']:.2f} |")
+    for name, e in results["models"].items():
+        if "bands" in e:
+            lines += ["", f"`{name}` by difficulty (guesses of the package's solver; 0 = singles only), fixed "
+                      f"halting at {e['trained_steps']} steps:", "",
+                      "| difficulty | " + " | ".join(row["band"] for row in e["bands"]) + " |",
+                      "|---|" + "---:|" * len(e["bands"]),
+                      "| puzzles | " + " | ".join(str(row["num_puzzles"]) for row in e["bands"]) + " |",
+                      "| exact % | " + " | ".join(_pct(row["exact_accuracy"]) for row in e["bands"]) + " |"]
+    return "\n".join(lines) + "\n"
+
+
+def readme_section(table: str) -> str:
+    return "\n".join(table.splitlines()[2:]).strip() + "\n"  # the README's own heading replaces the title
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=DIR",
+                        help="a model folder written by `trm train` (default: every shipped model)")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    import torch
+    from ablation import update_readme
+    from test_time_compute import load_test_split, trained_models
+
+    from training.pretrained import shipped_models
+
+    torch.set_num_threads(args.threads)
+    items = args.model or [f"{name}={path}" for name, path in shipped_models().items()]
+    results = {"models": {}}
+    for name, model_dir, model in trained_models(parser, items):
+        test, metadata, _ = load_test_split(model_dir)
+        results["models"][name] = {"model_dir": str(Path(model_dir).resolve().relative_to(REPO_ROOT))
+                                   if Path(model_dir).resolve().is_relative_to(REPO_ROOT) else str(model_dir),
+                                   **measure(model, test, metadata)}
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    table = results_table(results)
+    (args.output / "results.md").write_text(table)
+    print(table)
+    if args.output.resolve() == RESULTS_DIR.resolve():
+        update_readme(README, readme_section(table), README_BEGIN, README_END)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
