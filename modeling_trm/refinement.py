@@ -118,9 +118,9 @@ def wrong_cells(processor: PuzzleProcessor, refinement: Refinement, step: int) -
     ARC). Sudoku: blanks, changed givens and every digit twice in a row, column or box; maze: changed
     walls, start or goal, and path cells not connected to the start."""
     puzzle = drawable_grid(processor, refinement.input_ids)
+    answer = drawable_grid(processor, refinement.step_ids[step - 1]) if step else puzzle
     if step == 0 or refinement.problems is None or refinement.problems[step - 1] is None:
-        return np.zeros(puzzle.shape, bool)
-    answer = drawable_grid(processor, refinement.step_ids[step - 1])
+        return np.zeros(answer.shape, bool)  # (an ARC answer's shape may differ from the puzzle's)
     if processor.task == "sudoku":
         return (answer == 0) | ((puzzle > 0) & (answer != puzzle)) | _sudoku_repeats(answer)
     open_, start, goal, path = 1, 2, 3, 4  # maze codes of "# SGo"
