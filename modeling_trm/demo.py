@@ -583,8 +583,9 @@ def build_app(models: list[DemoModel]):
             if event is not None:
                 event.then(solve, solve_inputs, solve_outputs, api_name=False).then(
                     play, [solved, step], [step, *view, timer], api_name=False)
-        # `input` fires when a person moves the slider, not when Play or Solve set it (they draw the step too)
-        step.input(show, [solved, step], view, api_name="show_step", show_progress="hidden")
+        # `input` fires when a person moves the slider, not when Play or Solve set it (they draw the step too);
+        # always the last position: a quick drag must not leave the picture at a step it passed
+        step.input(show, [solved, step], view, api_name="show_step", show_progress="hidden", trigger_mode="always_last")
         play_button.click(play, [solved, step], [step, *view, timer], api_name=False, show_progress="hidden")
         timer.tick(tick, [solved, step], [step, *view, timer], api_name=False, show_progress="hidden")
     return app
