@@ -359,11 +359,9 @@ def step_caption(refinement: Refinement, step: int) -> str:
     if step == 0:
         return "Step 0: the puzzle as given."
     changed = int((refinement.step_ids[step - 1] != (refinement.step_ids[step - 2] if step > 1 else refinement.input_ids)).sum())
-    caption = (f"Step {step} of {refinement.num_steps}: {changed} cell{'s' if changed != 1 else ''} changed, "
-               f"halting confidence {refinement.halt_confidence[step - 1]:.3f}.")
-    if refinement.problems is not None:
-        caption += f" {one_based(refinement.validity_message(step)).capitalize()}."
-    return caption
+    # whether it is a solution is the verdict badge's to say
+    return (f"Step {step} of {refinement.num_steps}: {changed} cell{'s' if changed != 1 else ''} changed, "
+            f"halting confidence {refinement.halt_confidence[step - 1]:.3f}.")
 
 
 def summary(refinement: Refinement) -> str:

@@ -100,9 +100,11 @@ def test_app_reports_a_valid_solution(demo_server, monkeypatch):
         return out
 
     monkeypatch.setattr(TRMForPuzzleSolving, "solve", solve_then_answer)
-    status, _, caption = solve(client, "sudoku", SUDOKU_6X6)
-    assert status.startswith("The final answer is a **valid solution**.")
-    assert caption.endswith("Valid solution.")
+    error, status, _, _, verdict, _, _, caption, _, _ = client.predict("sudoku", SUDOKU_6X6, 4, "fixed", "", 0,
+                                                                      api_name="/solve")
+    assert error == "" and status.startswith("The final answer is a **valid solution**.")
+    assert verdict == '<div class="trm-badge trm-valid">✓ step 4: a valid solution</div>'  # green
+    assert caption.startswith("Step 4 of 4: ")
 
 
 def test_app_shows_bad_grids_as_errors_a_person_understands(demo_server):
