@@ -21,28 +21,38 @@ MAZE_COLOURS = ["#303030", "#FFFFFF", "#2ECC40", "#FF4136", "#0074D9"]
 
 
 CHANGED_COLOUR = "#FFD54F"  # cells that changed since the previous refinement step
+WRONG_COLOUR, WRONG_BACKGROUND = "#D32F2F", "#FFCDD2"  # cells that break the puzzle's rules
 
 
 def draw_grid(ax, grid: np.ndarray, task: str, given: np.ndarray | None = None, title: str | None = None,
-              changed: np.ndarray | None = None) -> None:
+              changed: np.ndarray | None = None, wrong: np.ndarray | None = None,
+              previous: np.ndarray | None = None) -> None:
     """Draw one grid on ``ax``. ``task``: ``"sudoku"`` (0 = blank; digits in ``given`` cells bold),
     ``"maze"`` (codes into ``"# SGo"``) or ``"arc"`` (colours 0..9). ``changed`` (bool, grid-shaped):
-    cells to highlight (sudoku: a yellow background, maze/ARC: a yellow frame)."""
+    cells to highlight (sudoku: a yellow background, maze/ARC: a yellow frame); ``wrong`` (bool): cells
+    that break a rule, in red (sudoku: red digit on a red background, maze/ARC: a red frame);
+    ``previous`` (sudoku): the grid before this step, its digit shown small in the corner of changed cells."""
     grid = np.asarray(grid)
     rows, cols = grid.shape
-    changed = np.zeros(grid.shape, bool) if changed is None else np.asarray(changed, bool)
-    if changed.shape != grid.shape:
-        raise ValueError(f"changed has shape {changed.shape}, the grid {grid.shape}")
+    changed, wrong = (np.zeros(grid.shape, bool) if mask is None else np.asarray(mask, bool) for mask in (changed, wrong))
+    for name, mask in (("changed", changed), ("wrong", wrong)):
+        if mask.shape != grid.shape:
+            raise ValueError(f"{name} has shape {mask.shape}, the grid {grid.shape}")
     if task == "sudoku":
-        ax.imshow(changed.astype(int), cmap=ListedColormap(["white", CHANGED_COLOUR]), vmin=0, vmax=1)
+        background = np.where(wrong, 2, changed.astype(int))  # a broken rule outranks a change
+        ax.imshow(background, cmap=ListedColormap(["white", CHANGED_COLOUR, WRONG_BACKGROUND]), vmin=0, vmax=2)
         box_rows, box_cols = SUDOKU_BOX_SHAPES[rows]
         for r in range(rows):
             for c in range(cols):
+                is_given = given is not None and given[r, c] > 0
                 if grid[r, c]:
-                    is_given = given is not None and given[r, c] > 0
+                    colour = "black" if is_given or given is None else "#0074D9"
                     ax.text(c, r, str(grid[r, c]), ha="center", va="center", fontsize=max(6, 120 // rows),
-                            color="black" if is_given or given is None else "#0074D9",
+                            color=WRONG_COLOUR if wrong[r, c] and not is_given else colour,
                             fontweight="bold" if is_given else "normal")
+                if previous is not None and changed[r, c] and previous[r, c]:  # what the step replaced
+                    ax.text(c - 0.42, r - 0.42, str(previous[r, c]), ha="left", va="top",
+                            fontsize=max(4, 48 // rows), color="#757575")
         for k in range(rows + 1):
             ax.axhline(k - 0.5, color="black", lw=2 if k % box_rows == 0 else 0.5)
         for k in range(cols + 1):
@@ -57,9 +67,10 @@ def draw_grid(ax, grid: np.ndarray, task: str, given: np.ndarray | None = None, 
     else:
         raise ValueError(f"task must be 'sudoku', 'maze' or 'arc', got {task!r}")
     if task != "sudoku":
-        for r, c in np.argwhere(changed):
-            ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor=CHANGED_COLOUR,
-                                       lw=max(1.0, 24 / max(rows, cols))))
+        for mask, colour in ((changed & ~wrong, CHANGED_COLOUR), (wrong, WRONG_COLOUR)):
+            for r, c in np.argwhere(mask):
+                ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor=colour,
+                                           lw=max(1.0, 24 / max(rows, cols))))
     ax.set_xticks([], minor=False)
     ax.set_yticks([], minor=False)
     ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
@@ -97,10 +108,11 @@ def plot_arc_task(pairs: list[tuple[np.ndarray, np.ndarray]], title: str | None 
 
 
 def grid_image(grid: np.ndarray, task: str, given: np.ndarray | None = None, title: str | None = None,
-               changed: np.ndarray | None = None, size: float = 3.2, dpi: int = 100):
+               changed: np.ndarray | None = None, wrong: np.ndarray | None = None,
+               previous: np.ndarray | None = None, size: float = 3.2, dpi: int = 100):
     """One grid drawn by `draw_grid` as a ``PIL.Image`` (RGB), e.g. a frame of a refinement animation."""
     figure, ax = plt.subplots(figsize=(size, size + (0.35 if title else 0)), dpi=dpi)
-    draw_grid(ax, grid, task, given=given, title=title, changed=changed)
+    draw_grid(ax, grid, task, given=given, title=title, changed=changed, wrong=wrong, previous=previous)
     figure.tight_layout()
     return figure_image(figure)
 

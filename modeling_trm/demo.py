@@ -1,20 +1,23 @@
 """``trm demo``: a Gradio app to watch a TRM/HRM refine its answer, step by step, and decide it is done.
 
-    trm demo                                   # the README's default model (./trm-sudoku6x6), trained if missing
+    trm demo                                   # the shipped models (training/pretrained/), else ./trm-sudoku6x6
     trm demo trm-sudoku6x6 my-maze-model       # local folders or Hub repo ids; pick one in the page
     trm demo trm-sudoku6x6 --export-space space/   # a folder to push as a Hugging Face Space
 
-Type or paste a Sudoku (4x4/6x6/8x8/9x9, '.' or '0' = blank), a maze ('#' wall, ' ' open, 'S', 'G'),
-or an ARC task JSON, or draw a random puzzle from the package's generators. The page shows the
-answer after every supervision step (changed cells highlighted; a step slider and a play button),
-the halting confidence per step, where adaptive halting stops, and whether the answer is a valid
-solution. Needs the ``demo`` extra: ``pip install -e ".[demo]"``.
+Click an example (puzzles on which the model changes its mind), type or paste a Sudoku (4x4/6x6/8x8/9x9,
+'.' or '0' = blank), a maze ('#' wall, ' ' open, 'S', 'G') or an ARC task JSON, or draw a random puzzle
+from the package's generators. The page shows the answer after every supervision step (changed cells
+highlighted, cells breaking a rule in red; a step slider and a play button), whether it is a valid
+solution, the halting confidence per step and where adaptive halting stops. Needs the ``demo`` extra:
+``pip install -e ".[demo]"``.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import json
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -23,16 +26,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .processing_trm import PuzzleProcessor
-from .refinement import Refinement, draw_step, refine
+from .processing_trm import SUDOKU_BOX_SHAPES, PuzzleProcessor
+from .refinement import Refinement, draw_step, refine, solve_with_refinements
 
 DEFAULT_MODEL_DIR = "trm-sudoku6x6"  # where the README's `trm train` puts the default model
 MAX_DEMO_STEPS = 64
+# The hardest random Sudoku per size that the generator draws in about a second: above it, minutes
+# (6x6 at 8-10 guesses took 35-57 s; a 4x4 never needs a guess, so any minimum above 0 never ends).
+SUDOKU_MAX_DIFFICULTY = {4: 0, 6: 4, 8: 8, 9: 10}
+TASK_NAMES = {"sudoku": "Sudoku", "maze": "maze", "arc": "ARC"}
 
 
 @dataclass
 class DemoModel:
-    name: str
+    name: str  # the short name the page shows
     model: object
     processor: PuzzleProcessor
 
@@ -40,22 +47,37 @@ class DemoModel:
     def default_steps(self) -> int:
         return self.model.solve_config.max_steps or self.model.config.max_supervision_steps
 
+    @property
+    def puzzle_kind(self) -> str:
+        """'6×6 Sudoku', '11×11 maze' or 'ARC'."""
+        p = self.processor
+        return "ARC" if p.task == "arc" else f"{p.grid_size}×{p.grid_size} {TASK_NAMES[p.task]}"
+
     def describe(self) -> str:
-        p, config = self.processor, self.model.config
-        task = {"sudoku": f"{p.grid_size}x{p.grid_size} Sudoku", "maze": f"{p.grid_size}x{p.grid_size} maze",
-                "arc": "ARC"}[p.task]
-        return (f"**{self.name}**: {type(self.model).__name__}, {self.model.num_parameters():,} parameters, "
-                f"{task}, trained with {config.max_supervision_steps} supervision steps")
+        return (f"**{self.name}**: {self.puzzle_kind}, {type(self.model).__name__}, "
+                f"{self.model.num_parameters():,} parameters")
 
 
-def load_demo_model(name: str) -> DemoModel:
+def load_demo_model(source: str, name: str | None = None) -> DemoModel:
     """A model folder or Hub repo id with the processor saved beside it (no download beyond the model)."""
     from transformers import AutoModel
 
     from .solve_cli import load_processor
 
-    model = AutoModel.from_pretrained(name)
-    return DemoModel(name, model, load_processor(name, None, model.config, None))
+    model = AutoModel.from_pretrained(source)
+    return DemoModel(name or short_names([source])[0], model, load_processor(source, None, model.config, None))
+
+
+def short_names(sources: list[str]) -> list[str]:
+    """Menu names for model folders or Hub repo ids: the last part of each path ("runs/sudoku6x6" ->
+    "sudoku6x6"), with as many parent folders as it takes to tell two models apart."""
+    parts = [Path(str(source).rstrip("/")).parts or (str(source),) for source in sources]
+    depth = 1
+    while True:
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names) or depth >= max(len(p) for p in parts):
+            return names
+        depth += 1
 
 
 def find_or_train_default_model(train: bool = True) -> str:
@@ -65,24 +87,68 @@ def find_or_train_default_model(train: bool = True) -> str:
         return str(folder)
     if not train:
         raise FileNotFoundError(f"no model given and no ./{DEFAULT_MODEL_DIR}; pass a model folder or Hub repo id")
-    print(f"trm demo: no model given and no ./{DEFAULT_MODEL_DIR}: training the default model there "
-          "(`trm train --output-dir trm-sudoku6x6`, minutes on a CPU; nothing is downloaded).", file=sys.stderr)
+    print(f"trm demo: no model given, no shipped model and no ./{DEFAULT_MODEL_DIR}: training the default model "
+          "there first (`trm train --output-dir trm-sudoku6x6`: about 5 minutes on 2 CPU cores, nothing is "
+          "downloaded; the progress bar below shows the time left). The page opens when it is done.",
+          file=sys.stderr, flush=True)
     from training.train import main as train_main
 
     train_main(["--output-dir", str(folder)])
     return str(folder)
 
 
+def default_models() -> list[tuple[str, str]]:
+    """(name, source) of the models `trm demo` serves without arguments: the shipped ones, else the
+    README's default run (trained first if missing)."""
+    from training.pretrained import shipped_models
+
+    shipped = shipped_models()
+    if shipped:
+        return [(name, str(folder)) for name, folder in shipped.items()]
+    return [(DEFAULT_MODEL_DIR, find_or_train_default_model())]
+
+
+def how_it_works(demo_model: DemoModel) -> str:
+    """A paragraph on what the page shows, with this model's numbers (read from its config)."""
+    config = demo_model.model.config
+    steps = config.max_supervision_steps
+    shared = (
+        f"Every **supervision step** starts from the previous step's answer and latent, so the answer can be "
+        f"corrected again and again; the model was trained with up to {steps} steps, and the page can run "
+        f"more (`max_steps`). After each step a **halting head** scores how sure the model is that its answer "
+        "is final (the plot): *adaptive* halting stops at the first step above the threshold, *fixed* runs "
+        "every step."
+    )
+    if config.model_type == "hrm":
+        return (
+            f"**How it works.** This HRM keeps two latent states: a fast low-level one, updated "
+            f"{config.low_cycles} times per high-level update by a {config.num_low_layers}-layer network, and a slow "
+            f"high-level one, updated {config.high_cycles} times per step by a {config.num_high_layers}-layer "
+            f"network; the answer is read from the high-level state. {shared}"
+        )
+    n, recursions = config.num_latent_updates, config.num_recursions
+    return (
+        f"**How it works.** A Tiny Recursive Model keeps two things for the puzzle: its current **answer `y`** "
+        f"(the grid in the picture) and a **latent `z`** (its scratchpad). One small network "
+        f"({config.num_layers} layers, width {config.hidden_size}, {demo_model.model.num_parameters():,} "
+        f"parameters) does all the work: {n} **latent updates** refine `z` from the puzzle, `y` and `z`, then "
+        f"one update rewrites `y` from `z`; that is repeated {recursions} times per step, "
+        f"{recursions * (n + 1)} network calls in all. {shared}"
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
-# input: text -> puzzle, generators, ARC tasks
+# input: text -> puzzle, errors a person reads, generators, ARC tasks
+
+SUDOKU_LAYOUT = " \t\r\n|+-"  # box rules and spacing of `processor.to_text` grids: layout only
 
 
 def parse_puzzle(task: str, text: str):
     """The text typed in the page as a puzzle the processor reads (its errors name the cell/row)."""
     if not text.strip():
-        raise ValueError("the puzzle is empty: type one, paste one or press 'Random puzzle'")
+        raise ValueError("the puzzle is empty: type one, paste one, pick an example or press 'Random puzzle'")
     if task == "sudoku":  # also accepts `processor.to_text` grids: box rules '|', '-', '+' are layout only
-        return "".join(char for char in text if char not in " \t\r\n|+-")
+        return "".join(char for char in text if char not in SUDOKU_LAYOUT)
     if task == "maze":
         return text.replace("\r\n", "\n").strip("\n")
     try:
@@ -98,11 +164,53 @@ def parse_puzzle(task: str, text: str):
     return arc_task
 
 
+def check_typed_puzzle(processor: PuzzleProcessor, text: str) -> None:
+    """What a person most likely got wrong in the typed text, said before the processor's cell-level
+    checks: the first character that cannot be a cell, or a puzzle of another size than the model's."""
+    size = processor.grid_size
+    if processor.task == "sudoku":
+        _first_bad_character(text, set("0123456789." + SUDOKU_LAYOUT), "a Sudoku has digits and '.' or '0' for blanks")
+        cells = "".join(char for char in text if char not in SUDOKU_LAYOUT)
+        if len(cells) != size * size:
+            other = {n * n: n for n in SUDOKU_BOX_SHAPES}.get(len(cells))
+            typed = f"this is a {other}×{other} Sudoku" if other else f"this puzzle has {len(cells)} cells"
+            raise ValueError(f"{typed}; this model solves {size}×{size} Sudokus ({size * size} cells)")
+        _first_bad_character(text, set("0123456789"[: size + 1] + "." + SUDOKU_LAYOUT),
+                             f"a {size}×{size} Sudoku has the digits 1-{size}")
+    elif processor.task == "maze":
+        _first_bad_character(text, set("# SG\r\n"), "a maze has '#' walls, ' ' open cells, one 'S' and one 'G'")
+        rows = text.replace("\r\n", "\n").strip("\n").split("\n")
+        if len(rows) != size or any(len(row) != size for row in rows):
+            raise ValueError(f"this maze has {len(rows)} rows of {', '.join(sorted({str(len(r)) for r in rows}))} "
+                             f"cells; this model solves {size}×{size} mazes ({size} rows of {size})")
+
+
+def _first_bad_character(text: str, allowed: set[str], hint: str) -> None:
+    for line_number, line in enumerate(text.splitlines(), 1):
+        for position, char in enumerate(line, 1):
+            if char not in allowed:
+                raise ValueError(f"{char!r} at line {line_number}, character {position} is not a cell: {hint}")
+
+
+ROW_OR_COLUMN = re.compile(r"\b(rows?|columns?) (\d+)(?:-(\d+))?")
+
+
+def one_based(message: str) -> str:
+    """The processor's messages count rows and columns from 0, as numpy indexes them; a person counts
+    from 1: "row 0, column 2" -> "row 1, column 3", "the box of rows 0-1" -> "rows 1-2"."""
+    def shift(match: re.Match) -> str:
+        word, first, last = match.groups()
+        return f"{word} {int(first) + 1}" + (f"-{int(last) + 1}" if last else "")
+
+    return ROW_OR_COLUMN.sub(shift, message)
+
+
 def random_puzzle(processor: PuzzleProcessor, difficulty: int, seed: int) -> str:
     """A fresh puzzle from the package's generators, as the text the page shows."""
     if processor.task == "sudoku":
         from hub_datasets.sudoku import generate_sudoku
 
+        difficulty = min(difficulty, SUDOKU_MAX_DIFFICULTY[processor.grid_size])
         records = generate_sudoku(1, size=processor.grid_size, seed=seed, min_difficulty=difficulty)
         return processor.to_text(records.questions[0])
     if processor.task == "maze":
@@ -118,8 +226,54 @@ def difficulty_range(processor: PuzzleProcessor) -> tuple[str, int, int]:
     """(label, maximum, default) of the generator's difficulty for this task."""
     if processor.task == "maze":  # shortest path longer than this many moves (Maze-Hard: 110 on 30x30)
         top = max(2, round(110 * processor.grid_size**2 / 900))
-        return "minimum shortest path (moves)", top, top // 2
-    return "minimum difficulty (solver guesses)", 10, 0
+        return "path length", top, top // 2
+    if processor.task == "sudoku":  # the solver's guesses, capped where the generator stays quick
+        return "difficulty", SUDOKU_MAX_DIFFICULTY[processor.grid_size], 0
+    return "difficulty", 1, 0
+
+
+def showcase_puzzles(demo_model: DemoModel, count: int = 3, candidates: int = 32, seed: int = 0) -> list[tuple[str, str]]:
+    """(puzzle text, label) of generated puzzles (fixed seed) on which the model changes its mind: wrong
+    at step 1 and a valid solution later, the latest first, within the page's default steps. A model that
+    solves nothing (untrained) gets the puzzles whose answer changes most often."""
+    processor = demo_model.processor
+    if processor.task == "arc":
+        return []
+    _, top, _ = difficulty_range(processor)
+    texts = [random_puzzle(processor, top // 2, seed + index) for index in range(candidates)]
+    inputs = processor([parse_puzzle(processor.task, text) for text in texts])
+    _, refinements = solve_with_refinements(demo_model.model, processor, inputs, max_steps=demo_model.default_steps,
+                                            halting="fixed")
+
+    def first_valid_for_good(refinement):  # the step from which every answer is valid, or None
+        problems = refinement.problems
+        valid = [step for step in range(1, len(problems) + 1) if all(p is None for p in problems[step - 1 :])]
+        return valid[0] if valid else None
+
+    scored = []
+    for text, refinement in zip(texts, refinements):
+        settled = first_valid_for_good(refinement)
+        changes = int((np.diff(refinement.step_ids, axis=0) != 0).any(axis=1).sum())
+        if settled is not None and settled > 1:
+            scored.append((1, settled, text, f"wrong at step 1, valid from step {settled}"))
+        else:
+            scored.append((0, changes, text, f"the answer changes in {changes} of {refinement.num_steps} steps"))
+    scored.sort(key=lambda item: (-item[0], -item[1]))
+    return [(text, f"{demo_model.puzzle_kind}: {label}") for _, _, text, label in scored[:count]]
+
+
+def text_box_lines(processor: PuzzleProcessor) -> int:
+    """Lines the puzzle box needs: the grid as `processor.to_text` prints it (Sudoku box rules included)."""
+    if processor.task == "sudoku":
+        return processor.grid_size + processor.grid_size // SUDOKU_BOX_SHAPES[processor.grid_size][0] - 1
+    return processor.grid_size if processor.task == "maze" else 8
+
+
+def input_hint(processor: PuzzleProcessor) -> str:
+    size = processor.grid_size
+    return {"sudoku": f"{size} rows of {size} digits, '.' or '0' for a blank (or pick an example)",
+            "maze": f"{size} rows of {size} cells: '#' wall, ' ' open, one 'S' and one 'G'",
+            "arc": 'an ARC task JSON: {"train": [{"input": ..., "output": ...}], "test": [{"input": ...}]}'}[processor.task]
 
 
 def arc_variants(processor: PuzzleProcessor, task_id: str) -> list[str]:
@@ -150,53 +304,80 @@ def arc_vote(model, processor: PuzzleProcessor, task_id: str, test_pair: dict, m
 
 
 # ---------------------------------------------------------------------------------------------------
-# output: the halting plot and the step view
+# output: the verdict badge, the halting plot and the step view
 
 
-def halting_figure(refinement: Refinement, step: int):
+def halting_figure(refinement: Refinement, step: int, threshold: float | None = 0.5):
+    """Halting confidence per step, the threshold adaptive halting uses (None: the model compares two
+    logits, no threshold to draw) and, shaded, the steps from the one where adaptive halting stops."""
     import matplotlib.pyplot as plt
 
-    figure, ax = plt.subplots(figsize=(5, 2.4), dpi=100)
+    figure, ax = plt.subplots(figsize=(5.6, 2.7), dpi=100)
     steps = np.arange(1, refinement.num_steps + 1)
-    ax.plot(steps, refinement.halt_confidence, "o-", color="#0074D9", label="halting confidence")
-    ax.axhline(0.5, color="#888888", lw=0.8, ls="--")
     if refinement.adaptive_stop is not None:
-        ax.axvline(refinement.adaptive_stop, color="#2ECC40", lw=1.5, label=f"adaptive stop (step {refinement.adaptive_stop})")
+        ax.axvspan(refinement.adaptive_stop - 0.5, refinement.num_steps + 0.5, color="#2ECC40", alpha=0.15, lw=0,
+                   label=f"adaptive halting stops at step {refinement.adaptive_stop}")
+    if threshold is not None:
+        ax.axhline(threshold, color="#888888", lw=0.8, ls="--", label=f"threshold {threshold:g}")
+    ax.plot(steps, refinement.halt_confidence, "o-", color="#0074D9", label="halting confidence")
     if step:
         ax.plot([step], [refinement.halt_confidence[step - 1]], "o", ms=11, mfc="none", mec="#FF4136", mew=2)
     ax.set_xlabel("supervision step")
-    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel("P(answer is final)")
+    ax.set_xlim(0.5, refinement.num_steps + 0.5)
+    ax.set_ylim(-0.05, 1.08)  # room above 1.00 for the markers
     ax.set_xticks(steps if len(steps) <= 16 else steps[:: max(1, len(steps) // 16)])
-    ax.legend(loc="upper left", fontsize=8)
+    # above the axes, never on the line
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncol=3, fontsize=7.5, frameon=False,
+              borderaxespad=0, handlelength=1.5, columnspacing=1)
     figure.tight_layout()
     plt.close(figure)
     return figure
+
+
+def verdict_badge(refinement: Refinement | None, step: int) -> str:
+    """The answer at ``step`` as a coloured badge: green for a valid solution, red for a broken rule."""
+    if refinement is None:
+        return ""
+    if step == 0:
+        kind, text = "neutral", "the puzzle as given"
+    elif refinement.problems is None:
+        kind, text = "neutral", f"step {step}: ARC has no rules to check; compare with the test output"
+    elif refinement.problems[step - 1] is None:
+        kind, text = "valid", f"✓ step {step}: a valid solution"
+    else:
+        kind, text = "invalid", f"✗ step {step}: not a solution — {one_based(refinement.problems[step - 1])}"
+    return f'<div class="trm-badge trm-{kind}">{html.escape(text, quote=False)}</div>'
+
+
+def error_html(error: Exception | str) -> str:
+    message = one_based(str(error).removeprefix("puzzle 0: ").rstrip("."))
+    return f'<div class="trm-error" role="alert"><b>Invalid input</b>: {html.escape(message, quote=False)}.</div>'
 
 
 def step_caption(refinement: Refinement, step: int) -> str:
     if step == 0:
         return "Step 0: the puzzle as given."
     changed = int((refinement.step_ids[step - 1] != (refinement.step_ids[step - 2] if step > 1 else refinement.input_ids)).sum())
-    caption = (f"Step {step} of {refinement.num_steps}: {changed} cell{'s' if changed != 1 else ''} changed, "
-               f"halting confidence {refinement.halt_confidence[step - 1]:.3f}.")
-    if refinement.problems is not None:
-        caption += f" {refinement.validity_message(step).capitalize()}."
-    return caption
+    # whether it is a solution is the verdict badge's to say
+    return (f"Step {step} of {refinement.num_steps}: {changed} cell{'s' if changed != 1 else ''} changed, "
+            f"halting confidence {refinement.halt_confidence[step - 1]:.3f}.")
 
 
 def summary(refinement: Refinement) -> str:
-    stop = refinement.adaptive_stop
+    stop, count = refinement.adaptive_stop, refinement.num_steps
+    ran = f"Ran all {count} steps" if count > 1 else "Ran 1 step"
     if refinement.halting == "adaptive":
         halting = (f"Adaptive halting stopped after step {stop}." if stop is not None
-                   else f"Adaptive halting never fired: all {refinement.num_steps} steps ran.")
+                   else f"Adaptive halting never fired: {ran.lower().removeprefix('ran ')} ran.")
     else:
-        halting = (f"Ran all {refinement.num_steps} steps (fixed); adaptive halting would stop after step {stop}."
-                   if stop is not None else f"Ran all {refinement.num_steps} steps (fixed); the halting head never said stop.")
+        halting = (f"{ran} (fixed); adaptive halting would stop after step {stop}."
+                   if stop is not None else f"{ran} (fixed); the halting head never said stop.")
     if refinement.problems is None:
         return halting
     final = refinement.final_problem
     verdict = ("The final answer is a **valid solution**." if final is None
-               else f"The final answer is **not a valid solution**: {final}.")
+               else f"The final answer is **not a valid solution**: {one_based(final)}.")
     return f"{verdict} {halting}"
 
 
@@ -204,52 +385,90 @@ def step_text(processor: PuzzleProcessor, refinement: Refinement, step: int) -> 
     return processor.to_text(processor.decode(refinement.step_ids[step - 1] if step else refinement.input_ids))
 
 
+PICTURE_KEY = ("Yellow: changed in this step (Sudoku: the digit it replaced in the corner) · red: breaks a rule"
+               " · bold: given")
+
+# Gradio 6 takes page CSS in `launch` (see `launch_app`): monospace grids so the box rules line up,
+# the verdict badge and errors in colour.
+DEMO_CSS = """
+#trm-puzzle textarea, #trm-grid textarea { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace;
+  line-height: 1.35; }
+.trm-badge { display: inline-block; padding: 6px 12px; border-radius: 8px; font-weight: 600; line-height: 1.4; }
+.trm-valid { background: #E6F6EA; color: #1B6E2D; border: 1px solid #2ECC40; }
+.trm-invalid { background: #FDECEA; color: #A61B12; border: 1px solid #FF4136; }
+.trm-neutral { background: #EEF2F7; color: #334155; border: 1px solid #A0AEC0; }
+.trm-error { background: #FDECEA; color: #A61B12; border-left: 4px solid #FF4136; padding: 8px 12px;
+  border-radius: 4px; }
+#trm-key { font-size: 0.85em; opacity: 0.8; }
+"""
+
+
+def launch_app(app, **kwargs):
+    """``app.launch(**kwargs)`` with the demo's CSS."""
+    return app.launch(css=DEMO_CSS, **kwargs)
+
+
 # ---------------------------------------------------------------------------------------------------
 # the app
 
 
 def build_app(models: list[DemoModel]):
-    """The Gradio Blocks app for these models (the first is selected)."""
+    """The Gradio Blocks app for these models (the first is selected); serve it with `launch_app`."""
     import gradio as gr
 
     by_name = {m.name: m for m in models}
     first = models[0]
     label, top, default = difficulty_range(first.processor)
+    showcases = {m.name: showcase_puzzles(m) for m in models}
 
-    def error_markdown(error: Exception) -> str:
-        message = str(error).removeprefix("puzzle 0: ")
-        return f"**Invalid input**: {message}"
+    def threshold(demo_model):
+        return None if demo_model.model.config.act_continue else demo_model.model.solve_config.halt_confidence
+
+    def controls(demo_model):
+        """What depends on the model's task: input box, hints, generator, ARC inputs, examples."""
+        task = demo_model.processor.task
+        label, top, default = difficulty_range(demo_model.processor)
+        return [demo_model.describe(), how_it_works(demo_model),
+                gr.update(lines=text_box_lines(demo_model.processor), placeholder=input_hint(demo_model.processor),
+                          label=f"puzzle ({demo_model.puzzle_kind})"),
+                gr.update(value=demo_model.default_steps),
+                gr.update(label=label, maximum=max(top, 1), value=default, visible=task != "arc" and top > 0),
+                gr.update(visible=task != "arc"), gr.update(visible=task != "arc"),
+                gr.update(visible=task == "arc"), gr.update(visible=task == "arc"), gr.update(visible=task == "arc"),
+                *[gr.update(visible=name == demo_model.name) for name in example_columns]]
 
     def select_model(name):
-        demo_model = by_name[name]
-        label, top, default = difficulty_range(demo_model.processor)
-        is_arc = demo_model.processor.task == "arc"
-        return (demo_model.describe(), gr.update(value=demo_model.default_steps),
-                gr.update(label=label, maximum=top, value=default, visible=not is_arc),
-                gr.update(visible=not is_arc), gr.update(visible=is_arc), gr.update(visible=is_arc))
+        return controls(by_name[name]) + cleared()
 
-    def generate(name, difficulty, seed):
+    def cleared():
+        """Empty outputs: a new puzzle or model makes the old answer and plot meaningless."""
+        return ["", "", None, gr.update(maximum=1, value=0), None, "", "", None, ""]
+
+    def generate(name, difficulty, seed, progress=gr.Progress()):  # noqa: B008 (how Gradio injects progress)
         demo_model = by_name[name]
+        progress(0, desc=f"drawing a {demo_model.puzzle_kind} (difficulty {int(difficulty)}): up to a few seconds")
         try:
-            return random_puzzle(demo_model.processor, int(difficulty), int(seed)), int(seed) + 1, ""
+            text = random_puzzle(demo_model.processor, int(difficulty), int(seed))
         except ValueError as error:
-            return gr.update(), seed, error_markdown(error)
+            return [gr.update(), seed, error_html(error)] + cleared()[1:]
+        return [text, int(seed) + 1] + cleared()
 
     def show(solved, step):
         if solved is None:
-            return None, "", None, ""
+            return None, "", "", None, ""
         name, refinement = solved  # the model that made it: the menu may have changed since
-        processor = by_name[name].processor
+        demo_model = by_name[name]
         step = int(min(max(step, 0), refinement.num_steps))
-        return (draw_step(processor, refinement, step), step_text(processor, refinement, step),
-                halting_figure(refinement, step), step_caption(refinement, step))
+        return (draw_step(demo_model.processor, refinement, step), verdict_badge(refinement, step),
+                step_text(demo_model.processor, refinement, step),
+                halting_figure(refinement, step, threshold(demo_model)), step_caption(refinement, step))
 
     def solve(name, text, max_steps, halting, task_id, test_index):
         demo_model = by_name[name]
         processor = demo_model.processor
-        no_result = (None, gr.update(maximum=1, value=0), None, "", None, "", None, "")
         try:
             puzzle = parse_puzzle(processor.task, text)
+            check_typed_puzzle(processor, text)
             arc_note, arc_picture, puzzle_name = "", None, None
             if processor.task == "arc":
                 arc_picture, puzzle, puzzle_name, arc_note = _arc_inputs(demo_model, puzzle, task_id, int(test_index),
@@ -257,72 +476,116 @@ def build_app(models: list[DemoModel]):
             refinement = refine(demo_model.model, processor, puzzle, puzzle_name=puzzle_name,
                                 max_steps=int(max_steps), halting=halting)
         except ValueError as error:
-            return (error_markdown(error), *no_result)
+            return [error_html(error)] + cleared()[1:] + [None, ""]
         last = refinement.num_steps
         result = (name, refinement)
-        return (summary(refinement), result, gr.update(maximum=last, value=last), *show(result, last),
-                arc_picture, arc_note)
+        return ["", summary(refinement), result, gr.update(maximum=last, value=last), *show(result, last),
+                arc_picture, arc_note]
+
+    def play(solved, step):  # from the start, or on from where the slider is
+        if solved is None:
+            return [gr.update(), *show(None, 0), gr.Timer(active=False)]
+        start = 0 if step >= solved[1].num_steps else int(step)
+        return [start, *show(solved, start), gr.Timer(active=True)]
 
     def tick(solved, step):
+        # the slider and the picture change in one update, so the slider never runs ahead of the picture
         if solved is None or step >= solved[1].num_steps:
-            return gr.update(), gr.Timer(active=False)
-        return step + 1, gr.Timer(active=True)
+            return [gr.update()] * 6 + [gr.Timer(active=False)]
+        return [step + 1, *show(solved, step + 1), gr.Timer(active=step + 1 < solved[1].num_steps)]
 
+    is_arc = first.processor.task == "arc"
     with gr.Blocks(title="TRM: watch it think") as app:
-        gr.Markdown(
-            "# Watch a Tiny Recursive Model think\n"
-            "One tiny network refines its answer over supervision steps and learns when to stop. "
-            "Enter a puzzle, press **Solve**, then move the step slider (or press **Play**): changed cells "
-            "are highlighted, the plot shows the halting confidence (sigmoid of the halting logit)."
-        )
-        with gr.Row():
-            model_name = gr.Dropdown([m.name for m in models], value=first.name, label="model", elem_id="trm-model")
-            info = gr.Markdown(first.describe(), elem_id="trm-model-info")
-        with gr.Row():
-            with gr.Column(scale=1):
-                puzzle_text = gr.Textbox(label="puzzle", lines=12, elem_id="trm-puzzle",
-                                         placeholder="Sudoku: rows of digits, '.' or '0' for blanks\n"
-                                                     "Maze: rows of '#', ' ', 'S', 'G'\nARC: a task JSON")
-                arc_file = gr.File(label="or upload an ARC task JSON / puzzle text file", file_types=[".json", ".txt"],
-                                   type="filepath", height=110, elem_id="trm-upload")
-                with gr.Row(visible=first.processor.task != "arc") as generator_row:
-                    difficulty = gr.Slider(0, top, value=default, step=1, label=label, elem_id="trm-difficulty")
-                    seed = gr.Number(0, precision=0, label="seed", elem_id="trm-seed")
-                    random_button = gr.Button("Random puzzle", elem_id="trm-random")
-                with gr.Row(visible=first.processor.task == "arc") as arc_row:
-                    task_id = gr.Textbox(label="ARC task id (selects the puzzle embedding)", elem_id="trm-task-id")
-                    test_index = gr.Number(0, precision=0, label="test pair", elem_id="trm-test-index")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                gr.Markdown(
+                    "# Watch a Tiny Recursive Model think\n"
+                    "One tiny network improves its answer step by step and decides when it is done. "
+                    "Pick an example or type a puzzle, press **Solve**, then **▶ Play** to watch the answer change."
+                )
+            with gr.Column(scale=2, min_width=260):
+                model_name = gr.Dropdown([m.name for m in models], value=first.name, label="model",
+                                         elem_id="trm-model", interactive=len(models) > 1)
+                info = gr.Markdown(first.describe(), elem_id="trm-model-info")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=300):
+                puzzle_text = gr.Textbox(label=f"puzzle ({first.puzzle_kind})", lines=text_box_lines(first.processor),
+                                         max_lines=30, placeholder=input_hint(first.processor), elem_id="trm-puzzle")
+                upload = gr.UploadButton("Upload an ARC task (.json)", file_types=[".json", ".txt"], size="sm",
+                                         visible=is_arc, elem_id="trm-upload")
                 with gr.Row():
-                    max_steps = gr.Slider(1, MAX_DEMO_STEPS, value=first.default_steps, step=1, label="max_steps",
-                                          info="more steps than trained can fix an answer", elem_id="trm-max-steps")
-                    halting = gr.Radio(["fixed", "adaptive"], value="fixed", label="halting", elem_id="trm-halting")
-                solve_button = gr.Button("Solve", variant="primary", elem_id="trm-solve")
-                status = gr.Markdown(elem_id="trm-status")
-            with gr.Column(scale=1):
-                step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="trm-step")
-                with gr.Row():
-                    play = gr.Button("▶ Play", elem_id="trm-play")
-                    caption = gr.Markdown(elem_id="trm-caption")
-                picture = gr.Image(type="pil", label="answer at this step", elem_id="trm-picture", height=380)
-                grid_text = gr.Textbox(label="grid at this step", lines=10, interactive=False, elem_id="trm-grid")
-                plot = gr.Plot(label="halting confidence", elem_id="trm-plot")
-        with gr.Row(visible=first.processor.task == "arc") as arc_output_row:
+                    random_button = gr.Button("Random puzzle", visible=not is_arc, elem_id="trm-random")
+                    solve_button = gr.Button("Solve", variant="primary", elem_id="trm-solve")
+                status = gr.HTML(elem_id="trm-status")
+                example_columns = {}
+                for demo_model in models:
+                    with gr.Column(visible=demo_model is first) as column:
+                        puzzles = showcases[demo_model.name]
+                        if puzzles:
+                            examples = gr.Examples([[text] for text, _ in puzzles], inputs=[puzzle_text],
+                                                   example_labels=[label for _, label in puzzles],
+                                                   label="Examples: puzzles on which the model changes its mind",
+                                                   elem_id=f"trm-examples-{len(example_columns)}")
+                            example_events = getattr(examples, "load_input_event", None)
+                            example_columns[demo_model.name] = (column, example_events)
+                        else:
+                            example_columns[demo_model.name] = (column, None)
+                with gr.Accordion("Settings", open=False, elem_id="trm-settings"):
+                    with gr.Row():
+                        max_steps = gr.Slider(1, MAX_DEMO_STEPS, value=first.default_steps, step=1, label="max_steps",
+                                              info="more steps than trained can fix an answer", elem_id="trm-max-steps")
+                        halting = gr.Radio(["fixed", "adaptive"], value="fixed", label="halting", elem_id="trm-halting")
+                    with gr.Row(visible=not is_arc) as generator_row:
+                        difficulty = gr.Slider(0, max(top, 1), value=default, step=1, label=label,
+                                               info="of 'Random puzzle'", visible=not is_arc and top > 0,
+                                               elem_id="trm-difficulty")
+                        seed = gr.Number(0, precision=0, label="seed", min_width=80, elem_id="trm-seed")
+                    with gr.Row(visible=is_arc) as arc_row:
+                        task_id = gr.Textbox(label="ARC task id", info="selects the puzzle embedding",
+                                             elem_id="trm-task-id")
+                        test_index = gr.Number(0, precision=0, label="test pair", elem_id="trm-test-index")
+            with gr.Column(scale=3, min_width=340):
+                with gr.Row(equal_height=False):
+                    picture = gr.Image(type="pil", show_label=False, elem_id="trm-picture", height=360,
+                                       buttons=["download", "fullscreen"], min_width=260, scale=3)
+                    with gr.Column(scale=2, min_width=200):
+                        verdict = gr.HTML(elem_id="trm-verdict")
+                        play_button = gr.Button("▶ Play", elem_id="trm-play")
+                        step = gr.Slider(0, 1, value=0, step=1, label="step", elem_id="trm-step")
+                        caption = gr.Markdown(elem_id="trm-caption")
+                        gr.Markdown(PICTURE_KEY, elem_id="trm-key")
+                summary_box = gr.Markdown(elem_id="trm-summary")
+                plot = gr.Plot(show_label=False, elem_id="trm-plot")
+                grid_text = gr.Textbox(label="answer at this step, as text", lines=text_box_lines(first.processor),
+                                       interactive=False, elem_id="trm-grid")
+        with gr.Row(visible=is_arc) as arc_output_row:
             arc_picture = gr.Image(type="pil", label="ARC task: demonstrations, test input", elem_id="trm-arc-task")
             arc_note = gr.Markdown(elem_id="trm-arc-note")
+        explanation = gr.Markdown(how_it_works(first), elem_id="trm-how")
         solved = gr.State(None)  # (model name, Refinement) of the last solve
         timer = gr.Timer(0.7, active=False)
 
+        view = [picture, verdict, grid_text, plot, caption]  # what `show` returns
+        answer = [status, summary_box, solved, step, *view]  # what `cleared` empties
         model_name.change(select_model, model_name,
-                          [info, max_steps, difficulty, generator_row, arc_row, arc_output_row], api_name=False)
-        random_button.click(generate, [model_name, difficulty, seed], [puzzle_text, seed, status], api_name="random_puzzle")
-        arc_file.upload(lambda path: Path(path).read_text(), arc_file, puzzle_text, api_name=False)
-        solve_button.click(solve, [model_name, puzzle_text, max_steps, halting, task_id, test_index],
-                           [status, solved, step, picture, grid_text, plot, caption, arc_picture, arc_note],
-                           api_name="solve")
-        step.change(show, [solved, step], [picture, grid_text, plot, caption], api_name="show_step",
-                    show_progress="hidden")
-        play.click(lambda: (0, gr.Timer(active=True)), None, [step, timer], api_name=False)
-        timer.tick(tick, [solved, step], [step, timer], api_name=False, show_progress="hidden")
+                          [info, explanation, puzzle_text, max_steps, difficulty, generator_row, random_button,
+                           upload, arc_row, arc_output_row, *[column for column, _ in example_columns.values()],
+                           *answer], api_name=False)
+        random_button.click(generate, [model_name, difficulty, seed], [puzzle_text, seed, *answer],
+                            api_name="random_puzzle")
+        upload.upload(lambda path: Path(path).read_text(), upload, puzzle_text, api_name=False)
+        solve_inputs = [model_name, puzzle_text, max_steps, halting, task_id, test_index]
+        solve_outputs = [*answer, arc_picture, arc_note]
+        solve_button.click(solve, solve_inputs, solve_outputs, api_name="solve")
+        for _, event in example_columns.values():  # an example solves itself and plays its steps
+            if event is not None:
+                event.then(solve, solve_inputs, solve_outputs, api_name=False).then(
+                    play, [solved, step], [step, *view, timer], api_name=False)
+        # `input` fires when a person moves the slider, not when Play or Solve set it (they draw the step too);
+        # always the last position: a quick drag must not leave the picture at a step it passed
+        step.input(show, [solved, step], view, api_name="show_step", show_progress="hidden", trigger_mode="always_last")
+        play_button.click(play, [solved, step], [step, *view, timer], api_name=False, show_progress="hidden")
+        timer.tick(tick, [solved, step], [step, *view, timer], api_name=False, show_progress="hidden")
     return app
 
 
@@ -365,12 +628,12 @@ def _augmented(variant_name: str, grid):
 
 SPACE_APP = '''"""A Hugging Face Space: `trm demo` for the model in ./model (written by `trm demo --export-space`)."""
 
-from modeling_trm.demo import build_app, load_demo_model
+from modeling_trm.demo import build_app, launch_app, load_demo_model
 
-demo = build_app([load_demo_model("model")])
+demo = build_app([load_demo_model("model", name=MODEL_NAME)])
 
 if __name__ == "__main__":
-    demo.launch()
+    launch_app(demo)
 '''
 
 SPACE_README = """---
@@ -412,7 +675,7 @@ def export_space(model_dir: str, output: Path) -> Path:
     source = Path(__file__).resolve().parents[1]
     for package in PACKAGES:
         shutil.copytree(source / package, temporary / package, ignore=shutil.ignore_patterns("__pycache__"))
-    (temporary / "app.py").write_text(SPACE_APP)
+    (temporary / "app.py").write_text(SPACE_APP.replace("MODEL_NAME", repr(model_dir.name)))
     (temporary / "requirements.txt").write_text("\n".join(_core_requirements() + [f"gradio=={gradio.__version__}"]) + "\n")
     (temporary / "README.md").write_text(SPACE_README.format(title=f"TRM demo: {model_dir.name}", model=model_dir.name,
                                                              gradio_version=gradio.__version__))
@@ -444,8 +707,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="trm demo", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1],
     )
-    parser.add_argument("models", nargs="*", help=f"model folders or Hub repo ids (default: ./{DEFAULT_MODEL_DIR}, "
-                                                  "trained there if missing)")
+    parser.add_argument("models", nargs="*", help="model folders or Hub repo ids (default: the shipped models in "
+                                                  f"training/pretrained/, else ./{DEFAULT_MODEL_DIR}, trained there "
+                                                  "if missing)")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: reachable from others)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--export-space", type=Path, metavar="DIR",
@@ -463,18 +727,20 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
-        names = args.models or [find_or_train_default_model()]
+        named = list(zip(short_names(args.models), args.models)) if args.models else default_models()
         if args.export_space is not None:
-            if len(names) != 1:
+            if len(named) != 1:
                 raise ValueError("--export-space takes exactly one model folder")
-            print(f"Space written to {export_space(names[0], args.export_space)}; upload it with\n"
+            print(f"Space written to {export_space(named[0][1], args.export_space)}; upload it with\n"
                   f"  hf upload USER/SPACE_NAME {args.export_space} . --repo-type space")
             return 0
-        models = [load_demo_model(name) for name in names]
+        print(f"trm demo: loading {', '.join(name for name, _ in named)} and choosing example puzzles...",
+              file=sys.stderr, flush=True)
+        models = [load_demo_model(source, name) for name, source in named]
     except (ValueError, OSError) as error:
         print(f"trm demo: error: {error}", file=sys.stderr)
         return 2
-    build_app(models).launch(server_name=args.host, server_port=args.port)
+    launch_app(build_app(models), server_name=args.host, server_port=args.port)
     return 0
 
 

@@ -47,13 +47,18 @@ ARC_IDENTIFIERS = ["<blank>", "0a1b2c3d", "0a1b2c3d|||t1|||0213456789", "fffffff
 
 def solve(client, model: str, text: str, max_steps: int = 4, halting: str = "fixed", task_id: str = "",
           test_index: int = 0, with_arc: bool = False):
-    # outputs: status, step slider, picture, grid text, plot, caption, ARC picture, ARC note (the State stays server-side)
-    status, _, _, grid, _, caption, arc_picture, arc_note = client.predict(
+    """(error or summary, grid text, caption[, ARC picture, ARC note]) of the page's Solve."""
+    # outputs: error, summary, step slider, picture, verdict badge, grid text, plot, caption, ARC picture,
+    # ARC note (the State stays server-side)
+    error, summary, _, _, _, grid, _, caption, arc_picture, arc_note = client.predict(
         model, text, max_steps, halting, task_id, test_index, api_name="/solve")
+    status = error or summary
     return (status, grid, caption, arc_picture, arc_note) if with_arc else (status, grid, caption)
 
 
 def test_app_solves_shows_every_step_and_says_whether_the_answer_is_valid(demo_server):
+    from modeling_trm.demo import one_based
+
     models, client = demo_server
     model, processor = models["sudoku"].model, models["sudoku"].processor
     inputs = processor([SUDOKU_6X6])
@@ -62,13 +67,13 @@ def test_app_solves_shows_every_step_and_says_whether_the_answer_is_valid(demo_s
     assert problem is not None  # untrained: not a solution, and the page says why
 
     status, grid, caption = solve(client, "sudoku", processor.to_text(SUDOKU_6X6))  # the printed form is accepted
-    assert f"not a valid solution**: {problem}." in status
+    assert f"not a valid solution**: {one_based(problem)}." in status  # rows and columns from 1
     assert "Ran all 4 steps (fixed); the halting head never said stop." in status
     assert grid == processor.to_text(processor.decode(expected.predictions[0]))
     assert caption.startswith("Step 4 of 4: ")
 
     for step in (1, 2):  # the step slider: each step's grid and how many cells changed
-        _, grid, _, caption = client.predict(step, api_name="/show_step")
+        _, verdict, grid, _, caption = client.predict(step, api_name="/show_step")
         tokens = expected.intermediate_predictions[step - 1, 0]
         before = expected.intermediate_predictions[step - 2, 0] if step > 1 else inputs["input_ids"][0]
         changed = int((tokens != before).sum())
@@ -76,8 +81,10 @@ def test_app_solves_shows_every_step_and_says_whether_the_answer_is_valid(demo_s
         confidence = torch.sigmoid(expected.halt_logits[step - 1, 0]).item()
         assert caption.startswith(f"Step {step} of 4: {changed} cell{'s' if changed != 1 else ''} changed, "
                                   f"halting confidence {confidence:.3f}.")
-    _, grid, _, caption = client.predict(0, api_name="/show_step")
+        assert 'class="trm-badge trm-invalid"' in verdict and f"step {step}: not a solution" in verdict
+    _, verdict, grid, _, caption = client.predict(0, api_name="/show_step")
     assert grid == processor.to_text(SUDOKU_6X6) and caption == "Step 0: the puzzle as given."
+    assert "trm-neutral" in verdict and "the puzzle as given" in verdict
 
 
 def test_app_reports_a_valid_solution(demo_server, monkeypatch):
@@ -93,48 +100,84 @@ def test_app_reports_a_valid_solution(demo_server, monkeypatch):
         return out
 
     monkeypatch.setattr(TRMForPuzzleSolving, "solve", solve_then_answer)
-    status, _, caption = solve(client, "sudoku", SUDOKU_6X6)
-    assert status.startswith("The final answer is a **valid solution**.")
-    assert caption.endswith("Valid solution.")
+    error, status, _, _, verdict, _, _, caption, _, _ = client.predict("sudoku", SUDOKU_6X6, 4, "fixed", "", 0,
+                                                                      api_name="/solve")
+    assert error == "" and status.startswith("The final answer is a **valid solution**.")
+    assert verdict == '<div class="trm-badge trm-valid">✓ step 4: a valid solution</div>'  # green
+    assert caption.startswith("Step 4 of 4: ")
 
 
-def test_app_shows_bad_grids_as_errors_naming_the_cell(demo_server):
+def test_app_shows_bad_grids_as_errors_a_person_understands(demo_server):
     _, client = demo_server
     clash = "5" + SUDOKU_6X6[1:]
+    nine_by_nine = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
     for text, message in [
-        (clash, "row 0 has two 5s (row 0, column 0 and row 0, column 2)"),
-        (SUDOKU_6X6[:-1], "a 6x6 sudoku string needs 36 cells, got 35"),
-        (SUDOKU_6X6[:-1] + "x", "unknown character 'x' at row 5, column 5"),
+        (clash, "row 1 has two 5s (row 1, column 1 and row 1, column 3)"),  # rows and columns counted from 1
+        (nine_by_nine, "this is a 9×9 Sudoku; this model solves 6×6 Sudokus (36 cells)"),
+        (SUDOKU_6X6[:-1], "this puzzle has 35 cells; this model solves 6×6 Sudokus (36 cells)"),
+        ("hello world", "'h' at line 1, character 1 is not a cell: a Sudoku has digits and '.' or '0' for blanks"),
+        (SUDOKU_6X6[:12] + "\n" + SUDOKU_6X6[12:-1] + "7", "'7' at line 2, character 24 is not a cell: a 6×6 Sudoku has"),
         ("", "the puzzle is empty"),
     ]:
         status, grid, caption = solve(client, "sudoku", text)
-        assert status.startswith("**Invalid input**: ") and message in status
+        assert status.startswith('<div class="trm-error" role="alert"><b>Invalid input</b>: ')  # red, as an error
+        assert message in status, status
         assert (grid, caption) == ("", "")
     status, _, _ = solve(client, "maze", "#####\n#S# #\n### #\n#  G#\n#####")
-    assert "the goal 'G' at row 3, column 3 cannot be reached from 'S'" in status
+    assert "the goal 'G' at row 4, column 4 cannot be reached from 'S'" in status
+    status, _, _ = solve(client, "maze", "#####\n#S  #\n#  G#\n#####")
+    assert "this maze has 4 rows of 5 cells; this model solves 5×5 mazes (5 rows of 5)" in status
+
+
+def test_errors_count_rows_and_columns_from_one():
+    from modeling_trm.demo import one_based
+
+    assert one_based("the box of rows 0-1, columns 0-2 has two 5s (row 0, column 2 and row 1, column 0)") == (
+        "the box of rows 1-2, columns 1-3 has two 5s (row 1, column 3 and row 2, column 1)")
+    assert one_based("a maze needs 5 rows, got 4") == "a maze needs 5 rows, got 4"  # counts stay as they are
 
 
 def test_app_halting_settings(demo_server):
     _, client = demo_server
     status, _, _ = solve(client, "halts", SUDOKU_6X6, max_steps=6, halting="fixed")
     assert "Ran all 6 steps (fixed); adaptive halting would stop after step 1." in status
+    status, _, _ = solve(client, "sudoku", SUDOKU_6X6, max_steps=1, halting="fixed")
+    assert "Ran 1 step (fixed); the halting head never said stop." in status
     status, _, caption = solve(client, "halts", SUDOKU_6X6, max_steps=6, halting="adaptive")
     assert "Adaptive halting stopped after step 1." in status and caption.startswith("Step 1 of 1: ")
 
 
-def test_app_random_puzzles_come_from_the_generators(demo_server):
+def random_puzzle(client, model: str, difficulty: int, seed: int):
+    """(puzzle text, next seed, error, the outputs of the last solve) of the page's 'Random puzzle'."""
+    text, next_seed, error, *answer = client.predict(model, difficulty, seed, api_name="/random_puzzle")
+    return text, next_seed, error, answer
+
+
+def test_app_random_puzzles_come_from_the_generators_and_clear_the_old_answer(demo_server):
     from hub_datasets.maze import CHARSET, generate_mazes
     from hub_datasets.sudoku import generate_sudoku
 
     models, client = demo_server
-    text, next_seed, status = client.predict("sudoku", 0, 7, api_name="/random_puzzle")
+    solve(client, "sudoku", SUDOKU_6X6)
+    text, next_seed, error, answer = random_puzzle(client, "sudoku", 0, 7)
     assert text == models["sudoku"].processor.to_text(generate_sudoku(1, size=6, seed=7).questions[0])
-    assert (next_seed, status) == (8, "")
-    text, _, _ = client.predict("maze", 4, 2, api_name="/random_puzzle")
+    assert (next_seed, error) == (8, "")
+    summary, _, picture, verdict, grid, plot, caption = answer  # the previous puzzle's answer is gone
+    assert (summary, picture, verdict, grid, plot, caption) == ("", None, "", "", None, "")
+    text, _, _, _ = random_puzzle(client, "maze", 4, 2)
     maze = generate_mazes(1, size=5, min_moves=4, seed=2).questions[0]
     assert text == "\n".join("".join(CHARSET[code] for code in row) for row in maze)
     status, _, _ = solve(client, "maze", text)
     assert "Invalid input" not in status
+
+
+def test_random_sudokus_are_capped_where_the_generator_stays_quick():
+    from modeling_trm.demo import SUDOKU_MAX_DIFFICULTY, difficulty_range, random_puzzle
+
+    processor = PuzzleProcessor("sudoku", grid_size=6)
+    assert difficulty_range(processor) == ("difficulty", SUDOKU_MAX_DIFFICULTY[6], 0)
+    assert random_puzzle(processor, 10, seed=1) == random_puzzle(processor, SUDOKU_MAX_DIFFICULTY[6], seed=1)
+    assert SUDOKU_MAX_DIFFICULTY[4] == 0  # a 4x4 never needs a guess: asking for one would never end
 
 
 def test_app_arc_task_votes_over_the_models_variants(demo_server):
@@ -162,6 +205,66 @@ def test_app_arc_task_votes_over_the_models_variants(demo_server):
     status, *_ = solve(client, "arc", json.dumps(task), task_id="0a1b2c3d", test_index=3)
     assert "test pair 3 does not exist: the task has 1 test pair(s)" in status
     assert np.asarray(own).ndim == 2
+
+
+def test_examples_are_puzzles_on_which_the_model_changes_its_mind(monkeypatch):
+    import numpy as np
+
+    from modeling_trm import demo
+    from modeling_trm.refinement import Refinement
+
+    model, processor = tiny_model("sudoku", 6, max_supervision_steps=4)
+    demo_model = demo.DemoModel("sudoku", model, processor)
+
+    def scripted(model, processor, inputs, max_steps, halting):  # puzzle i: valid from step i % 5 (0: never)
+        refinements = []
+        for index, input_ids in enumerate(inputs["input_ids"].numpy()):
+            settles = index % 5
+            problems = [None if settles and step >= settles else "row 0 has two 5s" for step in range(1, max_steps + 1)]
+            step_ids = np.stack([input_ids + step for step in range(max_steps)])
+            refinements.append(Refinement("sudoku", input_ids, step_ids, np.zeros(max_steps), None, problems, halting))
+        return None, refinements
+
+    monkeypatch.setattr(demo, "solve_with_refinements", scripted)
+    texts = [demo.random_puzzle(processor, 2, seed) for seed in range(10)]  # the fixed seeds it draws from
+    examples = demo.showcase_puzzles(demo_model, count=3, candidates=10)
+    # wrong at step 1 and a valid solution later, the latest first; valid at step 1 teaches nothing
+    assert examples == [(texts[4], "6×6 Sudoku: wrong at step 1, valid from step 4"),
+                        (texts[9], "6×6 Sudoku: wrong at step 1, valid from step 4"),
+                        (texts[3], "6×6 Sudoku: wrong at step 1, valid from step 3")]
+    assert demo.showcase_puzzles(demo_model, count=3, candidates=10) == examples  # the same on every launch
+
+
+def test_the_page_explains_the_model_with_its_own_numbers():
+    from modeling_trm.demo import DemoModel, how_it_works
+
+    model, processor = tiny_model("sudoku", 6, max_supervision_steps=5)
+    model.config.num_latent_updates, model.config.num_recursions = 3, 2  # the text reads them from the config
+    text = how_it_works(DemoModel("sudoku", model, processor))
+    for phrase in ("**answer `y`**", "**latent `z`**", "3 **latent updates**", "repeated 2 times per step",
+                   "8 network calls", "up to 5 steps", "**supervision step**", "**halting head**",
+                   f"{model.num_parameters():,} parameters", "1 layers, width 32"):
+        assert phrase in text, phrase
+
+
+def test_the_menu_shows_short_model_names():
+    from modeling_trm.demo import short_names
+
+    assert short_names(["/work/runs/sudoku6x6", "/tmp/maze/", "user/trm-arc1"]) == ["sudoku6x6", "maze", "trm-arc1"]
+    assert short_names(["a/final", "b/final"]) == ["a/final", "b/final"]  # told apart by their parent folders
+
+
+def test_trm_demo_without_arguments_serves_the_shipped_models_and_never_trains_them(tmp_path, monkeypatch):
+    import training.pretrained
+    from modeling_trm import demo
+
+    monkeypatch.setattr(demo, "find_or_train_default_model", lambda: pytest.fail("trained although models are shipped"))
+    monkeypatch.setattr(training.pretrained, "shipped_models",
+                        lambda: {"maze": tmp_path / "maze", "sudoku6x6": tmp_path / "sudoku6x6"})
+    assert demo.default_models() == [("maze", str(tmp_path / "maze")), ("sudoku6x6", str(tmp_path / "sudoku6x6"))]
+    monkeypatch.setattr(training.pretrained, "shipped_models", dict)  # none shipped: the README's default run
+    monkeypatch.setattr(demo, "find_or_train_default_model", lambda: "trm-sudoku6x6")
+    assert demo.default_models() == [("trm-sudoku6x6", "trm-sudoku6x6")]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -96,3 +96,34 @@ def test_without_a_model_the_demo_uses_the_default_run_or_trains_it(tmp_path, mo
     assert calls == [["--output-dir", "trm-sudoku6x6"]]
     assert demo.find_or_train_default_model() == "trm-sudoku6x6" and len(calls) == 1  # found, not retrained
     assert demo.load_demo_model("trm-sudoku6x6").processor.grid_size == 6
+
+
+def test_cells_that_break_a_rule_are_marked_for_the_picture():
+    from modeling_trm.refinement import Refinement, draw_step, wrong_cells
+
+    processor = PuzzleProcessor("sudoku", grid_size=6)
+    puzzle = processor([SUDOKU_6X6])["input_ids"][0].numpy()
+    solution = processor.encode_labels(["345612621543436251512364264135153426"])[0].numpy()
+    clash = solution.copy()
+    clash[[0, 1]] = clash[[1, 0]]  # row 1 starts 4 3 instead of 3 4 (the 4 is a given)
+    refinement = Refinement("sudoku", puzzle, np.stack([clash, solution]), np.array([0.1, 0.9]), None,
+                            processor.check_solution(np.stack([puzzle, puzzle]), np.stack([clash, solution])), "fixed")
+    # the given 4 changed to 3; the 4 and the 3 now twice in columns 1 and 2, with the cells of row 3 they repeat
+    wrong = wrong_cells(processor, refinement, 1)
+    assert sorted(map(tuple, np.argwhere(wrong).tolist())) == [(0, 0), (0, 1), (2, 0), (2, 1)]
+    assert not wrong_cells(processor, refinement, 2).any()  # a valid solution: nothing red
+    assert not wrong_cells(processor, refinement, 0).any()  # the puzzle itself
+    assert draw_step(processor, refinement, 1).size == draw_step(processor, refinement, 2).size
+
+
+def test_maze_cells_that_break_a_rule():
+    from modeling_trm.processing_trm import MAZE_CHARS
+    from modeling_trm.refinement import Refinement, wrong_cells
+
+    processor = PuzzleProcessor("maze", grid_size=5)
+    puzzle = processor([["#####", "#S  #", "# # #", "#  G#", "#####"]])["input_ids"][0].numpy()
+    # a path cell beside 'S' (fine), one cut off from it (row 3, column 1) and one on a wall (row 4, column 3)
+    answer = np.array([MAZE_CHARS.index(char) + 1 for char in "#####" "#So #" "# # #" "#o G#" "###o#"])
+    refinement = Refinement("maze", puzzle, answer[None], np.array([0.5]), None,
+                            processor.check_solution(puzzle[None], answer[None]), "fixed")
+    assert sorted(map(tuple, np.argwhere(wrong_cells(processor, refinement, 1)).tolist())) == [(3, 1), (4, 3)]
