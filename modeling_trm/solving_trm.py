@@ -47,6 +47,10 @@ class SolveConfig:
         return_intermediate (`bool`, defaults to `False`): also return the prediction after every step.
         output_logits (`bool`, defaults to `False`): also return the logits of every step.
         batch_size (`int`, *optional*): solve at most this many puzzles at once (chunks the input).
+        compile (`bool` or `str`, defaults to `False`): run each supervision step through `torch.compile`
+            (`True`: the default backend; a string: that backend, e.g. `"aot_eager"`). The compiled step is
+            built once per model and reused. `torch.compile(model).solve(...)` does **not** do this: it
+            compiles `forward` only, while `solve` calls the step itself, so it would run eagerly.
     """
 
     max_steps: int | None = None
@@ -55,6 +59,7 @@ class SolveConfig:
     return_intermediate: bool = False
     output_logits: bool = False
     batch_size: int | None = None
+    compile: bool | str = False
 
     def __post_init__(self):
         self.validate()
@@ -72,6 +77,8 @@ class SolveConfig:
         for name in ("return_intermediate", "output_logits"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"SolveConfig.{name} must be a bool, got {getattr(self, name)!r}.")
+        if not isinstance(self.compile, (bool, str)) or self.compile == "":
+            raise TypeError(f"SolveConfig.compile must be a bool or a torch.compile backend name, got {self.compile!r}.")
 
     def update(self, **overrides) -> SolveConfig:
         """A validated copy with some fields replaced; unknown names are an error."""
@@ -248,14 +255,15 @@ class PuzzleSolverMixin:
         halt_logits = torch.full((max_steps, batch_size), float("nan"), device=device)
         intermediate, logits_per_step, logits = [], [], None
 
+        supervision_step = self._compiled_supervision_step(config.compile) if config.compile else self._supervision_step
         state = None
         for step in range(1, max_steps + 1):
             # One supervision step; the inputs were validated once, in `solve`. A fresh state (step 1)
             # loads every puzzle and starts from the initial latents.
             if state is None:
-                output = self._supervision_step(input_ids, puzzle_ids)
+                output = supervision_step(input_ids, puzzle_ids)
             else:
-                output = self._supervision_step(state.input_ids, state.puzzle_ids, state=state)
+                output = supervision_step(state.input_ids, state.puzzle_ids, state=state)
             step_predictions = output.logits.argmax(dim=-1)
             predictions[active] = step_predictions
             steps[active] = step
@@ -289,6 +297,15 @@ class PuzzleSolverMixin:
             intermediate_predictions=torch.stack(intermediate) if intermediate else None,
             logits=torch.stack(logits_per_step) if logits_per_step else None,
         )
+
+    def _compiled_supervision_step(self, backend: bool | str):
+        """`torch.compile` of the supervision step, kept per backend: compiling again on every `solve`
+        would re-trace. (An evaluation step traces into one graph; tests/modeling_trm/test_compile.py.)"""
+        compiled = self.__dict__.setdefault("_compiled_steps", {})
+        key = "inductor" if backend is True else backend
+        if key not in compiled:
+            compiled[key] = torch.compile(self._supervision_step, backend=key)
+        return compiled[key]
 
     def _wants_to_halt(self, output, confidence: float = 0.5) -> torch.BoolTensor:
         """The model's halting rule without exploration (docs/numerics.md#halting-and-exploration), at a
