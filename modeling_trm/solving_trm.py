@@ -25,6 +25,8 @@ from pathlib import Path
 import torch
 from transformers.utils import ModelOutput, cached_file
 
+from .pipeline_trm import CUSTOM_PIPELINE_ENTRY, PIPELINE_TASK
+
 SOLVE_CONFIG_NAME = "solve_config.json"
 HALTING_MODES = ("fixed", "adaptive")
 
@@ -165,8 +167,13 @@ class PuzzleSolverMixin:
         self._solve_config = value
 
     def save_pretrained(self, save_directory, is_main_process: bool = True, push_to_hub: bool = False, **kwargs):
-        """`PreTrainedModel.save_pretrained`, plus ``solve_config.json``."""
+        """`PreTrainedModel.save_pretrained`, plus ``solve_config.json``, and the ``puzzle-solving`` pipeline
+        named in ``config.json`` (``custom_pipelines``; its code, ``pipeline_trm.py``, is copied with the model's
+        remote code because this file imports it), so ``pipeline("puzzle-solving", model=folder,
+        trust_remote_code=True)`` works."""
         push_kwargs = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "private", "create_pr") if k in kwargs}
+        self.config.custom_pipelines = {**(getattr(self.config, "custom_pipelines", None) or {}),
+                                        PIPELINE_TASK: dict(CUSTOM_PIPELINE_ENTRY)}
         super().save_pretrained(save_directory, is_main_process=is_main_process, **kwargs)
         if is_main_process:
             self.solve_config.save_pretrained(save_directory)
