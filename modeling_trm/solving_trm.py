@@ -28,6 +28,9 @@ from transformers.utils import ModelOutput, cached_file
 from .pipeline_trm import CUSTOM_PIPELINE_ENTRY, PIPELINE_TASK
 
 SOLVE_CONFIG_NAME = "solve_config.json"
+# Files of a model folder that the model card is made from, pushed with the weights by `push_to_hub`.
+CARD_INPUT_FILES = ("processor_config.json", "eval_results.json", "training_config.yaml", "training_config.json",
+                    "puzzle_dataset.json", "accuracy_vs_steps.png")
 HALTING_MODES = ("fixed", "adaptive")
 
 
@@ -180,6 +183,51 @@ class PuzzleSolverMixin:
             if push_to_hub:  # push_to_hub saves through this method too, so solve_config.json goes along
                 repo_id = push_kwargs.pop("repo_id", Path(save_directory).name)
                 self.push_to_hub(repo_id, token=kwargs.get("token"), **push_kwargs)
+
+    def push_to_hub(self, repo_id: str, *, commit_message: str | None = None, commit_description: str | None = None,
+                    private: bool | None = None, token: bool | str | None = None, revision: str | None = None,
+                    create_pr: bool = False, max_shard_size: int | str | None = "50GB",
+                    tags: list[str] | None = None) -> str:
+        """`PreTrainedModel.push_to_hub` with this package's model card instead of transformers' generic one.
+
+        With the trm-hf package installed, the card is rendered for `repo_id` (`model_cards`) from the
+        folder the model was loaded from: its ``eval_results.json`` (model-index), training config, dataset
+        metadata and processor, which are uploaded with the weights. Without it (remote code only), the
+        card of that folder is kept if it has one, else the repo's existing card.
+        """
+        import importlib
+        import shutil
+        import tempfile
+
+        from huggingface_hub import HfApi
+        from transformers.utils.hub import create_and_tag_model_card
+
+        repo_id = HfApi().create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
+        source = Path(str(getattr(self, "name_or_path", "") or ""))
+        source = source if source.is_dir() else None
+        with tempfile.TemporaryDirectory() as work_dir:
+            self.save_pretrained(work_dir, max_shard_size=max_shard_size)
+            for name in CARD_INPUT_FILES if source is not None else ():
+                if (source / name).is_file() and not (Path(work_dir) / name).exists():
+                    shutil.copyfile(source / name, Path(work_dir) / name)
+            try:  # the package's card renderer, when the package is installed
+                render = importlib.import_module("model_cards.render").render_model_card
+            except ImportError:
+                render = None
+            if render is not None:
+                card = render(work_dir, repo_id=repo_id, model=self, save=False)
+            elif source is not None and (source / "README.md").is_file():
+                from huggingface_hub import ModelCard
+
+                card = ModelCard.load(source / "README.md")
+            else:
+                card = create_and_tag_model_card(repo_id, None, token=token)
+            for tag in tags or ():
+                card.data.tags = [*(card.data.tags or []), *([tag] if tag not in (card.data.tags or []) else [])]
+            card.save(os.path.join(work_dir, "README.md"))
+            return self._upload_modified_files(work_dir, repo_id, files_timestamps={}, commit_message=commit_message,
+                                               token=token, create_pr=create_pr, revision=revision,
+                                               commit_description=commit_description)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
