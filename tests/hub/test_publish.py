@@ -7,9 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
-import torch
 from huggingface_hub import HfApi
-from safetensors.torch import save_file
 
 from training.publish import IncompleteModelFolderError, check_model_folder, push_model_folder
 

@@ -169,9 +169,9 @@ def test_app_arc_task_votes_over_the_models_variants(demo_server):
 
 
 def test_export_space_is_self_contained(tmp_path):
-    from modeling_trm.demo import main
-
     from huggingface_hub import SpaceCard
+
+    from modeling_trm.demo import main
 
     model, processor = tiny_model()
     model.save_pretrained(tmp_path / "model")

@@ -66,7 +66,8 @@ def test_the_readme_two_process_cpu_command_runs_two_processes(tmp_path):
                "--output-dir", str(tmp_path / "run")]
     env = {**os.environ, **env_assignments, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(README.parent), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(command, cwd=README.parent, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=README.parent, env=env, capture_output=True, text=True, timeout=300,
+                            check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "on 2 process(es)" in result.stdout + result.stderr
     assert (tmp_path / "run" / "model.safetensors").exists()
