@@ -359,16 +359,14 @@ class Trainer:
         solver = type(model).from_pretrained(stage).to(accelerator.device) if accelerator.is_fsdp2 else model
         scores = evaluate(solver, self.dataset["test"], metadata, batch_size=config.eval_batch_size or 256,
                           limit=config.eval_max_examples)
-        hub_id = config.dataset if config.dataset and not Path(config.dataset).is_dir() else metadata.hub_id
         save_eval_results(scores, stage / RESULTS_FILENAME, model=str(self.output_dir), model_type=model.config.model_type,
-                          dataset=config.dataset or metadata.recipe, dataset_recipe=metadata.recipe,
-                          dataset_hub_id=hub_id, split="test",
+                          dataset=config.dataset or metadata.recipe, dataset_recipe=metadata.recipe, split="test",
                           limit=config.eval_max_examples, step=self.progress.step,
                           weights="ema" if self.ema is not None else "raw")
         config.save_yaml(stage / "training_config.yaml")
         plot_training_curves(self.output_dir / "training_log.json", stage / "training_curves.png")
         checkpointing.commit_stage(stage, self.output_dir)
-        render_model_card(self.output_dir, repo_id=config.push_to_hub or None)
+        render_model_card(self.output_dir)
         if config.solve_sample:
             print_sample_solution(solver, self.dataset["test"], processor, accelerator.device, scores.get("exact_accuracy"))
         if config.push_to_hub:
