@@ -132,6 +132,7 @@ def test_training_rollout_and_gradients(reference):
             if step <= 2:
                 (out.loss * batch_size).backward()  # the official backward of the un-divided total
                 _check_gradients(model, e, step)
+                model.puzzle_embedding.local_rows.grad = None  # read here, as sign-SGD's collect() would
     finally:
         model.config.halt_exploration_prob = original_exploration
         model.eval()
