@@ -14,8 +14,12 @@ Per seed:
 3. fine-tuned from the base (``training.train`` with ``init_from``), same steps, for each of
    full fine-tuning vs. ``freeze_weights`` (puzzle embeddings only) x new rows from the ``mean`` row vs.
    ``zeros``. "before" is the base model on the new tasks' test inputs with the new rows.
+   With ``--lora``, also LoRA (``peft``, rank ``--lora-rank`` on ``LORA_TARGET_MODULES``) plus the puzzle
+   embeddings by their sign-SGD, ``mean`` rows, the same steps, batches and schedule (no EMA: the
+   adapters are the trained weights), to compare full > LoRA > embeddings only (arXiv:2511.02886).
 
     python benchmarks/finetune.py                       # the study: 3 seeds, ~15 min on 2 cores
+    python benchmarks/finetune.py --lora                # ... with the LoRA condition (needs peft)
     python benchmarks/finetune.py --scale tiny --seeds 1  # CI smoke run (seconds)
 
 Writes ``results.json`` and ``results.md`` to ``--output``; with the default output it also rewrites the
@@ -117,7 +121,36 @@ def _train(**values) -> dict:
     return json.loads((output_dir / "training_log.json").read_text())["eval"]  # evaluations, first to last
 
 
-def run_seed(seed: int, scale: dict, work_dir: Path) -> dict:
+def _lora_finetune(rank: int, **values) -> tuple[dict, dict]:
+    """(before, after) evaluations of LoRA fine-tuning: the trainer's own set-up (data, the base model with
+    its rows matched by name, batches, schedule, sign-SGD), with the network frozen under LoRA adapters."""
+    from peft import LoraConfig, get_peft_model
+
+    from training.config import TrainingConfig
+    from training.optim import LORA_TARGET_MODULES, AdamATan2, puzzle_embedding_optimizer
+    from training.train import Trainer
+
+    common = dict(global_batch_size=64, epochs=1, eval_interval=1, lr=1e-3, lr_warmup_steps=50, weight_decay=0.1,
+                  puzzle_emb_lr=1e-2, puzzle_emb_weight_decay=0.1, log_interval=50, log_with="none",
+                  solve_sample=False, ema=False)
+    trainer = Trainer(TrainingConfig(**{**common, **values}))
+    before = trainer.evaluate()
+    model = get_peft_model(trainer.unwrapped, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=LORA_TARGET_MODULES,
+                                                         modules_to_save=["puzzle_embedding"]))
+    config = trainer.config
+    trainer.model = trainer.unwrapped = model
+    trainer.optimizer = AdamATan2([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
+    trainer.sign_sgd = puzzle_embedding_optimizer(model, lr=config.puzzle_emb_lr,
+                                                  weight_decay=config.puzzle_emb_weight_decay)
+    model.train()
+    batches = iter(trainer.sampler)
+    for step in range(1, trainer.total_steps + 1):
+        trainer.training_step(step, next(batches))
+    return before, trainer.evaluate()
+
+
+def run_seed(seed: int, scale: dict, work_dir: Path, lora_rank: int | None = None) -> dict:
     rng = np.random.default_rng(seed)
     base_maps = recolouring_tasks(scale["base_tasks"], rng)
     new_maps = recolouring_tasks(scale["new_tasks"], rng, avoid={tuple(m) for m in base_maps})
@@ -144,6 +177,17 @@ def run_seed(seed: int, scale: dict, work_dir: Path) -> dict:
             "before_exact_accuracy": result[0]["exact_accuracy"], "before_cell_accuracy": result[0]["cell_accuracy"],
             "exact_accuracy": result[-1]["exact_accuracy"], "cell_accuracy": result[-1]["cell_accuracy"],
             "seconds": time.perf_counter() - started,
+        }
+    if lora_rank is not None:
+        started = time.perf_counter()
+        before, after = _lora_finetune(lora_rank, dataset=new_data, init_from=str(folder / "base"),
+                                       new_puzzle_embedding_init="mean", epochs=10_000, eval_interval=10_000,
+                                       max_steps=scale["finetune_steps"], lr_warmup_steps=10, seed=seed,
+                                       output_dir=str(folder / "lora-mean"))
+        record["finetuned"]["lora/mean"] = {
+            "before_exact_accuracy": before["exact_accuracy"], "before_cell_accuracy": before["cell_accuracy"],
+            "exact_accuracy": after["exact_accuracy"], "cell_accuracy": after["cell_accuracy"],
+            "seconds": time.perf_counter() - started, "lora_rank": lora_rank,
         }
     return record
 
@@ -182,10 +226,11 @@ def results_table(results: dict) -> str:
         "| trained | new rows | before: exact | after: exact | gain (exact) | after: cell |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    for condition in (f"{t}/{i}" for t, i in CONDITIONS):
+    for condition in (f"{t}/{i}" for t, i in CONDITIONS + (("lora", "mean"),) if f"{t}/{i}" in s):
         row = s[condition]
         trained, init = condition.split("/")
-        lines.append(f"| {'whole network' if trained == 'full' else 'puzzle embeddings only'} | {init} | "
+        what = {"full": "whole network", "lora": "LoRA adapters + puzzle embeddings"}.get(trained, "puzzle embeddings only")
+        lines.append(f"| {what} | {init} | "
                      f"{_pct(row['before_exact_accuracy'])} | {_pct(row['exact_accuracy'])} | "
                      f"{_pct(row['exact_gain'])} | {_pct(row['cell_accuracy'])} |")
     return "\n".join(lines) + "\n"
@@ -202,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS_DIR)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/trm-finetune-study"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads (a model this small gains nothing from more)")
+    parser.add_argument("--lora", action="store_true", help="add the LoRA condition (needs peft)")
+    parser.add_argument("--lora-rank", type=int, default=8)
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.threads < 1:
         parser.error("--seeds and --threads must be at least 1")
@@ -215,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     runs = []
     for seed in range(args.seeds):
-        runs.append(run_seed(seed, scale, args.work_dir))
+        runs.append(run_seed(seed, scale, args.work_dir, args.lora_rank if args.lora else None))
         print(json.dumps(runs[-1]["finetuned"], indent=1))
     parameters = TRMForPuzzleSolving(TRMConfig(vocab_size=12, seq_len=GRID * GRID, num_puzzle_identifiers=1,
                                                **MODEL)).num_parameters()

@@ -2,7 +2,7 @@
 # Prepares benchmarks/gpu_check.py for a GPU machine that cannot reach the internet: copies the
 # Sudoku-Extreme-format CSVs and the wheels of the Python packages such a machine's image may lack
 # (datasets and its two pure-Python dependencies missing from a PyTorch image) into .gpu_check/,
-# which is git-ignored and travels with the working tree. Run it where pip can reach PyPI.
+# which is git-ignored: copy it to the GPU machine with the checkout. Run it where pip can reach PyPI.
 #
 #   benchmarks/gpu_check_prepare.sh SUDOKU_FOLDER [PYTHON_VERSION]
 #
@@ -24,6 +24,6 @@ python -m pip download -q --no-deps --only-binary=:all: --python-version "$pytho
     -d .gpu_check/wheels "datasets==5.2.0" "dill==0.4.1" "multiprocess==0.70.19"
 du -sh .gpu_check
 cat <<'COMMAND'
-On the GPU machine (device tool: carry [".gpu_check"], timeout_s 540), from the repository root:
-python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu_check/wheels/*.whl && export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 && python3 benchmarks/gpu_check.py --out $OUT --sudoku-source .gpu_check/sudoku 2>&1 | tee $OUT/log.txt
+Copy the checkout with .gpu_check/ to the GPU machine, then run there, from the repository root:
+mkdir -p benchmarks/results/gpu && python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .gpu_check/wheels/*.whl && export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 && python3 benchmarks/gpu_check.py --out benchmarks/results/gpu --sudoku-source .gpu_check/sudoku 2>&1 | tee benchmarks/results/gpu/log.txt
 COMMAND

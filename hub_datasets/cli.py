@@ -62,6 +62,9 @@ def _build(args) -> int:
               "(datasets.load_from_disk reads it)")
     if args.push_to_hub:
         print(push_puzzle_dataset(dd, metadata, args.push_to_hub, private=args.private))
+        if args.output:  # the local folder records where it is published: model cards evaluated on it link there
+            metadata.hub_id = args.push_to_hub
+            metadata.save(args.output)
     return 0
 
 

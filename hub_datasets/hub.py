@@ -87,8 +87,11 @@ def push_puzzle_dataset(dd: DatasetDict, metadata: PuzzleDatasetMetadata, repo_i
     """Upload the data (``DatasetDict.push_to_hub``: parquet + features), then ``puzzle_dataset.json``
     and the card in one commit; the card keeps the ``configs``/``dataset_info`` YAML that
     ``push_to_hub`` wrote, so ``datasets.load_dataset(repo_id)`` still finds splits and features."""
+    import dataclasses
+
     from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi
 
+    metadata = dataclasses.replace(metadata, hub_id=repo_id)  # a copy downloaded later knows where it came from
     dd.push_to_hub(repo_id, private=private, token=token, revision=revision,
                    commit_message=commit_message or f"Upload {metadata.recipe} data")
     hub_card = DatasetCard.load(repo_id, repo_type="dataset", token=token) if revision is None else \

@@ -38,6 +38,7 @@ class PuzzleDatasetMetadata:
     pad_id: int = PAD_ID
     ignore_label_id: int = IGNORE_LABEL_ID
     blank_puzzle_id: int = 0
+    hub_id: str | None = None  # the Hub dataset repo it was pushed to, so a local copy can still be linked
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -19,6 +19,7 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card.md.j2"
+DEFAULT_LICENSE = "mit"
 RESULTS_FILENAME = "eval_results.json"
 TRAINING_CONFIG_FILENAMES = ("training_config.yaml", "training_config.json")
 PLOT_FILENAME = "accuracy_vs_steps.png"
@@ -51,7 +52,7 @@ def render_model_card(
     *,
     repo_id: str | None = None,
     model=None,
-    license: str | None = None,
+    license: str | None = DEFAULT_LICENSE,
     save: bool = True,
 ) -> ModelCard:
     """Render (and by default save as `model_dir/README.md`) the card of a saved TRM/HRM folder.
@@ -63,8 +64,10 @@ def render_model_card(
         training_config: a `TrainingConfig`, a dict, or a path; default `training_config.yaml` in `model_dir`.
         dataset_metadata: a `PuzzleDatasetMetadata`, a dict, or a path; default `puzzle_dataset.json` in
             `model_dir`, else that of the evaluated dataset when it is a local folder.
-        repo_id: the Hub repo the card is for (used in the code snippet); default the folder name.
+        repo_id: the Hub repo the card is for (the model-index name and the code snippet); default the
+            folder name. `trm push` and `model.push_to_hub` render the card for the repo they push to.
         model: the model itself, to count parameters without building it from the config.
+        license: the card's licence id (default `mit`, the licence of this package and of the official code).
     """
     model_dir = Path(model_dir)
     config = _load_config(model_dir)
@@ -80,9 +83,16 @@ def render_model_card(
     is_hrm = config.model_type == "hrm"
     kind = "HRM" if is_hrm else "TRM"
 
-    eval_entries, rows, notes = [], [], []
+    eval_entries, rows, notes, hub_datasets = [], [], [], []
     for result in results:
-        dataset_id = str(result.get("dataset") or (metadata or {}).get("recipe") or "unknown")
+        hub_id = _dataset_hub_id(result, metadata)
+        if hub_id is not None and hub_id not in hub_datasets:
+            hub_datasets.append(hub_id)
+        elif hub_id is None and result.get("dataset"):
+            notes.append(f"`{result['dataset']}` is not a Hub dataset (a local folder or a recipe) and its metadata names "
+                         "none, so the card links no dataset (`trm data build ... --push-to-hub REPO` records the repo "
+                         "in the folder it writes).")
+        dataset_id = str(hub_id or result.get("dataset") or (metadata or {}).get("recipe") or "unknown")
         dataset_name = _dataset_title(result, metadata, task)
         for key, title in METRIC_NAMES.items():
             value = result.get(key)
@@ -118,9 +128,11 @@ def render_model_card(
         eval_results=eval_entries or None,
         library_name="transformers",
         license=license,
-        pipeline_tag=None,
+        # the Hub's task list has no puzzle solving: "other", with the custom transformers pipeline task
+        # ("puzzle-solving", registered in config.json's custom_pipelines) in the tags and the snippet
+        pipeline_tag="other",
         tags=[kind.lower(), "recursive-reasoning", "puzzle-solving", task, "custom_code"],
-        datasets=[str(r["dataset"]) for r in results if _is_repo_id(r.get("dataset"))] or None,
+        datasets=hub_datasets or None,
     )
     card = ModelCard.from_template(
         card_data,
@@ -146,7 +158,9 @@ def render_model_card(
         else None,
         training_rows=[(k, training[k]) for k in TRAINING_KEYS if training.get(k) is not None],
         lineage=lineage,
-        example_code=_example_code(task),
+        example_code=_example_code(task, processor.get("grid_size")),
+        pipeline_call={"arc": 'print(solver(test_input, puzzle_names="<task id>"))',
+                       "maze": "print(solver(maze))"}.get(task, "print(solver(puzzle))"),
         seq_len=config.seq_len,
         vocab_size=config.vocab_size,
     )
@@ -231,6 +245,18 @@ def _load_dataset_metadata(model_dir: Path, dataset_metadata, results: list[dict
     if hasattr(dataset_metadata, "to_dict"):
         return dataset_metadata.to_dict()
     return asdict(dataset_metadata) if is_dataclass(dataset_metadata) else dict(dataset_metadata)
+
+
+def _dataset_hub_id(result: dict, metadata: dict | None) -> str | None:
+    """The Hub dataset an evaluation ran on: recorded by `trm eval` (also for a local folder whose metadata
+    knows where it was pushed), the dataset itself when it is a repo id, or the local folder's metadata."""
+    if result.get("dataset_hub_id"):
+        return str(result["dataset_hub_id"])
+    if _is_repo_id(result.get("dataset")):
+        return str(result["dataset"])
+    dataset = result.get("dataset")
+    folder_metadata = _read_json(Path(dataset) / "puzzle_dataset.json") if dataset and Path(str(dataset)).is_dir() else None
+    return (folder_metadata or {}).get("hub_id") or ((metadata or {}).get("hub_id") if dataset else None)
 
 
 def _is_repo_id(name) -> bool:
@@ -353,10 +379,14 @@ def _format(key: str, value) -> str:
     return f"{value:.2f}" if key == "mean_steps" else f"{100 * value:.2f}%"
 
 
-def _example_code(task: str) -> str:
+def _example_code(task: str, grid_size: int | None = None) -> str:
+    """The usage snippet, at the model's puzzle size (a 6x6 Sudoku model takes 36 characters, not 81)."""
+    size = grid_size or {"sudoku": 9, "maze": 30}.get(task) or 0
     puzzles = {
-        "sudoku": "puzzle = \"...\"  # 81 characters, '.' or '0' for blanks\ninputs = processor([puzzle])",
-        "maze": "maze = [\"#####...\", ...]  # rows of '#', ' ', 'S', 'G'\ninputs = processor([maze])",
+        "sudoku": f"puzzle = \"...\"  # {size * size} characters ({size}x{size}), '.' or '0' for blanks"
+                  "\ninputs = processor([puzzle])",
+        "maze": f"maze = [\"#####...\", ...]  # {size} rows of {size} characters '#', ' ', 'S', 'G'"
+                "\ninputs = processor([maze])",
         "arc": "test_input = [[0, 1], [1, 0]]  # an ARC grid\ninputs = processor([test_input], puzzle_names=[\"<task id>\"])",
     }
     return (
@@ -376,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--training-config", help="training config yaml/json (default: MODEL_DIR/training_config.yaml)")
     parser.add_argument("--dataset-metadata", help="puzzle_dataset.json or dataset folder")
     parser.add_argument("--repo-id", help="Hub repo id shown in the usage snippet (default: the folder name)")
-    parser.add_argument("--license", help="licence id for the card metadata, e.g. mit")
+    parser.add_argument("--license", default=DEFAULT_LICENSE, help=f"licence id for the card metadata (default {DEFAULT_LICENSE})")
     args = parser.parse_args(argv)
     card = render_model_card(args.model_dir, eval_results=args.eval_results, training_config=args.training_config,
                              dataset_metadata=args.dataset_metadata, repo_id=args.repo_id, license=args.license)

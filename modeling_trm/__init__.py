@@ -6,10 +6,12 @@ repo also loads with ``trust_remote_code=True`` where this package is not instal
 """
 
 from transformers import AutoConfig, AutoModel, AutoProcessor
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_trm import HRMConfig, TRMConfig
 from .modeling_hrm import HRMForPuzzleSolving
 from .modeling_trm import TRMForPuzzleSolving, TRMOutput, TRMState
+from .pipeline_trm import PIPELINE_TASK, PuzzleSolvingPipeline
 from .processing_trm import PuzzleProcessor
 from .solving_trm import SolveConfig, SolveOutput, SolveStep
 
@@ -20,11 +22,16 @@ for _config_class, _model_class in ((TRMConfig, TRMForPuzzleSolving), (HRMConfig
     _config_class.register_for_auto_class()
     _model_class.register_for_auto_class("AutoModel")
 PuzzleProcessor.register_for_auto_class()
+# `pipeline("puzzle-solving", model=TRM or HRM)` in this process; saved folders name the same pipeline in
+# config.json (`custom_pipelines`), which is what `trust_remote_code` loading reads.
+PIPELINE_REGISTRY.register_pipeline(PIPELINE_TASK, pipeline_class=PuzzleSolvingPipeline, pt_model=AutoModel,
+                                    type="text")
 
 __all__ = [
     "HRMConfig",
     "HRMForPuzzleSolving",
     "PuzzleProcessor",
+    "PuzzleSolvingPipeline",
     "SolveConfig",
     "SolveOutput",
     "SolveStep",

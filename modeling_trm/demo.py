@@ -637,16 +637,7 @@ if __name__ == "__main__":
 '''
 
 SPACE_README = """---
-title: {title}
-emoji: 🧩
-colorFrom: blue
-colorTo: green
-sdk: gradio
-sdk_version: {gradio_version}
-app_file: app.py
-pinned: false
-license: mit
----
+{metadata}---
 
 # {title}
 
@@ -655,6 +646,18 @@ Watch a Tiny Recursive Model refine its answer step by step (model: `{model}`), 
 """
 
 PACKAGES = ("modeling_trm", "hub_datasets", "training", "model_cards")
+RUN_STATE_PATTERNS = ("checkpoints", "checkpoint-*", "logs", "runs", "*.tmp", "*.pt", "*.pth", ".*")
+
+
+def space_card(title: str, model: str, gradio_version: str) -> str:
+    """The Space's README.md. The metadata is dumped by a YAML writer: a title such as
+    "TRM demo: name" has a colon, which unquoted YAML reads as a nested mapping."""
+    import yaml
+
+    metadata = {"title": title, "emoji": "🧩", "colorFrom": "blue", "colorTo": "green", "sdk": "gradio",
+                "sdk_version": gradio_version, "app_file": "app.py", "pinned": False, "license": "mit"}
+    return SPACE_README.format(metadata=yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True),
+                               title=title, model=model)
 
 
 def export_space(model_dir: str, output: Path) -> Path:
@@ -671,14 +674,14 @@ def export_space(model_dir: str, output: Path) -> Path:
     temporary = output.with_name(f".{output.name}.tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
-    shutil.copytree(model_dir, temporary / "model", ignore=shutil.ignore_patterns("checkpoints", "*.tmp"))
+    # the model files only: a run folder also holds checkpoints and tracker logs (as `trm push` leaves out)
+    shutil.copytree(model_dir, temporary / "model", ignore=shutil.ignore_patterns(*RUN_STATE_PATTERNS))
     source = Path(__file__).resolve().parents[1]
     for package in PACKAGES:
         shutil.copytree(source / package, temporary / package, ignore=shutil.ignore_patterns("__pycache__"))
     (temporary / "app.py").write_text(SPACE_APP.replace("MODEL_NAME", repr(model_dir.name)))
     (temporary / "requirements.txt").write_text("\n".join(_core_requirements() + [f"gradio=={gradio.__version__}"]) + "\n")
-    (temporary / "README.md").write_text(SPACE_README.format(title=f"TRM demo: {model_dir.name}", model=model_dir.name,
-                                                             gradio_version=gradio.__version__))
+    (temporary / "README.md").write_text(space_card(f"TRM demo: {model_dir.name}", model_dir.name, gradio.__version__))
     if output.exists():
         output.rmdir()
     temporary.rename(output)

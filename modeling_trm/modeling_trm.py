@@ -13,6 +13,7 @@ Shapes: B batch, S = seq_len task tokens, P puzzle-prefix positions, N = S + P, 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -307,6 +308,7 @@ class TRMPuzzleEmbedding(nn.Module):
         self.register_buffer("weight", torch.zeros(num_embeddings, dim))
         self.local_rows: torch.Tensor | None = None
         self.local_ids: torch.Tensor | None = None
+        self._warned_untrained = False
 
     def forward(self, puzzle_ids: torch.Tensor) -> torch.Tensor:
         if self.training and torch.is_grad_enabled():
@@ -317,6 +319,19 @@ class TRMPuzzleEmbedding(nn.Module):
     # runs eagerly (the training step's only graph break); evaluation compiles whole.
     @torch.compiler.disable
     def _rows_for_sign_sgd(self, puzzle_ids: torch.Tensor) -> torch.Tensor:
+        previous = self.local_rows
+        if previous is not None and previous.grad is not None and not self._warned_untrained:
+            # The last step's row gradients were never collected: an optimizer over model.parameters()
+            # (a plain AdamW loop, the transformers Trainer, PEFT) trains everything but this table.
+            self._warned_untrained = True
+            warnings.warn(
+                "The puzzle-embedding table (`puzzle_embedding.weight`) is a buffer, not a parameter: an optimizer "
+                "built over model.parameters() never trains it, and its row gradients were just dropped. Train it "
+                "with `training.optim.puzzle_embedding_optimizer(model)` (sparse sign-SGD: call `.collect()` after "
+                "each backward, then `.step()`), as `trm train` does; see docs/fine-tuning.md. To keep the table "
+                "as it is, run the forward with `model.puzzle_embedding.eval()`.",
+                UserWarning, stacklevel=3,
+            )
         self.local_ids = puzzle_ids.detach()
         self.local_rows = self.weight[puzzle_ids].detach().requires_grad_()
         return self.local_rows

@@ -25,7 +25,12 @@ from pathlib import Path
 import torch
 from transformers.utils import ModelOutput, cached_file
 
+from .pipeline_trm import CUSTOM_PIPELINE_ENTRY, PIPELINE_TASK
+
 SOLVE_CONFIG_NAME = "solve_config.json"
+# Files of a model folder that the model card is made from, pushed with the weights by `push_to_hub`.
+CARD_INPUT_FILES = ("processor_config.json", "eval_results.json", "training_config.yaml", "training_config.json",
+                    "puzzle_dataset.json", "accuracy_vs_steps.png")
 HALTING_MODES = ("fixed", "adaptive")
 
 
@@ -47,6 +52,10 @@ class SolveConfig:
         return_intermediate (`bool`, defaults to `False`): also return the prediction after every step.
         output_logits (`bool`, defaults to `False`): also return the logits of every step.
         batch_size (`int`, *optional*): solve at most this many puzzles at once (chunks the input).
+        compile (`bool` or `str`, defaults to `False`): run each supervision step through `torch.compile`
+            (`True`: the default backend; a string: that backend, e.g. `"aot_eager"`). The compiled step is
+            built once per model and reused. `torch.compile(model).solve(...)` does **not** do this: it
+            compiles `forward` only, while `solve` calls the step itself, so it would run eagerly.
     """
 
     max_steps: int | None = None
@@ -55,6 +64,7 @@ class SolveConfig:
     return_intermediate: bool = False
     output_logits: bool = False
     batch_size: int | None = None
+    compile: bool | str = False
 
     def __post_init__(self):
         self.validate()
@@ -72,6 +82,8 @@ class SolveConfig:
         for name in ("return_intermediate", "output_logits"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"SolveConfig.{name} must be a bool, got {getattr(self, name)!r}.")
+        if not isinstance(self.compile, (bool, str)) or self.compile == "":
+            raise TypeError(f"SolveConfig.compile must be a bool or a torch.compile backend name, got {self.compile!r}.")
 
     def update(self, **overrides) -> SolveConfig:
         """A validated copy with some fields replaced; unknown names are an error."""
@@ -158,14 +170,64 @@ class PuzzleSolverMixin:
         self._solve_config = value
 
     def save_pretrained(self, save_directory, is_main_process: bool = True, push_to_hub: bool = False, **kwargs):
-        """`PreTrainedModel.save_pretrained`, plus ``solve_config.json``."""
+        """`PreTrainedModel.save_pretrained`, plus ``solve_config.json``, and the ``puzzle-solving`` pipeline
+        named in ``config.json`` (``custom_pipelines``; its code, ``pipeline_trm.py``, is copied with the model's
+        remote code because this file imports it), so ``pipeline("puzzle-solving", model=folder,
+        trust_remote_code=True)`` works."""
         push_kwargs = {k: kwargs.pop(k) for k in ("repo_id", "commit_message", "private", "create_pr") if k in kwargs}
+        self.config.custom_pipelines = {**(getattr(self.config, "custom_pipelines", None) or {}),
+                                        PIPELINE_TASK: dict(CUSTOM_PIPELINE_ENTRY)}
         super().save_pretrained(save_directory, is_main_process=is_main_process, **kwargs)
         if is_main_process:
             self.solve_config.save_pretrained(save_directory)
             if push_to_hub:  # push_to_hub saves through this method too, so solve_config.json goes along
                 repo_id = push_kwargs.pop("repo_id", Path(save_directory).name)
                 self.push_to_hub(repo_id, token=kwargs.get("token"), **push_kwargs)
+
+    def push_to_hub(self, repo_id: str, *, commit_message: str | None = None, commit_description: str | None = None,
+                    private: bool | None = None, token: bool | str | None = None, revision: str | None = None,
+                    create_pr: bool = False, max_shard_size: int | str | None = "50GB",
+                    tags: list[str] | None = None) -> str:
+        """`PreTrainedModel.push_to_hub` with this package's model card instead of transformers' generic one.
+
+        With the trm-hf package installed, the card is rendered for `repo_id` (`model_cards`) from the
+        folder the model was loaded from: its ``eval_results.json`` (model-index), training config, dataset
+        metadata and processor, which are uploaded with the weights. Without it (remote code only), the
+        card of that folder is kept if it has one, else the repo's existing card.
+        """
+        import importlib
+        import shutil
+        import tempfile
+
+        from huggingface_hub import HfApi
+        from transformers.utils.hub import create_and_tag_model_card
+
+        repo_id = HfApi().create_repo(repo_id, private=private, token=token, exist_ok=True).repo_id
+        source = Path(str(getattr(self, "name_or_path", "") or ""))
+        source = source if source.is_dir() else None
+        with tempfile.TemporaryDirectory() as work_dir:
+            self.save_pretrained(work_dir, max_shard_size=max_shard_size)
+            for name in CARD_INPUT_FILES if source is not None else ():
+                if (source / name).is_file() and not (Path(work_dir) / name).exists():
+                    shutil.copyfile(source / name, Path(work_dir) / name)
+            try:  # the package's card renderer, when the package is installed
+                render = importlib.import_module("model_cards.render").render_model_card
+            except ImportError:
+                render = None
+            if render is not None:
+                card = render(work_dir, repo_id=repo_id, model=self, save=False)
+            elif source is not None and (source / "README.md").is_file():
+                from huggingface_hub import ModelCard
+
+                card = ModelCard.load(source / "README.md")
+            else:
+                card = create_and_tag_model_card(repo_id, None, token=token)
+            for tag in tags or ():
+                card.data.tags = [*(card.data.tags or []), *([tag] if tag not in (card.data.tags or []) else [])]
+            card.save(os.path.join(work_dir, "README.md"))
+            return self._upload_modified_files(work_dir, repo_id, files_timestamps={}, commit_message=commit_message,
+                                               token=token, create_pr=create_pr, revision=revision,
+                                               commit_description=commit_description)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
@@ -248,14 +310,15 @@ class PuzzleSolverMixin:
         halt_logits = torch.full((max_steps, batch_size), float("nan"), device=device)
         intermediate, logits_per_step, logits = [], [], None
 
+        supervision_step = self._compiled_supervision_step(config.compile) if config.compile else self._supervision_step
         state = None
         for step in range(1, max_steps + 1):
             # One supervision step; the inputs were validated once, in `solve`. A fresh state (step 1)
             # loads every puzzle and starts from the initial latents.
             if state is None:
-                output = self._supervision_step(input_ids, puzzle_ids)
+                output = supervision_step(input_ids, puzzle_ids)
             else:
-                output = self._supervision_step(state.input_ids, state.puzzle_ids, state=state)
+                output = supervision_step(state.input_ids, state.puzzle_ids, state=state)
             step_predictions = output.logits.argmax(dim=-1)
             predictions[active] = step_predictions
             steps[active] = step
@@ -289,6 +352,15 @@ class PuzzleSolverMixin:
             intermediate_predictions=torch.stack(intermediate) if intermediate else None,
             logits=torch.stack(logits_per_step) if logits_per_step else None,
         )
+
+    def _compiled_supervision_step(self, backend: bool | str):
+        """`torch.compile` of the supervision step, kept per backend: compiling again on every `solve`
+        would re-trace. (An evaluation step traces into one graph; tests/modeling_trm/test_compile.py.)"""
+        compiled = self.__dict__.setdefault("_compiled_steps", {})
+        key = "inductor" if backend is True else backend
+        if key not in compiled:
+            compiled[key] = torch.compile(self._supervision_step, backend=key)
+        return compiled[key]
 
     def _wants_to_halt(self, output, confidence: float = 0.5) -> torch.BoolTensor:
         """The model's halting rule without exploration (docs/numerics.md#halting-and-exploration), at a

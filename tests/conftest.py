@@ -1,4 +1,10 @@
-"""Shared test setup: small thread counts (CI has 2 cores) and paths to the shared reference data."""
+"""Shared test setup: small thread counts (CI has 2 cores) and the test data.
+
+Everything a test reads lives in this repository (``tests/fixtures``, see its README), except the
+large benchmark corpora (the full ARC sets, Sudoku-Extreme-like and Maze-Hard CSVs): the tests that
+need those run only when ``TRM_TEST_DATA`` names a folder holding them (``arc/``, ``sudoku/``,
+``maze/``) and are skipped otherwise, saying so.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = (REPO_ROOT.parent / "shared").resolve()
-REFERENCE = SHARED / "reference"
-DATA = SHARED / "data"
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+REFERENCE = FIXTURES / "reference"
+ARC_FIXTURE = FIXTURES / "arc"
+DATA_VARIABLE = "TRM_TEST_DATA"
 
 
 def pytest_configure(config):
@@ -25,11 +32,23 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    assert REFERENCE.is_dir(), f"shared reference vectors not found at {REFERENCE}"
+    """Vectors written by the official TRM/HRM code (tests/fixtures/README.md)."""
     return REFERENCE
 
 
 @pytest.fixture(scope="session")
-def shared_data_dir() -> Path:
-    assert DATA.is_dir(), f"shared benchmark data not found at {DATA}"
-    return DATA
+def arc_fixture_dir() -> Path:
+    """A few real ARC tasks per subset (training, evaluation) in the Kaggle layout."""
+    return ARC_FIXTURE
+
+
+@pytest.fixture(scope="session")
+def external_data_dir() -> Path:
+    """The full benchmark corpora, opt-in: ``TRM_TEST_DATA=/path/to/data`` (with ``arc/``, ``sudoku/``, ``maze/``)."""
+    value = os.environ.get(DATA_VARIABLE)
+    if not value:
+        pytest.skip(f"needs the full benchmark data: set {DATA_VARIABLE} to a folder with arc/, sudoku/, maze/")
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        pytest.fail(f"{DATA_VARIABLE}={value} is not a folder")
+    return path

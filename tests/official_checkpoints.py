@@ -1,5 +1,5 @@
 """Fabricated folders in the layouts the published official checkpoints come in, made from the
-reference weights that the official code wrote (``shared/reference/*/model.safetensors``).
+reference weights that the official code wrote (``tests/fixtures/reference/*/model.safetensors``).
 
 * ARC Prize TRM verification (``arc_v1_public/``): a raw ``torch.save`` state dict named ``step_N``
   (15 fp32 tensors ``_orig_mod.model.inner.*``), ``all_config.yaml`` (its ``arch:`` holds the run's

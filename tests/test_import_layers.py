@@ -16,6 +16,8 @@ KNOWN_UPWARD = {
     "modeling_trm/demo.py": {"hub_datasets", "training"},
     "modeling_trm/refinement.py": {"hub_datasets"},
     "modeling_trm/cli.py": {"training"},  # the deprecated `python -m modeling_trm.cli`, forwarding to training.cli
+    # push_to_hub renders the package's model card when the package is installed (an optional, lazy import)
+    "modeling_trm/solving_trm.py": {"model_cards"},
 }
 
 

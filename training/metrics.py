@@ -375,6 +375,23 @@ def load_metric(name: str, **kwargs):
     return evaluate.load(str(evaluate_module_path(name)), **kwargs)
 
 
+def push_evaluate_module(name: str, repo_id: str, token: str | None = None, private: bool | None = None) -> str:
+    """Upload a bundled `evaluate` module to the Hub as a metric Space, so that anyone can
+    `evaluate.load(repo_id)` it without this package (the module files import only numpy, datasets and
+    evaluate). The Space must be named like the module: `evaluate` looks for `<space name>.py`."""
+    from huggingface_hub import HfApi
+
+    folder = evaluate_module_path(name)
+    if repo_id.rsplit("/", 1)[-1] != name:
+        raise ValueError(f"the Space must be named {name!r} (evaluate.load reads <space name>.py), got {repo_id!r}")
+    api = HfApi(token=token)
+    url = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+    api.upload_folder(folder_path=str(folder), repo_id=url.repo_id, repo_type="space",
+                      ignore_patterns=["__init__.py", "__pycache__", "__pycache__/*", "*.pyc"],
+                      commit_message=f"Upload the {name} evaluate module")
+    return url.repo_id
+
+
 __all__ = [
     "ARC_PASS_KS",
     "ARCVoting",
@@ -390,6 +407,7 @@ __all__ = [
     "maze_path_validity",
     "mean_over_puzzles",
     "mean_steps",
+    "push_evaluate_module",
     "puzzle_correctness",
     "score_sums",
     "sudoku_validity",

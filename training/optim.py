@@ -6,6 +6,9 @@
   (scale constants, different bias correction), so it is written out here.
 * :class:`SparsePuzzleEmbeddingSignSGD` — sign-SGD with lazy decoupled weight decay for the puzzle
   embedding table, which is a buffer (not a parameter) updated only on the rows present in a batch.
+* :func:`puzzle_embedding_optimizer` — that sign-SGD for any model holding a puzzle table (also inside a
+  PEFT wrapper): what a hand-written loop or another trainer needs beside its optimizer over
+  ``model.parameters()``, which never contains the table (docs/fine-tuning.md).
 * :class:`EMA` — exponential moving average of the trainable parameters (what gets evaluated/saved).
 * :func:`lr_lambda` — linear warm-up then cosine decay to ``lr_min_ratio``
   (docs/numerics.md#learning-rate-schedule).
@@ -154,6 +157,41 @@ class SparsePuzzleEmbeddingSignSGD(torch.optim.Optimizer):
         rows = table[unique_ids] * (1.0 - group["lr"] * group["weight_decay"]) - group["lr"] * torch.sign(summed)
         table[unique_ids] = rows
         return None
+
+
+# LoRA targets: the projections every supervision step calls as modules. Not the token-mixing MLP of
+# `token_mixer="mlp"` models (`token_mlp`): it multiplies by its weights directly, so an adapter there
+# would change nothing until merged. `peft.LoraConfig(target_modules=LORA_TARGET_MODULES, ...)`.
+LORA_TARGET_MODULES = ["qkv_proj", "o_proj", "mlp.gate_up_proj", "mlp.down_proj"]
+
+
+def puzzle_embedding_optimizer(model: nn.Module, lr: float = 1e-2,
+                               weight_decay: float = 0.1) -> SparsePuzzleEmbeddingSignSGD | None:
+    """The sparse sign-SGD that trains ``model``'s puzzle-embedding table (None when it has none).
+
+    The table is a buffer, so an optimizer over ``model.parameters()`` (AdamW, the transformers
+    ``Trainer``, PEFT) never updates it. Use this one beside it, with the official defaults
+    (``puzzle_emb_lr`` 1e-2, weight decay 0.1)::
+
+        optimizer = torch.optim.AdamW(p for p in model.parameters() if p.requires_grad)
+        table_optimizer = puzzle_embedding_optimizer(model)
+        loss.backward(); table_optimizer.collect()      # once per backward
+        optimizer.step(); table_optimizer.step()
+        optimizer.zero_grad(); table_optimizer.zero_grad()
+
+    ``model`` may be a PEFT model: with ``modules_to_save=["puzzle_embedding"]`` the trained copy (the one
+    its forward uses, and the one the adapter saves) is the table this optimizer updates.
+    """
+    from modeling_trm.modeling_trm import TRMPuzzleEmbedding
+
+    tables = [module for name, module in model.named_modules()
+              if isinstance(module, TRMPuzzleEmbedding) and ".original_module" not in f".{name}"]
+    if not tables or tables[0].weight.numel() == 0:
+        return None
+    if len(tables) > 1:
+        raise ValueError(f"{len(tables)} puzzle-embedding tables in the model; build one optimizer per table "
+                         "with SparsePuzzleEmbeddingSignSGD(table_module)")
+    return SparsePuzzleEmbeddingSignSGD(tables[0], lr=lr, weight_decay=weight_decay)
 
 
 def _all_gather_rows(grads: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -104,12 +104,16 @@ def push_model_folder(
     private: bool = False,
     token: str | None = None,
     commit_message: str | None = None,
+    render_card: bool = True,
 ) -> str:
     """Upload a complete model folder to the Hub model repo `repo_id`; return the commit URL.
 
     The repo is created if needed (`private` only applies to a new repo). With `revision`, the files
     go to that branch, created from `main` if it does not exist yet. The returned string is a
-    `huggingface_hub.CommitInfo` (its `.oid` is the commit sha).
+    `huggingface_hub.CommitInfo` (its `.oid` is the commit sha). The card is rendered for `repo_id`
+    (its model-index name and usage snippet name the repo, not the local folder) from the folder's
+    files, in the same commit; the local README.md is left as it is. `render_card=False` uploads the
+    folder's README.md unchanged (a hand-edited card).
     """
     model_dir = Path(model_dir)
     check_model_folder(model_dir)
@@ -122,14 +126,29 @@ def push_model_folder(
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     if revision is not None and revision != "main":
         api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-    commit = api.upload_folder(
-        folder_path=model_dir,
-        repo_id=repo_id,
-        repo_type="model",
-        revision=revision,
-        commit_message=commit_message or f"Upload {model_dir.name}",
-        ignore_patterns=TRAINING_STATE_PATTERNS,
-    )
+    if render_card:
+        from huggingface_hub import CommitOperationAdd
+        from huggingface_hub.utils import filter_repo_objects
+
+        from model_cards.render import render_model_card
+
+        card = render_model_card(model_dir, repo_id=repo_id, save=False)
+        files = [path.relative_to(model_dir).as_posix() for path in sorted(model_dir.rglob("*")) if path.is_file()]
+        operations = [CommitOperationAdd(name, str(model_dir / name))
+                      for name in filter_repo_objects(files, ignore_patterns=TRAINING_STATE_PATTERNS)
+                      if name != "README.md"]
+        operations.append(CommitOperationAdd("README.md", str(card).encode()))
+        commit = api.create_commit(repo_id, operations, repo_type="model", revision=revision,
+                                   commit_message=commit_message or f"Upload {model_dir.name}")
+    else:
+        commit = api.upload_folder(
+            folder_path=model_dir,
+            repo_id=repo_id,
+            repo_type="model",
+            revision=revision,
+            commit_message=commit_message or f"Upload {model_dir.name}",
+            ignore_patterns=TRAINING_STATE_PATTERNS,
+        )
     logger.info("pushed %s to %s (revision %s): %s", model_dir, repo_id, revision or "main", commit)
     return commit
 
@@ -145,11 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--revision", help="branch to push to (created from main if missing); default: main")
     parser.add_argument("--private", action="store_true", help="create the repo as private (new repos only)")
     parser.add_argument("--commit-message", help="commit message; default: 'Upload <folder name>'")
+    parser.add_argument("--keep-card", action="store_true",
+                        help="upload the folder's README.md as it is (default: render the card for REPO_ID)")
     args = parser.parse_args(argv)
     try:
         commit = push_model_folder(
             args.model_dir, args.repo_id, revision=args.revision, private=args.private,
-            commit_message=args.commit_message,
+            commit_message=args.commit_message, render_card=not args.keep_card,
         )
     except (IncompleteModelFolderError, PermissionError) as error:
         parser.exit(2, f"trm push: error: {error}\n")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib
 import json
 import math
 import signal
@@ -434,7 +435,13 @@ def print_sample_solution(model, test_dataset, processor, device, exact_accuracy
     print(sample_solution_text(model, test_dataset, processor, device, exact_accuracy))
 
 
+# Trackers this package documents, with the module they need and the extra that installs it.
+TRACKER_EXTRAS = {"tensorboard": ("tensorboard", "tracking"), "trackio": ("trackio", "trackio")}
+
+
 def _trackers(log_with: str | None) -> list[str] | None:
+    """Accelerate tracker names for ``log_with``. A tracker asked for by name must be usable: Accelerate
+    only warns about a missing one and trains without logging, which is easy to miss in a long run."""
     if log_with in (None, "none", ""):
         return None
     if log_with == "auto":
@@ -443,7 +450,21 @@ def _trackers(log_with: str | None) -> list[str] | None:
         except ImportError:
             return None
         return ["tensorboard"]
-    return [name.strip() for name in log_with.split(",")]
+    from accelerate.utils import LoggerType
+
+    names = [name.strip() for name in log_with.split(",") if name.strip()]
+    known = [t.value for t in LoggerType if t.value != "all"]
+    for name in names:
+        if name not in known:
+            raise ValueError(f"log_with: unknown tracker {name!r} (one of {', '.join(known)}, 'auto' or 'none')")
+        module, extra = TRACKER_EXTRAS.get(name, (name, None))
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            install = f"pip install 'trm-hf[{extra}]'" if extra else f"pip install {module}"
+            raise ValueError(f"log_with={name} but {module} is not installed: {install} "
+                             "(or log_with=none)") from None
+    return names
 
 
 def _flat_hparams(config: TrainingConfig) -> dict[str, Any]:

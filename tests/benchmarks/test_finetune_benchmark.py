@@ -47,3 +47,16 @@ def test_readme_block_is_the_committed_study_output():
     begin, end = readme.index(finetune.README_BEGIN), readme.index(finetune.README_END)
     assert readme[begin + len(finetune.README_BEGIN):end].strip() == \
         finetune.readme_section(finetune.results_table(results)).strip()
+
+
+def test_tiny_study_with_the_lora_condition(tmp_path):
+    """`--lora` adds LoRA adapters + the puzzle table's sign-SGD, trained on the same data and steps."""
+    import pytest
+
+    pytest.importorskip("peft", reason="optional dependency: pip install 'trm-hf[peft]'")
+    assert finetune.main(["--scale", "tiny", "--seeds", "1", "--lora", "--lora-rank", "2", "--output",
+                          str(tmp_path / "out"), "--work-dir", str(tmp_path / "work")]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    row = results["runs"][0]["finetuned"]["lora/mean"]
+    assert row["lora_rank"] == 2 and 0 <= row["exact_accuracy"] <= 1 and 0 <= row["before_exact_accuracy"] <= 1
+    assert "| LoRA adapters + puzzle embeddings | mean |" in (tmp_path / "out" / "results.md").read_text()

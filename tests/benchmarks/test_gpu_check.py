@@ -1,7 +1,7 @@
 """benchmarks/gpu_check.py in its CPU mode (``--scale tiny``): every section runs the code a GPU run
 runs (bf16 rollouts, SDPA backends, torch._dynamo.explain and torch.compile, the training step with
 sign-SGD and EMA, solve, the trainer), writes its JSON, and the arithmetic behind the reported
-numbers holds. Until a session with a GPU runs it, this keeps the prepared command from rotting."""
+numbers holds. Until it runs on a GPU, this keeps the prepared command from rotting."""
 
 from __future__ import annotations
 

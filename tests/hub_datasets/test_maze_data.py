@@ -48,8 +48,8 @@ def test_questions_need_one_start_and_a_reachable_goal(tmp_path):
         read_maze_csv(write(tmp_path, [f"x,{walled},{walled},6"]))
 
 
-def test_shared_maze_hard_stand_in_is_valid(shared_data_dir):
-    records = read_maze_csv(shared_data_dir / "maze" / "test.csv")
+def test_shared_maze_hard_stand_in_is_valid(external_data_dir):
+    records = read_maze_csv(external_data_dir / "maze" / "test.csv")
     assert len(records) == 1000 and records.questions.shape[1:] == (30, 30)
     assert records.ratings.min() > 110
 

@@ -63,8 +63,8 @@ def test_bad_header_and_unknown_on_error(tmp_path):
         read_sudoku_csv(path, on_error="ignore")
 
 
-def test_extreme_like_sample_reads_and_solver_agrees_with_every_answer(shared_data_dir):
-    records = read_sudoku_csv(shared_data_dir / "sudoku" / "extreme_like" / "test_1k.csv")
+def test_extreme_like_sample_reads_and_solver_agrees_with_every_answer(external_data_dir):
+    records = read_sudoku_csv(external_data_dir / "sudoku" / "extreme_like" / "test_1k.csv")
     assert len(records) == 1000 and records.num_skipped == 0
     solver = SudokuSolver(9)
     for q, a in zip(records.questions[:100], records.answers[:100]):

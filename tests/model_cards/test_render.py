@@ -125,3 +125,37 @@ def test_trm_card_cli_rerenders_readme_from_a_given_results_file(arc_model_dir, 
     card = ModelCard.load(arc_model_dir / "README.md")
     pass2 = [(r.metric_args["halting"], r.metric_value) for r in card.data.eval_results if r.metric_type == "pass@2"]
     assert pass2 == [("fixed", 0.875), ("adaptive", 0.5)]
+
+
+def _sudoku6_folder(path):
+    torch.manual_seed(0)
+    TRMForPuzzleSolving(TRMConfig(vocab_size=8, seq_len=36, hidden_size=32, num_attention_heads=2, num_layers=1,
+                                  puzzle_embedding_dim=0)).save_pretrained(path)
+    PuzzleProcessor("sudoku", grid_size=6).save_pretrained(path)
+    return path
+
+
+def test_card_metadata_license_pipeline_tag_and_a_snippet_at_the_model_size(tmp_path):
+    folder = _sudoku6_folder(tmp_path / "trm-sudoku6x6")
+    card = render_model_card(folder, repo_id="me/trm-sudoku6x6", save=False)
+    assert (card.data.license, card.data.pipeline_tag) == ("mit", "other")
+    assert "# 36 characters (6x6)" in card.text and "81 characters" not in card.text
+    assert 'pipeline("puzzle-solving", model="me/trm-sudoku6x6", trust_remote_code=True)' in card.text
+    assert render_model_card(folder, license="apache-2.0", save=False).data.license == "apache-2.0"
+
+
+def test_a_local_dataset_folder_links_the_hub_dataset_its_metadata_names(tmp_path):
+    """`trm eval` on a local folder records the Hub id its puzzle_dataset.json knows; without one, the card says so."""
+    folder = _sudoku6_folder(tmp_path / "model")
+    result = {"dataset": str(tmp_path / "data"), "split": "test", "halting": "fixed", "max_steps": 4,
+              "exact_accuracy": 0.5, "dataset_recipe": "sudoku6x6-gen"}
+    card = render_model_card(folder, eval_results=[dict(result, dataset_hub_id="me/sudoku6x6")], save=False)
+    assert card.data.datasets == ["me/sudoku6x6"] and card.data.eval_results[0].dataset_type == "me/sudoku6x6"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "puzzle_dataset.json").write_text(json.dumps({"hub_id": "me/from-metadata"}))
+    assert render_model_card(folder, eval_results=[result], dataset_metadata={"task": "sudoku"},
+                             save=False).data.datasets == ["me/from-metadata"]
+    (tmp_path / "data" / "puzzle_dataset.json").write_text(json.dumps({}))
+    card = render_model_card(folder, eval_results=[result], dataset_metadata={"task": "sudoku"}, save=False)
+    assert card.data.datasets is None and "links no dataset" in card.text
+

@@ -91,3 +91,24 @@ def test_the_compiled_step_gives_the_eager_values(variant, halted):
     for field in dataclasses.fields(eager.state):
         value, expected = getattr(compiled.state, field.name), getattr(eager.state, field.name)
         assert (value is None and expected is None) or torch.equal(value, expected), field.name
+
+
+@pytest.mark.parametrize("variant", ["trm_rope", "hrm"])
+def test_solve_compile_runs_the_compiled_step_and_gives_the_eager_answer(variant):
+    """`torch.compile(model).solve()` would run eagerly (solve calls the step itself); `compile=` compiles
+    that step, once per model, with the eager answers at both halting modes."""
+    from torch._dynamo.utils import counters
+
+    model = _model(variant).eval()
+    ids, puzzles, _ = _batch(batch=6)
+    torch._dynamo.reset()
+    counters.clear()
+    for halting in ("fixed", "adaptive"):
+        eager = model.solve(ids, puzzles, max_steps=5, halting=halting)
+        compiled = model.solve(ids, puzzles, max_steps=5, halting=halting, compile="aot_eager")
+        assert torch.equal(compiled.predictions, eager.predictions) and torch.equal(compiled.steps, eager.steps)
+        torch.testing.assert_close(compiled.halt_logits, eager.halt_logits, equal_nan=True, atol=1e-5, rtol=1e-5)
+    assert counters["stats"]["unique_graphs"] >= 1, "the step went through torch.compile"
+    assert list(model._compiled_steps) == ["aot_eager"]  # built once, reused by the second solve
+    with pytest.raises(TypeError, match="compile"):
+        model.solve(ids, puzzles, compile=1)

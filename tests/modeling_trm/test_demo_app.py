@@ -272,18 +272,28 @@ def test_trm_demo_without_arguments_serves_the_shipped_models_and_never_trains_t
 
 
 def test_export_space_is_self_contained(tmp_path):
+    from huggingface_hub import SpaceCard
+
     from modeling_trm.demo import main
 
     model, processor = tiny_model()
     model.save_pretrained(tmp_path / "model")
     processor.save_pretrained(tmp_path / "model")
+    # what a run folder holds beside the model: tracker logs and checkpoints stay out of the Space
+    (tmp_path / "model" / "logs" / "run").mkdir(parents=True)
+    (tmp_path / "model" / "logs" / "run" / "events.out.tfevents.1").write_bytes(b"x")
+    (tmp_path / "model" / "checkpoints" / "checkpoint-2").mkdir(parents=True)
     assert main([str(tmp_path / "model"), "--export-space", str(tmp_path / "space")]) == 0
     space = tmp_path / "space"
     assert {"app.py", "requirements.txt", "README.md", "model", "modeling_trm", "hub_datasets"} <= {
         p.name for p in space.iterdir()}
+    assert not (space / "model" / "logs").exists() and not (space / "model" / "checkpoints").exists()
+    assert (space / "model" / "config.json").exists()
     requirements = (space / "requirements.txt").read_text()
     assert f"gradio=={gradio.__version__}" in requirements and "transformers" in requirements
-    assert "sdk: gradio" in (space / "README.md").read_text()
+    card = SpaceCard.load(space / "README.md")  # valid YAML metadata, read as the Hub reads it
+    assert card.data.title == "TRM demo: model" and card.data.sdk == "gradio"
+    assert card.data.sdk_version == gradio.__version__ and card.data.app_file == "app.py"
     # the Space's app builds from the folder alone (the package copy beside app.py, not this checkout)
     probe = ("import app, modeling_trm, pathlib; assert pathlib.Path(modeling_trm.__file__).parent == "
              "pathlib.Path.cwd() / 'modeling_trm'; print(type(app.demo).__name__)")

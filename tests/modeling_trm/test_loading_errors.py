@@ -89,12 +89,21 @@ def test_eval_refuses_a_dataset_of_another_task_and_keeps_the_card_results(sudok
     assert (tmp_path / "eval_results.json").read_text() == '{"exact_accuracy": 0.5}'
 
 
-def test_eval_says_when_it_replaces_the_card_results_and_checks_sizes(sudoku4_folder, tmp_path, capsys):
+def test_eval_keeps_one_result_per_dataset_split_and_settings_and_checks_sizes(sudoku4_folder, tmp_path, capsys):
+    """Each `trm eval` adds its result to the card's file; only a result of the same dataset, split and
+    settings is replaced (the card shows every evaluation, not the last one)."""
     _save(tmp_path)
-    (tmp_path / "eval_results.json").write_text('{"exact_accuracy": 0.5}')
+    (tmp_path / "eval_results.json").write_text('{"exact_accuracy": 0.5}')  # an earlier, hand-made result
     assert eval_main([str(tmp_path), "--dataset", str(sudoku4_folder), "--batch-size", "2"]) == 0
-    assert "replaced the previous results in" in capsys.readouterr().err
-    assert json.loads((tmp_path / "eval_results.json").read_text())["num_puzzles"] == 4
+    assert "added a result in" in capsys.readouterr().err
+    results = json.loads((tmp_path / "eval_results.json").read_text())
+    assert [r.get("num_puzzles") for r in results] == [None, 4]
+    assert eval_main([str(tmp_path), "--dataset", str(sudoku4_folder), "--halting", "adaptive"]) == 0
+    assert eval_main([str(tmp_path), "--dataset", str(sudoku4_folder), "--batch-size", "3"]) == 0  # same settings
+    assert "replaced the result of the same dataset, split and settings" in capsys.readouterr().err
+    results = json.loads((tmp_path / "eval_results.json").read_text())
+    assert [(r.get("halting"), r.get("split")) for r in results] == [(None, None), ("adaptive", "test"),
+                                                                     ("fixed", "test")]
     for value in ("0", "-1"):  # --batch-size 0 used to loop forever
         with pytest.raises(SystemExit) as exit_info:
             eval_main([str(tmp_path), "--dataset", str(sudoku4_folder), "--batch-size", value])

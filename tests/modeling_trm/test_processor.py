@@ -236,7 +236,9 @@ def test_each_puzzle_rule_has_one_definition_in_the_library():
     root = pathlib.Path(processing_trm.__file__).resolve().parents[1]
     for package in ("modeling_trm", "hub_datasets", "training", "model_cards"):
         for path in (root / package).rglob("*.py"):
-            if path.name == "processing_trm.py":
+            # the evaluate module scripts travel to the Hub alone and carry their own copies;
+            # tests/training/test_evaluate_modules.py checks that they agree with the library
+            if path.name == "processing_trm.py" or "evaluate_modules" in path.parts:
                 continue
             for node in ast.walk(ast.parse(path.read_text())):
                 names = [node.name] if isinstance(node, ast.FunctionDef | ast.ClassDef) else [

@@ -298,7 +298,7 @@ def test_solve_config_is_saved_and_loaded_with_the_model(tmp_path):
     model.save_pretrained(tmp_path)
     assert json.loads((tmp_path / "solve_config.json").read_text()) == {
         "max_steps": 5, "halting": "adaptive", "halt_confidence": 0.9, "return_intermediate": False,
-        "output_logits": False, "batch_size": 8,
+        "output_logits": False, "batch_size": 8, "compile": False,
     }
     loaded = TRMForPuzzleSolving.from_pretrained(tmp_path)
     assert loaded.solve_config == model.solve_config

@@ -186,12 +186,12 @@ def test_variants_whose_labels_disagree_are_reported(arc_reference):
         ARCVoting().update(batch["inputs"][:2], batch["round1"]["preds"][:2], [0.0, 0.0], names, labels=labels)
 
 
-def test_a_real_arc_build_round_trips_through_the_voting(shared_data_dir):
+def test_a_real_arc_build_round_trips_through_the_voting(arc_fixture_dir):
     """On `hub_datasets`' ARC build, the labels as predictions solve every test pair: every variant's
     augmentation string inverts its rows onto the same original grids (else `update` would complain)."""
     from hub_datasets import build_dataset
 
-    dd, _ = build_dataset("arc-tiny", source=shared_data_dir / "arc", num_tasks=3, num_aug=8)
+    dd, _ = build_dataset("arc-tiny", source=arc_fixture_dir, num_tasks=3, num_aug=8)
     test = dd["test"]
     labels = np.array(test["labels"])
     names = [arc_variant_name(n, a) for n, a in zip(test["puzzle_name"], test["augmentation"])]

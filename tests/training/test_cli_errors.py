@@ -48,3 +48,17 @@ def test_ctrl_c_saves_then_exits_130(sudoku4_dataset, tmp_path, monkeypatch):
     argv = ["train", f"dataset={sudoku4_dataset}", "--output-dir", str(output), "--max-steps", "20", *tiny]
     assert trm_main(argv) == 130
     assert [p.name for p in list_checkpoints(Path(output) / "checkpoints")] == ["checkpoint-2"]
+
+
+def test_a_missing_tracker_is_an_error_naming_its_extra(tmp_path, monkeypatch, capsys):
+    """Accelerate only warns about a tracker that is not installed and trains without logging."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "trackio", None)  # import trackio -> ImportError
+    argv = ["train", "--preset", "sudoku4x4", "log_with=trackio", f"--output-dir={tmp_path / 'run'}"]
+    assert trm_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "log_with=trackio but trackio is not installed: pip install 'trm-hf[trackio]'" in err
+    assert trm_main(["train", "log_with=tensorbord", f"--output-dir={tmp_path / 'run2'}"]) == 2
+    assert "unknown tracker 'tensorbord'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was written

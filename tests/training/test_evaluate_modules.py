@@ -62,3 +62,41 @@ def test_arc_pass_at_k_module_combined_with_puzzle_accuracy(reference_dir):
     # Per-variant exact accuracy: which rows' predictions equal their labels on every supervised cell.
     exact = [all(p == t for p, t in zip(pred, lab) if t != -100) for pred, lab in zip(predictions, labels)]
     assert result["exact_accuracy"] == pytest.approx(np.mean(exact)) and result["num_puzzles"] == 40
+
+
+@pytest.mark.parametrize("name", ["puzzle_accuracy", "halting_accuracy", "arc_pass_at_k"])
+def test_module_scripts_are_self_contained(name):
+    """A module loaded from the Hub has only its own file: it may import third-party libraries only."""
+    import ast
+
+    tree = ast.parse((evaluate_module_path(name) / f"{name}.py").read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert not any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree)), "relative import"
+    assert imported <= {"datasets", "evaluate", "numpy", "hashlib"}, imported
+
+
+def test_arc_module_equals_the_package_voting_on_a_real_build(arc_fixture_dir):
+    """The module's own copy of the official voting gives `training.metrics.ARCVoting`'s pass@K on an ARC
+    build with mixed right, wrong and tied predictions."""
+    from hub_datasets import build_dataset
+    from training.metrics import ARCVoting, arc_variant_name
+
+    dd, _ = build_dataset("arc-tiny", source=arc_fixture_dir, num_tasks=4, num_aug=8)
+    test = dd["test"].with_format("numpy")[:]
+    labels, inputs = test["labels"], test["inputs"]
+    rng = np.random.default_rng(0)
+    predictions = np.where(labels == -100, 0, labels)
+    wrong = rng.random(len(labels)) < 0.4  # some variants vote for a corrupted grid
+    predictions[wrong, 0] = np.where(predictions[wrong, 0] == 2, 3, 2)
+    predictions[test["puzzle_name"] == test["puzzle_name"][0]] = 0  # one task: every variant votes for an empty grid
+    halt_logits = rng.choice([-1.0, 0.0, 2.0], size=len(labels)).astype(np.float32)  # exact ties included
+    names = [arc_variant_name(n, a) for n, a in zip(test["puzzle_name"], test["augmentation"])]
+    voting = ARCVoting()
+    voting.update(inputs, predictions, halt_logits, names, labels=labels)
+    module = load_metric("arc_pass_at_k").compute(
+        predictions=predictions.tolist(), references=labels.tolist(), inputs=inputs.tolist(),
+        puzzle_names=list(test["puzzle_name"]), augmentations=list(test["augmentation"]),
+        halt_logits=halt_logits.tolist())
+    assert module == {**voting.result(), "num_tasks": len(voting.test_pairs)}
+    assert 0 < module["pass@1"] < 1

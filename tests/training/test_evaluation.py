@@ -210,3 +210,20 @@ def test_trm_eval_cli_writes_results_with_provenance_and_plot(sudoku4, tmp_path,
 
     assert main([str(model_dir), "--dataset", str(data_dir), "--split", "validation"]) == 2
     assert "no split 'validation'" in capsys.readouterr().err
+
+
+def test_eval_results_keep_one_result_per_dataset_split_and_settings(tmp_path):
+    from training.evaluation import load_eval_results, save_eval_results
+
+    path = tmp_path / "eval_results.json"
+    base = {"exact_accuracy": 0.5, "halting": "fixed", "max_steps": 4}
+    save_eval_results(base, path, dataset="me/sudoku", split="test")
+    assert isinstance(json.loads(path.read_text()), dict)  # one evaluation: one object, as before
+    save_eval_results(dict(base, halting="adaptive"), path, keep_others=True, dataset="me/sudoku", split="test")
+    save_eval_results(base, path, keep_others=True, dataset="me/sudoku", split="train")
+    save_eval_results(dict(base, exact_accuracy=0.75), path, keep_others=True, dataset="me/sudoku", split="test")
+    entries = load_eval_results(path)
+    assert [(e["split"], e["halting"], e["exact_accuracy"]) for e in entries] == [
+        ("test", "adaptive", 0.5), ("train", "fixed", 0.5), ("test", "fixed", 0.75)]
+    save_eval_results(base, path, dataset="me/sudoku", split="test")  # without keep_others: the file is replaced
+    assert len(load_eval_results(path)) == 1

@@ -150,7 +150,7 @@ def test_fine_tuning_presets_require_a_model_to_start_from():
     assert (config.dataset_recipe, config.max_steps, config.model) == ("arc1concept-tta", 12_500, {})
 
 
-def test_arc_test_time_adaptation_finds_every_row_by_name_and_scores_pass_at_k(tmp_path, shared_data_dir):
+def test_arc_test_time_adaptation_finds_every_row_by_name_and_scores_pass_at_k(tmp_path, arc_fixture_dir):
     """Pretrain on an ARC build -> build its adaptation set -> fine-tune on the demonstrations -> pass@k on
     the same tasks' test inputs. Every adaptation puzzle is a variant of the base build, so every row of
     the fine-tuned table starts as the base model's own row for that name."""
@@ -160,7 +160,7 @@ def test_arc_test_time_adaptation_finds_every_row_by_name_and_scores_pass_at_k(t
     from training.config import TrainingConfig
     from training.train import train
 
-    arc = shared_data_dir / "arc"
+    arc = arc_fixture_dir
     options = ["--source", str(arc), "--set", "num_tasks=2", "--set", "num_aug=2"]
     assert trm(["data", "build", "arc-tiny", *options, "--output", str(tmp_path / "arc")]) == 0
     assert trm(["data", "build", "arc-tiny-tta", *options, "--output", str(tmp_path / "tta")]) == 0

@@ -16,6 +16,8 @@ from training.evaluation.evaluator import (
     calibrate_halt_confidence,
     check_dataset_matches_model,
     evaluate,
+    load_eval_results,
+    result_identity,
     save_eval_results,
 )
 from training.evaluation.plots import plot_accuracy_vs_steps, plot_training_curves
@@ -25,8 +27,10 @@ __all__ = [
     "calibrate_halt_confidence",
     "check_dataset_matches_model",
     "evaluate",
+    "load_eval_results",
     "main",
     "plot_accuracy_vs_steps",
     "plot_training_curves",
+    "result_identity",
     "save_eval_results",
 ]

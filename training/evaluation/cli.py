@@ -11,7 +11,13 @@ import torch
 
 from model_cards.render import RESULTS_FILENAME
 from modeling_trm.cli import positive_int
-from training.evaluation.evaluator import check_dataset_matches_model, evaluate, save_eval_results
+from training.evaluation.evaluator import (
+    check_dataset_matches_model,
+    evaluate,
+    load_eval_results,
+    result_identity,
+    save_eval_results,
+)
 from training.evaluation.plots import plot_accuracy_vs_steps
 
 
@@ -69,14 +75,18 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output) if args.output else (
         Path(args.model) / RESULTS_FILENAME if Path(args.model).is_dir() else Path(RESULTS_FILENAME)
     )
-    replaced = output.is_file()
-    results = save_eval_results(results, output, model=str(args.model), model_revision=args.revision,
+    previous = load_eval_results(output) if output.is_file() else []
+    # a local dataset folder still links to the Hub dataset it was pushed to, when its metadata says which
+    hub_id = dataset_metadata.hub_id if Path(args.dataset).is_dir() else str(args.dataset)
+    results = save_eval_results(results, output, keep_others=True, model=str(args.model), model_revision=args.revision,
                                 model_type=model.config.model_type, dataset=str(args.dataset),
                                 dataset_revision=args.dataset_revision, dataset_recipe=dataset_metadata.recipe,
-                                split=args.split, limit=args.limit)
-    if replaced:
-        print(f"note: replaced the previous results in {output}"
-              + (" (the model card is built from this file)" if output.name == RESULTS_FILENAME else ""),
+                                dataset_hub_id=hub_id, split=args.split, limit=args.limit)
+    if previous:
+        same = sum(result_identity(entry) == result_identity(results) for entry in previous)
+        print(f"note: {'replaced the result of the same dataset, split and settings' if same else 'added a result'}"
+              f" in {output} ({len(previous) - same + 1} evaluation(s) in it"
+              + ("; the model card is built from this file)" if output.name == RESULTS_FILENAME else ")"),
               file=sys.stderr)
     if args.plot:
         plot_accuracy_vs_steps(results, args.plot)

@@ -208,13 +208,36 @@ def _validity(task, predictions, inputs, grid_shape) -> dict[str, np.ndarray]:
 
 # Where the scores come from: every `eval_results.json` has these keys after the scores (None when unknown;
 # `step` and `weights` only for a file written by `trm train`), then `date` and `trm_hf_version`.
-PROVENANCE_KEYS = ("model", "model_revision", "model_type", "dataset", "dataset_revision", "dataset_recipe", "split",
-                   "limit", "step", "weights")
+PROVENANCE_KEYS = ("model", "model_revision", "model_type", "dataset", "dataset_revision", "dataset_recipe",
+                   "dataset_hub_id", "split", "limit", "step", "weights")
 
 
-def save_eval_results(scores: dict, path: str | Path, **provenance) -> dict:
+# What makes two evaluations "the same one": a new result replaces an earlier one only when all of these agree.
+RESULT_IDENTITY_KEYS = ("dataset", "dataset_revision", "split", "halting", "max_steps", "halt_confidence", "limit")
+
+
+def result_identity(result: dict) -> tuple:
+    """The dataset, split and solve settings of one evaluation result (see `RESULT_IDENTITY_KEYS`)."""
+    return tuple(result.get(key) for key in RESULT_IDENTITY_KEYS)
+
+
+def load_eval_results(path: str | Path) -> list[dict]:
+    """The evaluations in a results file: one dict (a single evaluation) or a list of them."""
+    data = json.loads(Path(path).read_text())
+    entries = data if isinstance(data, list) else [data]
+    if not all(isinstance(entry, dict) for entry in entries):
+        raise ValueError(f"{path}: expected an evaluation result (a JSON object) or a list of them")
+    return entries
+
+
+def save_eval_results(scores: dict, path: str | Path, *, keep_others: bool = False, **provenance) -> dict:
     """Write ``eval_results.json``, the model card's input, atomically: the `evaluate` results and where they
-    come from (`PROVENANCE_KEYS`), one flat layout for `trm eval` and `trm train`. Returns what was written."""
+    come from (`PROVENANCE_KEYS`), one flat layout for `trm eval` and `trm train`. Returns the new result.
+
+    With ``keep_others`` the results already in the file are kept, except one of the same dataset, split and
+    settings (`result_identity`), which the new one replaces: a card can show several evaluations (another
+    split, adaptive halting, more steps). The file holds one object for one evaluation, else a list.
+    """
     unknown = sorted(set(provenance) - set(PROVENANCE_KEYS))
     if unknown:
         raise TypeError(f"save_eval_results: unknown provenance {unknown}; known: {list(PROVENANCE_KEYS)}")
@@ -222,8 +245,12 @@ def save_eval_results(scores: dict, path: str | Path, **provenance) -> dict:
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "trm_hf_version": _package_version()}
     path = Path(path)
+    entries = [results]
+    if keep_others and path.is_file():
+        identity = result_identity(results)
+        entries = [entry for entry in load_eval_results(path) if result_identity(entry) != identity] + entries
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    tmp.write_text(json.dumps(entries[0] if len(entries) == 1 else entries, indent=2) + "\n")
     os.replace(tmp, path)  # a kill mid-write leaves the previous results whole
     return results
 
@@ -255,4 +282,5 @@ def _package_version() -> str | None:
         return None
 
 
-__all__ = ["PROVENANCE_KEYS", "check_dataset_matches_model", "evaluate", "save_eval_results"]
+__all__ = ["PROVENANCE_KEYS", "RESULT_IDENTITY_KEYS", "check_dataset_matches_model", "evaluate", "load_eval_results",
+           "result_identity", "save_eval_results"]

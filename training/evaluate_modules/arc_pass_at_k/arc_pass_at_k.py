@@ -1,9 +1,21 @@
-"""ARC-AGI pass@K with the official TRM voting over augmented variants (`evaluators/arc.py`)."""
+"""ARC-AGI pass@K with the official TRM voting over augmented variants (`evaluators/arc.py`).
+
+Self-contained (numpy, datasets, evaluate only), so it loads with `evaluate.load` from a folder or the Hub
+without the trm-hf package. `training.metrics.ARCVoting` is the package's implementation of the same
+voting (with rounds and submissions); tests/training/test_evaluate_modules.py keeps the two equal.
+"""
+
+import hashlib
 
 import datasets
 import evaluate
+import numpy as np
 
-from training.metrics import ARC_PASS_KS, ARCVoting, arc_variant_name
+ARC_PASS_KS = (1, 2, 5, 10, 100, 1000)
+IGNORE_LABEL_ID = -100
+CANVAS, COLOUR_OFFSET = 30, 2  # 30x30 canvas; colour c is token c + 2 (0 = PAD, 1 = EOS)
+SEPARATOR = "|||"
+DIHEDRAL_INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)  # official ids: 0 identity, 1-3 rot90 k times, 4 lr, 5 ud, 6 T, 7 anti-T
 
 _DESCRIPTION = """
 Every augmented variant (dihedral transform + colour permutation) of an ARC test input is solved on
@@ -63,7 +75,87 @@ class ArcPassAtK(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, inputs, puzzle_names, augmentations, halt_logits, pass_ks=ARC_PASS_KS):
-        voting = ARCVoting(pass_ks=pass_ks)
-        names = [arc_variant_name(name, augmentation) for name, augmentation in zip(puzzle_names, augmentations)]
-        voting.update(inputs, predictions, halt_logits, names, labels=references)
-        return {**voting.result(), "num_tasks": len(voting.test_pairs)}
+        # task -> input hash -> true output (first-seen order), and the votes [(prediction hash, sigmoid q)]
+        test_pairs, votes = {}, {}
+        # official: sigmoid of the float32 logit, in float64
+        confidences = 1.0 / (1.0 + np.exp(-np.asarray(halt_logits, np.float32).astype(np.float64)))
+        for row, (task, augmentation) in enumerate(zip(puzzle_names, augmentations)):
+            original_input = _invert(augmentation, _crop(inputs[row]))
+            input_hash = _grid_hash(original_input)
+            label = np.asarray(references[row])
+            output = _invert(augmentation, _crop(np.where(label == IGNORE_LABEL_ID, 0, label)))
+            known = test_pairs.setdefault(task, {}).setdefault(input_hash, output)
+            if known.shape != output.shape or not (known == output).all():
+                raise ValueError(f"ARC task {task!r}, augmentation {augmentation!r}: its de-augmented label disagrees "
+                                 "with another variant of the same test input")
+            prediction_hash = _grid_hash(_invert(augmentation, _crop(predictions[row])))
+            votes.setdefault(task, {}).setdefault(input_hash, []).append((prediction_hash, float(confidences[row])))
+        scores = dict.fromkeys(pass_ks, 0.0)
+        for task, pairs in test_pairs.items():
+            solved = dict.fromkeys(pass_ks, 0)
+            for input_hash, output in pairs.items():
+                stats = {}
+                for prediction_hash, confidence in votes[task][input_hash]:
+                    entry = stats.setdefault(prediction_hash, [0, 0.0])
+                    entry[0] += 1
+                    entry[1] += confidence
+                # most votes first, the mean confidence breaks ties; the stable sort keeps first-seen order
+                ranked = [h for h, _ in sorted(stats.items(), key=lambda kv: (kv[1][0], kv[1][1] / kv[1][0]), reverse=True)]
+                label_hash = _grid_hash(output)
+                for k in pass_ks:
+                    solved[k] += label_hash in ranked[:k]
+            for k in pass_ks:
+                scores[k] += solved[k] / len(pairs)
+        num_tasks = len(test_pairs)
+        result = {f"pass@{k}": scores[k] / num_tasks if num_tasks else float("nan") for k in pass_ks}
+        return {**result, "num_tasks": num_tasks}
+
+
+def _crop(tokens) -> np.ndarray:
+    """The official crop (`evaluators/arc.py:_crop`): colours of the largest-area top-left rectangle."""
+    grid = np.asarray(tokens, dtype=np.int64).reshape(CANVAS, CANVAS)
+    is_colour = (grid >= COLOUR_OFFSET) & (grid <= COLOUR_OFFSET + 9)
+    leading_run = np.where(is_colour.all(1), CANVAS, np.argmin(is_colour, axis=1))
+    widths = np.minimum.accumulate(leading_run)
+    areas = widths * np.arange(1, CANVAS + 1)
+    if areas.max() == 0:
+        return np.zeros((0, 0), np.uint8)
+    rows = int(np.argmax(areas)) + 1
+    return (grid[:rows, : widths[rows - 1]] - COLOUR_OFFSET).astype(np.uint8)
+
+
+def _grid_hash(grid) -> str:
+    """The official `grid_hash`: SHA-256 of the shape (one byte per dimension) and the uint8 cells."""
+    grid = np.ascontiguousarray(grid, dtype=np.uint8)
+    return hashlib.sha256(bytes(grid.shape) + grid.tobytes()).hexdigest()
+
+
+def _dihedral(grid: np.ndarray, transform_id: int) -> np.ndarray:
+    if transform_id in (1, 2, 3):
+        return np.rot90(grid, k=transform_id)
+    if transform_id == 4:
+        return np.flip(grid, axis=1)
+    if transform_id == 5:
+        return np.flip(grid, axis=0)
+    if transform_id == 6:
+        return grid.T
+    if transform_id == 7:
+        return np.flip(np.rot90(grid, k=1), axis=1)
+    return grid
+
+
+def _invert(augmentation: str, grid: np.ndarray) -> np.ndarray:
+    """Back to the original frame: inverse dihedral transform, then inverse colour map (official order).
+    `augmentation` is "" or "t<d>[|||<10-digit colour map>[|||o<row>,<col>]]" (the offset needs no undoing)."""
+    if not augmentation:
+        return grid
+    parts = augmentation.split(SEPARATOR)
+    if not parts[0].startswith("t") or not parts[0][1:].isdigit() or int(parts[0][1:]) > 7:
+        raise ValueError(f"cannot parse ARC augmentation {augmentation!r}")
+    out = np.ascontiguousarray(_dihedral(grid, DIHEDRAL_INVERSE[int(parts[0][1:])]))
+    if len(parts) > 1 and not parts[1].startswith("o"):
+        colour_map = np.array([int(c) for c in parts[1]])
+        if sorted(colour_map.tolist()) != list(range(10)):
+            raise ValueError(f"cannot parse ARC augmentation {augmentation!r}: bad colour map")
+        out = np.argsort(colour_map).astype(np.uint8)[out]
+    return out

@@ -1,9 +1,12 @@
-"""Accuracy of the halting (Q) head: does `halt_logit >= 0` agree with the puzzle being solved exactly?"""
+"""Accuracy of the halting (Q) head: does `halt_logit >= 0` agree with the puzzle being solved exactly?
+
+Self-contained (numpy, datasets, evaluate only), so it loads with `evaluate.load` from a folder or the Hub
+without the trm-hf package; `training.metrics.halting_accuracy` is the same arithmetic.
+"""
 
 import datasets
 import evaluate
-
-from training.metrics import halting_accuracy
+import numpy as np
 
 _DESCRIPTION = """
 TRM/HRM learn a halting head whose logit predicts whether the current answer is exactly right.
@@ -19,7 +22,7 @@ Args:
 Returns:
     halting_accuracy (`float`).
 Examples:
-    >>> metric = training.metrics.load_metric("halting_accuracy")
+    >>> metric = evaluate.load("halting_accuracy")  # a folder or a Hub id
     >>> metric.compute(predictions=[3.0, -2.0, 0.5], references=[1, 1, 0])
     {'halting_accuracy': 0.3333333333333333}
 """
@@ -45,4 +48,6 @@ class HaltingAccuracy(evaluate.Metric):
         )
 
     def _compute(self, predictions, references):
-        return {"halting_accuracy": halting_accuracy(predictions, [bool(r) for r in references])}
+        halt_logits, solved = np.asarray(predictions, np.float64), np.asarray(references).astype(bool)
+        agree = (halt_logits >= 0) == solved
+        return {"halting_accuracy": float(agree.mean()) if agree.size else float("nan")}

@@ -1,9 +1,14 @@
-"""Exact puzzle accuracy and cell accuracy of token predictions (TRM/HRM official definitions)."""
+"""Exact puzzle accuracy and cell accuracy of token predictions (TRM/HRM official definitions).
+
+Self-contained (numpy, datasets, evaluate only), so it loads with `evaluate.load` from a folder or the Hub
+without the trm-hf package; `training.metrics.puzzle_correctness` is the same arithmetic.
+"""
 
 import datasets
 import evaluate
+import numpy as np
 
-from training.metrics import IGNORE_LABEL_ID, puzzle_correctness
+IGNORE_LABEL_ID = -100
 
 _DESCRIPTION = """
 Exact accuracy: fraction of puzzles whose every supervised cell is predicted correctly.
@@ -20,7 +25,7 @@ Args:
 Returns:
     exact_accuracy (`float`), cell_accuracy (`float`), num_puzzles (`int`, puzzles with supervised cells).
 Examples:
-    >>> metric = training.metrics.load_metric("puzzle_accuracy")
+    >>> metric = evaluate.load("puzzle_accuracy")  # a folder or a Hub id
     >>> metric.compute(predictions=[[2, 3], [2, 4]], references=[[2, 3], [2, 3]])
     {'exact_accuracy': 0.5, 'cell_accuracy': 0.75, 'num_puzzles': 2}
 """
@@ -51,7 +56,15 @@ class PuzzleAccuracy(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, ignore_index=IGNORE_LABEL_ID):
-        exact, cell, supervised = puzzle_correctness(predictions, references, ignore_index)
+        predictions, references = np.asarray(predictions), np.asarray(references)
+        if predictions.shape != references.shape:
+            raise ValueError(f"predictions {predictions.shape} and references {references.shape} differ in shape")
+        mask = references != ignore_index
+        correct = ((predictions == references) & mask).sum(-1)
+        num_supervised = mask.sum(-1)
+        supervised = num_supervised > 0  # rows without a supervised cell are left out of both means
+        exact = correct == num_supervised
+        cell = correct / np.maximum(num_supervised, 1)
         count = int(supervised.sum())
         return {
             "exact_accuracy": float(exact[supervised].mean()) if count else float("nan"),
