@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
 from pathlib import Path
 
 import datasets
 from datasets import DatasetDict
+
+from modeling_trm.folders import non_empty, remove_stale_stages, removed_on_failure, replace_folder, stage_path
 
 from .card import render_dataset_card
 from .metadata import METADATA_FILENAME, PuzzleDatasetMetadata
@@ -25,37 +26,22 @@ def save_puzzle_dataset(dd: DatasetDict, metadata: PuzzleDatasetMetadata, path: 
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"--output {path} is a file, not a folder")
-    if _non_empty(path) and not (path / METADATA_FILENAME).is_file() and not overwrite:
+    if non_empty(path) and not (path / METADATA_FILENAME).is_file() and not overwrite:
         raise FileExistsError(
             f"--output {path} is a non-empty folder that is not a puzzle dataset (no {METADATA_FILENAME}); "
             "choose another folder or pass --overwrite to replace its contents"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    remove_stale_stages(path)  # left by a build that was killed while saving
+    tmp = stage_path(path)
     shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with removed_on_failure(tmp, path.parent, f"the dataset {path.name}",
+                            kept="the previous dataset there is unchanged" if path.exists() else None):
         dd.save_to_disk(str(tmp))
         metadata.save(tmp)
         render_dataset_card(metadata).save(tmp / "README.md")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     replace_folder(tmp, path)
     return path
-
-
-def replace_folder(new: Path, path: Path) -> None:
-    """Rename the finished folder ``new`` to ``path``; a previous ``path`` is moved aside first and
-    deleted only once the new one is in place."""
-    old = path.with_name(f".{path.name}.old-{os.getpid()}")
-    if path.exists():
-        os.replace(path, old)
-    os.replace(new, path)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _non_empty(path: Path) -> bool:
-    return path.is_dir() and any(path.iterdir())
 
 
 def _is_local(path_or_repo: str | Path) -> bool:
