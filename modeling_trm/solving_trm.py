@@ -18,11 +18,13 @@ import dataclasses
 import json
 import math
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers.utils import ModelOutput, cached_file
 
 SOLVE_CONFIG_NAME = "solve_config.json"
@@ -105,6 +107,12 @@ class SolveConfig:
             return cls(**json.load(f))
 
 
+def _weights_files(source: str, suffix: str) -> str:
+    """The weights files of a local model folder with this suffix, for an error message."""
+    files = sorted(Path(source).glob(f"*{suffix}")) if Path(source).is_dir() else []
+    return ", ".join(map(str, files)) or f"a {suffix} weights file of {source}"
+
+
 @dataclass
 class SolveOutput(ModelOutput):
     r"""
@@ -169,8 +177,31 @@ class PuzzleSolverMixin:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        model = loaded[0] if kwargs.get("output_loading_info") else loaded  # (model, loading_info)
+        """`PreTrainedModel.from_pretrained`, plus ``solve_config.json``; weights that leave parameters random
+        (a structural override such as ``num_layers=3`` on a 2-layer model) are an error unless the caller
+        asks for ``output_loading_info`` to judge them itself, and a weights file that is a pickle or not a
+        safetensors file is named."""
+        wants_info = kwargs.get("output_loading_info", False)
+        kwargs["output_loading_info"] = True
+        source = str(pretrained_model_name_or_path)
+        try:
+            model, info = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except pickle.UnpicklingError:
+            raise ValueError(f"{_weights_files(source, '.bin')} would have to be unpickled, which can run any code "
+                             "it carries; refusing it (this package saves weights as model.safetensors)") from None
+        except SafetensorError as error:
+            raise ValueError(f"{_weights_files(source, '.safetensors')} is not a readable safetensors file "
+                             f"({str(error).strip().splitlines()[0] if str(error).strip() else 'unreadable'})") from None
+        problems = {kind: sorted(map(str, keys)) for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")
+                    if (keys := info.get(kind))}
+        if problems and not wants_info:
+            listed = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(keys[:4])}"
+                               + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "") for kind, keys in problems.items())
+            raise ValueError(f"the weights in {source} do not fit the model's config ({listed}): a setting given to "
+                             "from_pretrained (num_layers, hidden_size, ...) or edited in config.json leaves parts of "
+                             "the model random; load without it (output_loading_info=True returns such a model "
+                             "with the report)")
+        loaded = (model, info) if wants_info else model
         hub_kwargs = {
             key: kwargs[key]
             for key in ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")

@@ -42,8 +42,8 @@ def test_a_config_with_a_layer_more_than_the_weights_is_an_error(tmp_path, capsy
 
 
 @pytest.mark.parametrize("make, expected", [
-    (lambda tmp: str(tmp / "no" / "such" / "model"), "model folder .*no/such/model does not exist"),
-    (lambda tmp: "./no-such-model", "model folder ./no-such-model does not exist"),
+    (lambda tmp: str(tmp / "no" / "such" / "model"), r"no such folder: .*no/such/model \(and it is not a Hub repo id\)$"),
+    (lambda tmp: "./no-such-model", r"no such folder: ./no-such-model \(and it is not a Hub repo id\)$"),
     (lambda tmp: str(tmp), "has no config.json, so it is not a saved model folder"),
 ])
 def test_a_bad_model_path_is_named(tmp_path, capsys, make, expected):
