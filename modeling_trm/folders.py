@@ -103,7 +103,9 @@ def disk_full_error(folder: Path, what: str, kept: str | None = None) -> OSError
         free = shutil.disk_usage(mount).free
         mount = f"{mount} ({free / 2**20:,.0f} MiB free)"
     message = f"no space left on the disk {mount} holding {folder}: {what} was not saved (its partial files were removed)"
-    return OSError(errno.ENOSPC, message + (f"; {kept}" if kept else ""))
+    error = OSError(message + (f"; {kept}" if kept else ""))
+    error.errno = errno.ENOSPC  # set after: OSError(errno, text) would print "[Errno 28]" before the text
+    return error
 
 
 @contextlib.contextmanager
