@@ -12,6 +12,7 @@ import torch
 from transformers import AutoConfig, AutoModel
 
 import modeling_trm  # noqa: F401  (registers TRM/HRM with the Auto classes)
+from modeling_trm.loading import local_folder_or_repo_id
 from modeling_trm.processing_trm import PuzzleProcessor
 
 
@@ -27,6 +28,7 @@ def build_model(config, metadata):
                               num_puzzle_identifiers=metadata.num_puzzle_identifiers)
         return AutoModel.from_config(AutoConfig.for_model(config.model_type, **{**dataset_fields, **config.model}))
 
+    local_folder_or_repo_id(config.init_from, "init_from")  # a missing folder is named, not looked up on the Hub
     model = AutoModel.from_pretrained(config.init_from, **config.model)
     if model.puzzle_embedding is not None:
         table, matched = transfer_puzzle_table(
