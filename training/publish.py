@@ -18,6 +18,8 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
 
+from modeling_trm.loading import check_hub_reachable, naming_hub_failures
+
 logger = logging.getLogger(__name__)
 
 PROCESSOR_CONFIG_NAMES = ("processor_config.json", "preprocessor_config.json")
@@ -118,18 +120,22 @@ def push_model_folder(
         raise PermissionError(
             "no Hugging Face token found: set HF_TOKEN, run `hf auth login`, or pass token=... to push_model_folder"
         )
+    # The model folder is complete and stays where it is: the one-line error says so, and how to retry.
+    saved = f"the model is saved in {model_dir}; upload it later with `trm push {model_dir} {repo_id}`"
+    check_hub_reachable(f"upload {model_dir} to {repo_id!r}", saved)
     api = HfApi(token=token)
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    if revision is not None and revision != "main":
-        api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-    commit = api.upload_folder(
-        folder_path=model_dir,
-        repo_id=repo_id,
-        repo_type="model",
-        revision=revision,
-        commit_message=commit_message or f"Upload {model_dir.name}",
-        ignore_patterns=TRAINING_STATE_PATTERNS,
-    )
+    with naming_hub_failures(f"upload {model_dir} to {repo_id!r}", saved):
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if revision is not None and revision != "main":
+            api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+        commit = api.upload_folder(
+            folder_path=model_dir,
+            repo_id=repo_id,
+            repo_type="model",
+            revision=revision,
+            commit_message=commit_message or f"Upload {model_dir.name}",
+            ignore_patterns=TRAINING_STATE_PATTERNS,
+        )
     logger.info("pushed %s to %s (revision %s): %s", model_dir, repo_id, revision or "main", commit)
     return commit
 
