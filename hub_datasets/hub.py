@@ -79,8 +79,6 @@ def push_puzzle_dataset(dd: DatasetDict, metadata: PuzzleDatasetMetadata, repo_i
     and the card in one commit; the card keeps the ``configs``/``dataset_info`` YAML that
     ``push_to_hub`` wrote, so ``datasets.load_dataset(repo_id)`` still finds splits and features. An
     unreachable endpoint is one `HubUnreachableError` line that names it and, with ``saved``, the local copy."""
-    from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi
-
     check_hub_reachable(f"upload the dataset to {repo_id!r}", saved)
     with naming_hub_failures(f"upload the dataset to {repo_id!r}", saved):
         return _push(dd, metadata, repo_id, private, token, revision, commit_message)

@@ -177,7 +177,9 @@ def _meta_model(config):
 
 
 def _read_json(path: Path):
-    return json.loads(path.read_text()) if path.is_file() else None
+    from modeling_trm.loading import read_json_file
+
+    return read_json_file(path) if path.is_file() else None
 
 
 def _load_results(model_dir: Path, eval_results) -> list[dict]:

@@ -103,8 +103,18 @@ class SolveConfig:
         )
         if path is None:
             return None
-        with open(path, encoding="utf-8") as f:
-            return cls(**json.load(f))
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            empty = isinstance(error, json.JSONDecodeError) and not error.doc.strip()
+            raise ValueError(f"{path} is not valid JSON ({'empty file' if empty else error})") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a mapping of SolveConfig fields")
+        try:
+            return cls(**values)
+        except TypeError as error:
+            raise ValueError(f"{path}: {error}") from None
 
 
 def _weights_files(source: str, suffix: str) -> str:

@@ -11,14 +11,13 @@ the `token` argument, and is never printed or logged.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
 
-from modeling_trm.loading import check_hub_reachable, naming_hub_failures
+from modeling_trm.loading import check_hub_reachable, naming_hub_failures, read_json_file
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +64,14 @@ def check_model_folder(model_dir: str | Path) -> None:
     if not config_path.is_file():
         missing.append("config.json (the model config; write it with model.save_pretrained)")
     else:
-        auto_map = json.loads(config_path.read_text()).get("auto_map") or {}
+        auto_map = read_json_file(config_path).get("auto_map") or {}
         for auto_class in ("AutoConfig", "AutoModel"):
             if auto_class not in auto_map:
                 missing.append(f"config.json 'auto_map' entry {auto_class!r} (needed for trust_remote_code loading)")
 
     index_path = model_dir / "model.safetensors.index.json"
     if index_path.is_file():
-        shards = sorted(set(json.loads(index_path.read_text())["weight_map"].values()))
+        shards = sorted(set(read_json_file(index_path)["weight_map"].values()))
         missing += [f"{shard} (weight shard listed in model.safetensors.index.json)" for shard in shards
                     if not (model_dir / shard).is_file()]
     elif not (model_dir / "model.safetensors").is_file():
@@ -82,7 +81,7 @@ def check_model_folder(model_dir: str | Path) -> None:
     if not processor_configs:
         missing.append(f"{PROCESSOR_CONFIG_NAMES[0]} (the processor; write it with processor.save_pretrained)")
     for name in processor_configs:
-        auto_map = {**auto_map, **(json.loads((model_dir / name).read_text()).get("auto_map") or {})}
+        auto_map = {**auto_map, **(read_json_file(model_dir / name).get("auto_map") or {})}
 
     if not (model_dir / "solve_config.json").is_file():
         missing.append("solve_config.json (the solve settings; written by model.save_pretrained)")

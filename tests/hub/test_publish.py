@@ -133,3 +133,10 @@ def test_trm_push_cli_never_prints_or_logs_the_token(hub_server, tmp_path, caplo
     captured = capsys.readouterr()
     assert hub_server.token not in caplog.text + captured.out + captured.err
     assert all(hub_server.token not in path for _, path, _ in hub_server.requests)
+
+
+def test_a_truncated_file_in_the_folder_is_named(tmp_path):
+    folder = write_model_folder(tmp_path / "model")
+    (folder / "processor_config.json").write_text("")
+    with pytest.raises(ValueError, match=f"^{folder / 'processor_config.json'} is not valid JSON \\(empty file\\)$"):
+        check_model_folder(folder)

@@ -19,12 +19,18 @@ def test_user_errors_print_one_line_and_a_hint(tmp_path, capsys):
         (["train", "--resume", str(tmp_path / "nothing")], "trm train: error: --resume: "),
         (["data", "build", "sudoku-nope"], "trm data: error: unknown recipe 'sudoku-nope'"),
         (["eval", str(tmp_path / "none"), "--dataset", str(tmp_path)], "trm eval: error: "),
+        (["train", "--config", str(tmp_path / "tagged.yaml")],
+         f"trm train: error: {tmp_path / 'tagged.yaml'} is not plain YAML: could not determine a constructor"),
+        (["train", "lr=!!python/object/apply:os.system ['true']"],
+         "trm train: error: lr=!!python/object/apply:os.system ['true']: not a plain value"),
     ]
+    (tmp_path / "tagged.yaml").write_text(f"lr: !!python/object/apply:os.system ['touch {tmp_path / 'ran'}']\n")
     for argv, first_line in cases:
         assert trm_main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 2 and err[0].startswith(first_line), (argv, err)
         assert err[1] == f"(run 'trm {argv[0]} --help' for the options)"
+    assert not (tmp_path / "ran").exists()
 
 
 def test_resume_followed_by_an_override_is_not_a_path():

@@ -71,3 +71,13 @@ def test_a_two_part_name_under_a_local_folder_is_read_as_a_path(sudoku4_dataset,
     assert trm(["train", "--preset", "sudoku4x4", "--max-steps", "1", "--output-dir", str(tmp_path / "run"),
                 f"dataset={sudoku4_dataset}", "init_from=runs/model"]) == 2
     assert "no such folder: runs/model (read as a path because runs/ is a local folder)" in capsys.readouterr().err
+
+
+def test_an_unreadable_processor_of_init_from_is_named_not_taken_for_no_names(tiny_config, tmp_path):
+    """A 0-byte processor_config.json used to pass for "no puzzle names" and fine-tuning went on."""
+    from training.train import train
+
+    base = train(tiny_config(max_steps=1, output_dir=str(tmp_path / "base")))
+    (base / "processor_config.json").write_text("")
+    with pytest.raises(ValueError, match=f"init_from: cannot read {base / 'processor_config.json'}: "):
+        Trainer(tiny_config(max_steps=1, init_from=str(base), model={}, output_dir=str(tmp_path / "tuned")))
