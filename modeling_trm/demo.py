@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 from dataclasses import dataclass
@@ -208,6 +209,14 @@ def step_text(processor: PuzzleProcessor, refinement: Refinement, step: int) -> 
 # the app
 
 
+def whole_number(value, name: str, minimum: int) -> int:
+    """A count from the app or its API (a slider sends 3 or 3.0): 2.5 steps is refused, not floored to 2."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or value != int(value) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def build_app(models: list[DemoModel]):
     """The Gradio Blocks app for these models (the first is selected)."""
     import gradio as gr
@@ -249,13 +258,14 @@ def build_app(models: list[DemoModel]):
         processor = demo_model.processor
         no_result = (None, gr.update(maximum=1, value=0), None, "", None, "", None, "")
         try:
+            max_steps, test_index = whole_number(max_steps, "max_steps", 1), whole_number(test_index, "test pair", 0)
             puzzle = parse_puzzle(processor.task, text)
             arc_note, arc_picture, puzzle_name = "", None, None
             if processor.task == "arc":
-                arc_picture, puzzle, puzzle_name, arc_note = _arc_inputs(demo_model, puzzle, task_id, int(test_index),
-                                                                         int(max_steps), halting)
+                arc_picture, puzzle, puzzle_name, arc_note = _arc_inputs(demo_model, puzzle, task_id, test_index,
+                                                                         max_steps, halting)
             refinement = refine(demo_model.model, processor, puzzle, puzzle_name=puzzle_name,
-                                max_steps=int(max_steps), halting=halting)
+                                max_steps=max_steps, halting=halting)
         except ValueError as error:
             return (error_markdown(error), *no_result)
         last = refinement.num_steps

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from transformers.utils import ModelOutput, cached_file
@@ -245,6 +246,10 @@ class PuzzleSolverMixin:
             `SolveOutput`. `model.solve(**processor(puzzles))` works.
         """
         config = (solve_config if solve_config is not None else self.solve_config).update(**overrides)
+        if overrides.get("halt_confidence") is not None and config.halting == "fixed":
+            raise ValueError(f"halt_confidence={overrides['halt_confidence']!r} applies to adaptive halting only: with "
+                             "halting='fixed' every puzzle runs max_steps steps and it would be ignored; pass "
+                             "halting='adaptive' (--halting adaptive) or leave it out.")
         max_steps = config.max_steps if config.max_steps is not None else self.config.max_supervision_steps
         input_ids, puzzle_ids = self._check_solve_inputs(input_ids, puzzle_ids)
 
@@ -342,11 +347,27 @@ class PuzzleSolverMixin:
 
 
 def _as_ids(name: str, ids, device) -> torch.Tensor:
-    """Integer ids as int64; floats (NaN included) and bools are refused rather than cast."""
-    ids = torch.as_tensor(ids, device=device)
+    """Integer ids as int64; floats (NaN included) and bools are refused rather than cast; puzzles given as
+    text (strings, lists of characters) are pointed at the processor that encodes them."""
+    if not isinstance(ids, torch.Tensor) and _holds_text(ids):
+        raise ValueError(f"{name} must be token ids, got text: encode puzzles with the model's processor first, "
+                         "e.g. model.solve(**processor(puzzles)) with processor = AutoProcessor.from_pretrained(...).")
+    try:
+        ids = torch.as_tensor(ids, device=device)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{name} must be a [batch, seq_len] array of integer token ids ({error}).") from None
     if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
         raise ValueError(f"{name} must be integer token ids, got dtype {ids.dtype}.")
     return ids.long()
+
+
+def _holds_text(value, depth: int = 0) -> bool:
+    if isinstance(value, (str, bytes)):
+        return True
+    if depth < 3 and isinstance(value, (list, tuple)) and value:
+        return _holds_text(value[0], depth + 1)
+    return isinstance(value, np.ndarray) and value.dtype.kind in "USO" and value.size > 0 and \
+        isinstance(value.flat[0], (str, bytes))
 
 
 def _check_ids(name: str, ids: torch.Tensor, limit: int, limit_name: str) -> None:
