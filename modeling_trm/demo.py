@@ -51,11 +51,10 @@ class DemoModel:
 
 def load_demo_model(name: str) -> DemoModel:
     """A model folder or Hub repo id with the processor saved beside it (no download beyond the model)."""
-    from transformers import AutoModel
-
+    from .loading import load_model_for_solving
     from .solve_cli import load_processor
 
-    model = AutoModel.from_pretrained(name)
+    model = load_model_for_solving(name)  # a missing folder or an unreachable Hub is named in one line
     return DemoModel(name, model, load_processor(name, None, model.config, None))
 
 

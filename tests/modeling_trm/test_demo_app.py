@@ -203,3 +203,11 @@ def test_step_counts_from_the_api_are_whole_numbers(demo_server):
     for value in (2.5, 0, -1, float("nan"), float("inf"), True, "3"):
         with pytest.raises(ValueError, match=f"max_steps must be a whole number >= 1, got {value!r}"):
             whole_number(value, "max_steps", 1)
+
+
+def test_a_missing_model_folder_is_named(tmp_path, capsys):
+    from modeling_trm.demo import main
+
+    assert main([str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err.strip() == f"trm demo: error: no such folder: {tmp_path / 'none'} (and it is not a " \
+                                              "Hub repo id)"
