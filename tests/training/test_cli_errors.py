@@ -54,3 +54,44 @@ def test_ctrl_c_saves_then_exits_130(sudoku4_dataset, tmp_path, monkeypatch):
     argv = ["train", f"dataset={sudoku4_dataset}", "--output-dir", str(output), "--max-steps", "20", *tiny]
     assert trm_main(argv) == 130
     assert [p.name for p in list_checkpoints(Path(output) / "checkpoints")] == ["checkpoint-2"]
+
+
+def test_library_errors_about_files_or_the_network_stay_one_line(monkeypatch, capsys):
+    """A malformed file or an unreachable endpoint reported in a library's own class (not ValueError/OSError)
+    is still one line, should a reader not name it first; anything else keeps its traceback."""
+    import importlib
+    import pickle
+
+    import pytest
+
+    module = importlib.import_module("training.publish")
+    for raised, code, expected in [
+        (pickle.UnpicklingError("invalid load key, 'x'."), 2, "trm push: error: UnpicklingError: invalid load key"),
+        (ConnectionRefusedError(111, "Connection refused"), 1, "trm push: error: [Errno 111] Connection refused"),
+    ]:
+        def fail(argv, raised=raised):
+            raise raised
+
+        monkeypatch.setattr(module, "main", fail)
+        assert trm_main(["push", "x", "y"]) == code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(expected), err
+
+    class HttpxLike(Exception):  # httpx's ConnectError is no OSError
+        pass
+
+    HttpxLike.__name__ = "ConnectError"
+
+    def unreachable(argv):
+        raise RuntimeError("upload failed") from HttpxLike("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(module, "main", unreachable)
+    assert trm_main(["push", "x", "y"]) == 1
+    assert "cannot reach the Hub at" in capsys.readouterr().err
+
+    def bug(argv):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(module, "main", bug)
+    with pytest.raises(KeyError):
+        trm_main(["push", "x", "y"])
