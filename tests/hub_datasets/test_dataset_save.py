@@ -122,3 +122,17 @@ def test_num_aug_0_builds_the_originals_and_empty_splits_are_refused(capsys):
             cli.main(["build", "sudoku4x4-gen", "--set", f"{name}=0"])
     with pytest.raises(ValueError, match="this recipe reads the ARC task JSONs: pass source="):
         cli.main(["build", "arc-tiny"])
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("", "is not valid JSON (empty file)"),
+    ('{"task": "sudoku"', "is not valid JSON"),
+    ('{"task": "sudoku"}', "is not a puzzle dataset description this version reads"),
+])
+def test_a_malformed_puzzle_dataset_json_is_named(built, tmp_path, content, expected):
+    dataset, metadata = built
+    path = hub_datasets.save_puzzle_dataset(dataset, metadata, tmp_path / "data")
+    (path / "puzzle_dataset.json").write_text(content)
+    with pytest.raises(ValueError, match=f"^{path / 'puzzle_dataset.json'} {expected}".replace("(", r"\(")
+                       .replace(")", r"\)")):
+        hub_datasets.load_dataset_metadata(path)
