@@ -410,7 +410,8 @@ def adaptive_section(official, model_dir: Path, batch_size: int, trials: int, li
             for c in chunks]).argmax(-1)
 
     def ours(halting, confidence=0.5):
-        return lambda: model.solve(inputs, puzzle_ids, max_steps=steps, halting=halting, halt_confidence=confidence,
+        confidence = {"halt_confidence": confidence} if halting == "adaptive" else {}  # fixed refuses one
+        return lambda: model.solve(inputs, puzzle_ids, max_steps=steps, halting=halting, **confidence,
                                    batch_size=batch_size)
 
     log(f"adaptive {model_dir} ({len(inputs)} puzzles, {steps} steps)")

@@ -112,7 +112,8 @@ def _sudoku_dataset(train: SudokuRecords, test: SudokuRecords, num_aug: int, see
     aug_a = apply_sudoku_transforms(originals_a, transforms).reshape(count, num_aug, size, size)
     questions = np.concatenate([train.questions[:, None], aug_q], axis=1).reshape(-1, size, size)
     answers = np.concatenate([train.answers[:, None], aug_a], axis=1).reshape(-1, size, size)
-    chars = transforms.to_chars().reshape(count, num_aug, -1)
+    chars = transforms.to_chars()
+    chars = chars.reshape(count, num_aug, chars.shape[-1])  # the width spelled out: num_aug=0 leaves no rows
     chars = np.concatenate([np.zeros_like(chars[:, :1]), chars], axis=1).reshape(count * (num_aug + 1), -1)
     present = np.tile(np.arange(num_aug + 1) > 0, count)
     # tokens (docs/numerics.md#vocabularies): PAD 0, blank 1, digit d -> d + 1
@@ -137,7 +138,7 @@ def _maze_dataset(train: MazeRecords, test: MazeRecords, dihedral: bool):
 
 def _csv_file(source: str | Path | None, stem: str) -> Path:
     if source is None:
-        raise ValueError("this recipe reads CSV files: pass source=<folder with train.csv and test.csv>")
+        raise ValueError("this recipe reads CSV files: pass source=<folder with train.csv and test.csv> (--source)")
     for name in (f"{stem}.csv", f"{stem}.csv.gz"):
         if (Path(source) / name).is_file():
             return Path(source) / name
@@ -323,6 +324,8 @@ def arc_variant_groups(source, rng: np.random.RandomState, subsets=("training", 
                        test_subset="evaluation", num_aug: int = 1000, num_tasks: int | None = None) -> list[ArcGroup]:
     """The variant plan of an ARC build (no materialisation): per subset, tasks shuffled by ``rng``,
     then each task's variants chosen. Gives the official split statistics in seconds."""
+    if source is None:
+        raise ValueError("this recipe reads the ARC task JSONs: pass source=<folder with the ARC subsets> (--source)")
     groups = []
     for subset in subsets:
         subset_tasks, _ = arc_lib.read_arc_subset(source, subset)
@@ -437,6 +440,18 @@ def _check_count(recipe: str, name: str, value, default) -> None:
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"recipe {recipe!r}: {name} must be a whole number >= 0, got {value!r}")
+    if value == 0 and name in AT_LEAST_ONE:
+        raise ValueError(f"recipe {recipe!r}: {name} must be at least 1, got 0 ({AT_LEAST_ONE[name]})")
+
+
+# Counts for which 0 would build an empty split or grid (num_aug=0 is fine: the originals only).
+AT_LEAST_ONE = {
+    "num_train": "a train split without puzzles trains nothing",
+    "num_test": "a test split without puzzles evaluates nothing",
+    "subsample_size": "a train split without puzzles trains nothing; None keeps them all",
+    "num_tasks": "no tasks make empty splits; None keeps them all",
+    "size": "a grid needs cells",
+}
 
 
 def build_dataset(recipe: str, source: str | Path | None = None, seed: int | None = None, command: str | None = None,

@@ -50,6 +50,10 @@ def _build(args) -> int:
         overrides[key] = _value(value)
     if args.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {args.recipe!r}; available: {', '.join(RECIPES)}")
+    if args.push_to_hub:  # before minutes of building, not after
+        from modeling_trm.loading import check_hub_reachable
+
+        check_hub_reachable(f"upload the dataset to {args.push_to_hub!r}", "nothing was built")
     command = "trm data " + shlex.join(args.argv)
     start = time.perf_counter()
     dd, metadata = build_dataset(args.recipe, source=args.source, seed=args.seed, command=command, **overrides)
@@ -61,7 +65,8 @@ def _build(args) -> int:
         print(f"saved to {args.output}{' (replacing the dataset that was there)' if replaced else ''} "
               "(datasets.load_from_disk reads it)")
     if args.push_to_hub:
-        print(push_puzzle_dataset(dd, metadata, args.push_to_hub, private=args.private))
+        saved = f"the dataset is saved in {args.output}" if args.output else "nothing was saved (no --output)"
+        print(push_puzzle_dataset(dd, metadata, args.push_to_hub, private=args.private, saved=saved))
         if args.output:  # the local folder records where it is published: model cards evaluated on it link there
             metadata.hub_id = args.push_to_hub
             metadata.save(args.output)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
 from pathlib import Path
 
 import datasets
 from datasets import DatasetDict
+
+from modeling_trm.folders import non_empty, remove_stale_stages, removed_on_failure, replace_folder, stage_path
+from modeling_trm.loading import check_hub_reachable, local_folder_or_repo_id, naming_hub_failures
 
 from .card import render_dataset_card
 from .metadata import METADATA_FILENAME, PuzzleDatasetMetadata
@@ -25,37 +27,22 @@ def save_puzzle_dataset(dd: DatasetDict, metadata: PuzzleDatasetMetadata, path: 
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"--output {path} is a file, not a folder")
-    if _non_empty(path) and not (path / METADATA_FILENAME).is_file() and not overwrite:
+    if non_empty(path) and not (path / METADATA_FILENAME).is_file() and not overwrite:
         raise FileExistsError(
             f"--output {path} is a non-empty folder that is not a puzzle dataset (no {METADATA_FILENAME}); "
             "choose another folder or pass --overwrite to replace its contents"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    remove_stale_stages(path)  # left by a build that was killed while saving
+    tmp = stage_path(path)
     shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with removed_on_failure(tmp, path.parent, f"the dataset {path.name}",
+                            kept="the previous dataset there is unchanged" if path.exists() else None):
         dd.save_to_disk(str(tmp))
         metadata.save(tmp)
         render_dataset_card(metadata).save(tmp / "README.md")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     replace_folder(tmp, path)
     return path
-
-
-def replace_folder(new: Path, path: Path) -> None:
-    """Rename the finished folder ``new`` to ``path``; a previous ``path`` is moved aside first and
-    deleted only once the new one is in place."""
-    old = path.with_name(f".{path.name}.old-{os.getpid()}")
-    if path.exists():
-        os.replace(path, old)
-    os.replace(new, path)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _non_empty(path: Path) -> bool:
-    return path.is_dir() and any(path.iterdir())
 
 
 def _is_local(path_or_repo: str | Path) -> bool:
@@ -66,7 +53,9 @@ def load_puzzle_dataset(path_or_repo: str | Path, revision: str | None = None) -
     """A folder written by ``save_puzzle_dataset`` or a Hub dataset repo written by ``push_puzzle_dataset``."""
     if _is_local(path_or_repo):
         return datasets.load_from_disk(str(path_or_repo))
-    return datasets.load_dataset(str(path_or_repo), revision=revision)
+    repo_id = local_folder_or_repo_id(str(path_or_repo), "dataset")
+    with naming_hub_failures(f"load the dataset {repo_id!r}"):
+        return datasets.load_dataset(repo_id, revision=revision)
 
 
 def load_dataset_metadata(path_or_repo: str | Path, revision: str | None = None) -> PuzzleDatasetMetadata:
@@ -77,16 +66,25 @@ def load_dataset_metadata(path_or_repo: str | Path, revision: str | None = None)
         return PuzzleDatasetMetadata.load(path)
     from huggingface_hub import hf_hub_download
 
-    return PuzzleDatasetMetadata.load(hf_hub_download(str(path_or_repo), METADATA_FILENAME, repo_type="dataset",
-                                                      revision=revision))
+    repo_id = local_folder_or_repo_id(str(path_or_repo), "dataset")
+    with naming_hub_failures(f"load the dataset {repo_id!r}"):
+        path = hf_hub_download(repo_id, METADATA_FILENAME, repo_type="dataset", revision=revision)
+    return PuzzleDatasetMetadata.load(path)
 
 
 def push_puzzle_dataset(dd: DatasetDict, metadata: PuzzleDatasetMetadata, repo_id: str, private: bool = False,
                         token: str | None = None, revision: str | None = None,
-                        commit_message: str | None = None) -> str:
+                        commit_message: str | None = None, saved: str | None = None) -> str:
     """Upload the data (``DatasetDict.push_to_hub``: parquet + features), then ``puzzle_dataset.json``
     and the card in one commit; the card keeps the ``configs``/``dataset_info`` YAML that
-    ``push_to_hub`` wrote, so ``datasets.load_dataset(repo_id)`` still finds splits and features."""
+    ``push_to_hub`` wrote, so ``datasets.load_dataset(repo_id)`` still finds splits and features. An
+    unreachable endpoint is one `HubUnreachableError` line that names it and, with ``saved``, the local copy."""
+    check_hub_reachable(f"upload the dataset to {repo_id!r}", saved)
+    with naming_hub_failures(f"upload the dataset to {repo_id!r}", saved):
+        return _push(dd, metadata, repo_id, private, token, revision, commit_message)
+
+
+def _push(dd, metadata, repo_id, private, token, revision, commit_message) -> str:
     import dataclasses
 
     from huggingface_hub import CommitOperationAdd, DatasetCard, HfApi

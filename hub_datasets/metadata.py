@@ -58,7 +58,14 @@ class PuzzleDatasetMetadata:
 
     @classmethod
     def load(cls, path: str | Path) -> PuzzleDatasetMetadata:
+        from modeling_trm.loading import read_json_file
+
         path = Path(path)
         if path.is_dir():
             path = path / METADATA_FILENAME
-        return cls.from_dict(json.loads(path.read_text()))
+        data = read_json_file(path)
+        try:
+            return cls.from_dict(data)
+        except (TypeError, KeyError, AttributeError) as error:  # a field missing, unknown or of the wrong kind
+            raise ValueError(f"{path} is not a puzzle dataset description this version reads ({error}); rebuild the "
+                             "dataset with `trm data build`") from None

@@ -139,7 +139,7 @@ def render_model_card(
         template_path=str(TEMPLATE),
         model_name=repo_id,
         repo_id=repo_id,
-        summary=_summary(kind, task, config, model),
+        summary=_summary(kind, task, config, model) + _conversion_note(_read_json(model_dir / "conversion.json")),
         results_rows=rows,
         results_notes=notes,
         dataset_ref=", ".join(sorted({r["dataset"] for r in rows})) or "its test split",
@@ -191,7 +191,9 @@ def _meta_model(config):
 
 
 def _read_json(path: Path):
-    return json.loads(path.read_text()) if path.is_file() else None
+    from modeling_trm.loading import read_json_file
+
+    return read_json_file(path) if path.is_file() else None
 
 
 def _load_results(model_dir: Path, eval_results) -> list[dict]:
@@ -280,6 +282,18 @@ def _summary(kind: str, task: str, config, model) -> str:
         f"once and improves that answer by recursive refinement over up to {config.max_supervision_steps} "
         "supervision steps, with a learned halting head that says when the answer is done."
     )
+
+
+def _conversion_note(record: dict | None) -> str:
+    """What `trm convert` could not know for sure (conversion.json), said where a reader of the card sees it."""
+    if not record:
+        return ""
+    note = f"\n\nConverted from the official checkpoint `{Path(str(record.get('checkpoint', '?'))).name}` with `trm convert`"
+    if record.get("task_guessed"):
+        note += f"; **the task ({record.get('task')}) was {record.get('task_source')}**"
+    if record.get("puzzle_rows") and record["puzzle_rows"] > 1 and not record.get("puzzle_names"):
+        note += f"; its {record['puzzle_rows']:,} puzzle-embedding rows have no names (solving uses the blank row)"
+    return note + "."
 
 
 def _architecture_intro(kind: str, config) -> str:

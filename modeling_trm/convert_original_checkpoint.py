@@ -20,13 +20,18 @@ import argparse
 import json
 import logging
 import math
+import pickle
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import CONFIG_MAPPING, AutoModel  # TRM/HRM registered by the package's __init__
+
+from .folders import non_empty, remove_stale_stages, removed_on_failure, replace_folder, stage_path
+from .loading import read_json_file, read_yaml_file
 
 logger = logging.getLogger(__name__)
 
@@ -152,14 +157,20 @@ def load_official_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A ``torch.save``d state dict (loaded with ``weights_only=True``) or a safetensors file."""
     path = Path(path)
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(path)
+        try:
+            return load_file(path)
+        except SafetensorError as err:
+            raise ValueError(f"{path} is not a readable safetensors file ({_first_line(err)})") from None
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError ... on a bad file
-        raise ValueError(f"{path} is not a readable torch state dict of tensors (only tensors are loaded, "
-                         f"nothing is unpickled): {err}") from err
+    except pickle.UnpicklingError:
+        raise ValueError(f"{path} holds more than tensors and would have to be unpickled, which can run any code "
+                         "it carries; refusing it (only plain tensor state dicts are read)") from None
+    except Exception as err:  # torch raises RuntimeError, EOFError ... on a truncated or foreign file
+        raise ValueError(f"{path} is not a readable torch state dict of tensors ({_first_line(err)})") from None
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise ValueError(f"{path} does not hold a flat state dict of tensors")
     return state_dict
@@ -169,13 +180,7 @@ def load_official_config(path: str | Path) -> dict[str, Any]:
     """Architecture kwargs from a JSON dict or an official ``all_config.yaml`` (its ``arch:`` section;
     ``data_paths`` is kept aside under ``_data_paths`` to name the task and find the identifiers)."""
     path = Path(path)
-    text = path.read_text()
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        raw = yaml.safe_load(text)
-    else:
-        raw = json.loads(text)
+    raw = read_yaml_file(path) if path.suffix in (".yaml", ".yml") else read_json_file(path)
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping of official config keys")
     if "arch" in raw:
@@ -205,18 +210,42 @@ def read_identifiers(path: str | Path) -> tuple[list[str], dict[str, Any]]:
     facts: dict[str, Any] = {}
     if path.is_dir():
         if (path / "puzzle_dataset.json").is_file():
-            metadata = json.loads((path / "puzzle_dataset.json").read_text())
-            facts = {"seq_len": metadata["seq_len"], "task": metadata["task"]}
-            return [str(n) for n in metadata["puzzle_identifiers"]], facts
+            metadata = read_json_file(path / "puzzle_dataset.json")
+            try:
+                facts = {"seq_len": metadata["seq_len"], "task": metadata["task"],
+                         "source": f"{path / 'puzzle_dataset.json'}"}
+                names = [str(n) for n in metadata["puzzle_identifiers"]]
+            except (KeyError, TypeError) as err:
+                raise ValueError(f"{path / 'puzzle_dataset.json'}: not a puzzle dataset description (no {err})") from None
+            return _unique_names(names, path / "puzzle_dataset.json"), facts
         if (path / "train" / "dataset.json").is_file():
-            facts["seq_len"] = json.loads((path / "train" / "dataset.json").read_text()).get("seq_len")
+            facts["seq_len"] = read_json_file(path / "train" / "dataset.json").get("seq_len")
         path = path / "identifiers.json"
     if not path.is_file():
         raise FileNotFoundError(f"no puzzle identifiers at {path} (expected an identifiers.json or a dataset folder)")
-    names = json.loads(path.read_text())
+    names = read_json_file(path)
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{path}: expected a JSON list of puzzle names (row 0 = '<blank>')")
-    return names, facts
+    return _unique_names(names, path), facts
+
+
+def _unique_names(names: list[str], path: Path) -> list[str]:
+    """Row i of the puzzle table is the puzzle named at position i: a name twice would map two rows to one."""
+    seen, repeated = set(), []
+    for name in names:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    if repeated:
+        shown = ", ".join(repr(n) for n in repeated[:5]) + (f" (+{len(repeated) - 5} more)" if len(repeated) > 5 else "")
+        raise ValueError(f"{path}: puzzle names must be unique (one per puzzle-embedding row); named more than "
+                         f"once: {shown}")
+    return names
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _identifiers_near(official: dict[str, Any], run_dir: Path | None) -> Path | None:
@@ -232,23 +261,58 @@ def _identifiers_near(official: dict[str, Any], run_dir: Path | None) -> Path | 
 
 def guess_task(official: dict[str, Any], vocab_size: int, seq_len: int | None = None) -> str | None:
     """The task from the run's data path names, else from an unambiguous vocabulary / length."""
+    return _task_and_reason(official, vocab_size, seq_len)[0]
+
+
+def _task_and_reason(official: dict[str, Any], vocab_size: int, seq_len: int | None) -> tuple[str | None, str]:
     for path in official.get("_data_paths") or []:
         for hint, task in _TASK_HINTS:
             if hint in str(path).lower():
-                return task
+                return task, f"named by the run's data path {path!r}"
     candidates = {"arc"} if vocab_size == 12 else set()
     if vocab_size == 6:
         candidates.add("maze")
     if vocab_size - 2 in (4, 6, 8, 9) and seq_len in (None, (vocab_size - 2) ** 2):
         candidates.add("sudoku")
-    return candidates.pop() if len(candidates) == 1 else None
+    if len(candidates) == 1:
+        return candidates.pop(), f"guessed from the vocabulary ({vocab_size} tokens); nothing in the checkpoint names it"
+    found = " or ".join(sorted(candidates)) if candidates else "none of sudoku, maze, arc"
+    return None, f"{vocab_size} tokens and {seq_len} cells fit {found}"
+
+
+CONVERSION_RECORD = "conversion.json"  # what a conversion wrote, and how it knew the task: marks a converted folder
+
+
+def check_output_folder(output: Path, overwrite: bool = False) -> None:
+    """A conversion writes a new folder or replaces an earlier conversion; any other non-empty folder (a
+    trained model with its card, results and checkpoints, your files) is refused unless ``overwrite``."""
+    if output.exists() and not output.is_dir():
+        raise FileExistsError(f"--output {output} is a file, not a folder")
+    if non_empty(output) and not (output / CONVERSION_RECORD).is_file() and not overwrite:
+        held = ", ".join(sorted(p.name for p in output.iterdir())[:6])
+        raise FileExistsError(
+            f"--output {output} already holds files that no conversion wrote ({held}); choose another folder, or "
+            "pass --overwrite to replace the whole folder"
+        )
 
 
 def convert(checkpoint: str | Path, output: str | Path, config: str | Path | None = None,
             arch: str | None = None, seq_len: int | None = None, max_shard_size: str = "2GB",
-            identifiers: str | Path | None = None, task: str | None = None):
-    """Convert a checkpoint file or run folder and ``save_pretrained`` it into ``output``, with a
-    processor (task vocabulary, grid size and puzzle-name map) whenever the task is known."""
+            identifiers: str | Path | None = None, task: str | None = None, overwrite: bool = False,
+            without_identifiers: bool = False):
+    """Convert a checkpoint file or run folder and ``save_pretrained`` it into ``output`` with its processor
+    (task vocabulary, grid size and puzzle-name map) and ``conversion.json``.
+
+    The folder is consistent or not written: the task must be known (``--task``, the dataset's metadata,
+    the run's data path, or an unambiguous vocabulary: then the output and the card say it was guessed),
+    its vocabulary and grid must be the checkpoint's, and a puzzle table of several rows needs its names
+    (unique) unless ``without_identifiers``. It is written beside ``output`` and renamed into place: a
+    previous conversion there is replaced whole, any other non-empty folder only with ``overwrite``.
+    """
+    from .processing_trm import PuzzleProcessor
+
+    output = Path(output)
+    check_output_folder(output, overwrite)
     checkpoint = Path(checkpoint)
     run_dir = None
     if checkpoint.is_dir():
@@ -265,8 +329,9 @@ def convert(checkpoint: str | Path, output: str | Path, config: str | Path | Non
     official = load_official_config(config)
     state_dict = load_official_state_dict(checkpoint)
 
-    identifiers = identifiers or _identifiers_near(official, run_dir)
+    identifiers = identifiers or (None if without_identifiers else _identifiers_near(official, run_dir))
     names, facts = read_identifiers(identifiers) if identifiers is not None else (None, {})
+    task_reason = "given with --task" if task else (f"from {facts['source']}" if facts.get("task") else None)
     task = task or facts.get("task")
     if seq_len is None and "seq_len" not in official:
         seq_len = facts.get("seq_len")
@@ -274,10 +339,15 @@ def convert(checkpoint: str | Path, output: str | Path, config: str | Path | Non
     if seq_len is None and "seq_len" not in official:
         seq_len = _seq_len_from_weights(official, weights)
     vocab_size = weights["embed_tokens.embedding_weight"].shape[0] if "embed_tokens.embedding_weight" in weights else 0
-    named_task = task or guess_task({"_data_paths": official.get("_data_paths")}, vocab_size=0)
-    task = named_task or guess_task(official, vocab_size, seq_len or official.get("seq_len"))
-    if seq_len is None and "seq_len" not in official and named_task is not None:
-        seq_len = DEFAULT_SEQ_LEN[named_task]  # the official task sizes (RoPE weights do not record it)
+    named_task, path_reason = _task_and_reason({"_data_paths": official.get("_data_paths")}, 0, None)
+    if task is None and named_task is not None:
+        task, task_reason = named_task, path_reason
+    if seq_len is None and "seq_len" not in official and task is not None:
+        seq_len = DEFAULT_SEQ_LEN[task]  # the official task sizes (RoPE weights do not record it)
+    if task is None:
+        task, task_reason = _task_and_reason(official, vocab_size, seq_len or official.get("seq_len"))
+        if task is None:
+            raise ValueError(f"cannot tell the task of {checkpoint}: {task_reason}; pass --task sudoku|maze|arc")
     if seq_len is not None:
         official["seq_len"] = seq_len
 
@@ -290,17 +360,52 @@ def convert(checkpoint: str | Path, output: str | Path, config: str | Path | Non
             "with, so they must come from that run's own data folder: a dataset rebuilt with another seed, source, "
             "augmentation count or builder version numbers its puzzles differently."
         )
-    output = Path(output)
-    model.save_pretrained(output, max_shard_size=max_shard_size)
+    if names is None and rows is not None and rows > 1 and not without_identifiers:
+        raise ValueError(
+            f"the puzzle-embedding table of {checkpoint} has {rows:,} rows but no puzzle names were found (no "
+            "identifiers.json beside it or in the run's data_paths): pass --identifiers (the run's identifiers.json "
+            "or data folder), or --without-identifiers to convert a table whose rows cannot be named"
+        )
+    processor = _consistent_processor(PuzzleProcessor, task, task_reason, model.config, names)
+    record = {"checkpoint": str(checkpoint), "config": str(config), "task": task, "task_source": task_reason,
+              "task_guessed": task_reason.startswith("guessed"), "identifiers": str(identifiers) if identifiers else None,
+              "puzzle_rows": rows, "puzzle_names": names is not None}
+
+    remove_stale_stages(output)
+    stage = stage_path(output)
+    shutil.rmtree(stage, ignore_errors=True)
+    with removed_on_failure(stage, output.parent, f"the converted model {output.name}"):
+        model.save_pretrained(stage, max_shard_size=max_shard_size)
+        processor.save_pretrained(stage)
+        (stage / CONVERSION_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    replace_folder(stage, output)
     logger.info("converted %s (%s, %d parameters + %d puzzle-embedding entries) -> %s", checkpoint,
                 type(model).__name__, model.num_parameters(), model.num_puzzle_embedding_parameters(), output)
-    if task is None:
-        logger.warning("no processor saved: cannot tell the task (sudoku/maze/arc) of this checkpoint; pass --task")
-    else:
-        from .processing_trm import PuzzleProcessor
-
-        PuzzleProcessor(task=task, grid_size=math.isqrt(model.config.seq_len), puzzle_identifiers=names).save_pretrained(output)
+    if record["task_guessed"]:
+        print(f"note: task {task} {task_reason}: pass --task if that is wrong (conversion.json and the model card "
+              "say it was guessed)", file=sys.stderr)
+    if names is None and rows is not None and rows > 1:
+        logger.warning("the %d puzzle-embedding rows have no names: solving uses the blank row, and fine-tuning "
+                       "cannot match them", rows)
     return model
+
+
+def _consistent_processor(processor_class, task: str, reason: str, config, names):
+    """The task's processor, checked against the checkpoint: same vocabulary, a square grid of seq_len cells."""
+    side = math.isqrt(config.seq_len)
+    if side * side != config.seq_len:
+        raise ValueError(f"the checkpoint's sequence length {config.seq_len} is not a square grid, so it is no {task} "
+                         "model of this package")
+    try:
+        processor = processor_class(task=task, grid_size=side, puzzle_identifiers=names)
+    except ValueError as err:
+        raise ValueError(f"task {task} ({reason}) does not fit the checkpoint ({side}x{side} cells): {err}") from None
+    if processor.vocab_size != config.vocab_size:
+        raise ValueError(
+            f"task {task} ({reason}) does not fit the checkpoint: a {side}x{side} {task} has {processor.vocab_size} "
+            f"tokens but the checkpoint's vocabulary has {config.vocab_size}"
+        )
+    return processor
 
 
 def _strip_prefixes(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -324,13 +429,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", choices=["trm", "hrm"], help="default: hrm if the checkpoint has H_level weights")
     parser.add_argument("--seq-len", type=int, help="task length when neither config nor data say (81 sudoku, 900 maze/ARC)")
     parser.add_argument("--max-shard-size", default="2GB", help="safetensors shard size (ARC tables are large)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --output even if it is a non-empty folder that no conversion wrote")
+    parser.add_argument("--without-identifiers", action="store_true",
+                        help="convert a puzzle table of several rows without its names (solve then uses the blank "
+                             "row; fine-tuning cannot match the rows)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         model = convert(args.checkpoint, args.output, args.config, args.arch, args.seq_len, args.max_shard_size,
-                        args.identifiers, args.task)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"trm convert: {err}", file=sys.stderr)
+                        args.identifiers, args.task, overwrite=args.overwrite,
+                        without_identifiers=args.without_identifiers)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"trm convert: error: {str(err).strip()}", file=sys.stderr)
         return 2
     print(f"wrote {type(model).__name__} to {args.output}")
     return 0

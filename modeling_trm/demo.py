@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import math
 import re
 import shutil
 import sys
@@ -60,11 +61,10 @@ class DemoModel:
 
 def load_demo_model(source: str, name: str | None = None) -> DemoModel:
     """A model folder or Hub repo id with the processor saved beside it (no download beyond the model)."""
-    from transformers import AutoModel
-
+    from .loading import load_model_for_solving
     from .solve_cli import load_processor
 
-    model = AutoModel.from_pretrained(source)
+    model = load_model_for_solving(source)  # a missing folder or an unreachable Hub is named in one line
     return DemoModel(name or short_names([source])[0], model, load_processor(source, None, model.config, None))
 
 
@@ -412,6 +412,14 @@ def launch_app(app, **kwargs):
 # the app
 
 
+def whole_number(value, name: str, minimum: int) -> int:
+    """A count from the app or its API (a slider sends 3 or 3.0): 2.5 steps is refused, not floored to 2."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or value != int(value) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def build_app(models: list[DemoModel]):
     """The Gradio Blocks app for these models (the first is selected); serve it with `launch_app`."""
     import gradio as gr
@@ -467,14 +475,15 @@ def build_app(models: list[DemoModel]):
         demo_model = by_name[name]
         processor = demo_model.processor
         try:
+            max_steps, test_index = whole_number(max_steps, "max_steps", 1), whole_number(test_index, "test pair", 0)
             puzzle = parse_puzzle(processor.task, text)
             check_typed_puzzle(processor, text)
             arc_note, arc_picture, puzzle_name = "", None, None
             if processor.task == "arc":
-                arc_picture, puzzle, puzzle_name, arc_note = _arc_inputs(demo_model, puzzle, task_id, int(test_index),
-                                                                         int(max_steps), halting)
+                arc_picture, puzzle, puzzle_name, arc_note = _arc_inputs(demo_model, puzzle, task_id, test_index,
+                                                                         max_steps, halting)
             refinement = refine(demo_model.model, processor, puzzle, puzzle_name=puzzle_name,
-                                max_steps=int(max_steps), halting=halting)
+                                max_steps=max_steps, halting=halting)
         except ValueError as error:
             return [error_html(error)] + cleared()[1:] + [None, ""]
         last = refinement.num_steps

@@ -167,8 +167,12 @@ class PuzzleProcessor(ProcessorMixin):
         if not isinstance(puzzles, Sequence) or len(puzzles) == 0:
             raise ValueError(f"Expected a puzzle or a non-empty batch of puzzles, got {puzzles!r:.80}.")
         first = puzzles[0]
-        if self.task == "sudoku":  # one puzzle: size**2 digits, or size rows of digits
-            single = _is_scalar(first) or (_is_row(first) and len(first) == self.grid_size and _is_scalar(first[0]))
+        if self.task == "sudoku":  # one puzzle: size**2 digits or characters, or size rows of digits
+            cell = lambda value: _is_scalar(value) or (isinstance(value, str) and len(value) == 1)
+            single = _is_scalar(first) or (_is_row(first) and len(first) == self.grid_size and cell(first[0])) \
+                or (len(puzzles) == self.seq_len and all(isinstance(c, str) and len(c) == 1 for c in puzzles)) \
+                or (len(puzzles) == self.grid_size and all(isinstance(r, str) and len(r.replace(" ", "")) == self.grid_size
+                                                          for r in puzzles))
         elif self.task == "maze":  # one puzzle: rows given as strings or lists of characters
             single = all(
                 (isinstance(row, str) and "\n" not in row and len(row) != self.seq_len)
@@ -189,6 +193,8 @@ class PuzzleProcessor(ProcessorMixin):
 
     def _encode_sudoku(self, grid, where: str, is_label: bool) -> np.ndarray:
         size, cells_needed = self.grid_size, self.seq_len
+        if _is_row(grid) and all(isinstance(c, str) for c in np.ravel(np.asarray(grid, dtype=object))):
+            grid = "".join(np.ravel(np.asarray(grid, dtype=object)))  # characters or row strings: the text form
         if isinstance(grid, str):
             cells = "".join(grid.split())  # whitespace (line breaks between rows) is layout only
             if len(cells) != cells_needed:

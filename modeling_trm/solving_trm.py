@@ -18,11 +18,14 @@ import dataclasses
 import json
 import math
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from safetensors import SafetensorError
 from transformers.utils import ModelOutput, cached_file
 
 from .pipeline_trm import CUSTOM_PIPELINE_ENTRY, PIPELINE_TASK
@@ -113,8 +116,24 @@ class SolveConfig:
         )
         if path is None:
             return None
-        with open(path, encoding="utf-8") as f:
-            return cls(**json.load(f))
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            empty = isinstance(error, json.JSONDecodeError) and not error.doc.strip()
+            raise ValueError(f"{path} is not valid JSON ({'empty file' if empty else error})") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a mapping of SolveConfig fields")
+        try:
+            return cls(**values)
+        except TypeError as error:
+            raise ValueError(f"{path}: {error}") from None
+
+
+def _weights_files(source: str, suffix: str) -> str:
+    """The weights files of a local model folder with this suffix, for an error message."""
+    files = sorted(Path(source).glob(f"*{suffix}")) if Path(source).is_dir() else []
+    return ", ".join(map(str, files)) or f"a {suffix} weights file of {source}"
 
 
 @dataclass
@@ -231,8 +250,31 @@ class PuzzleSolverMixin:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        model = loaded[0] if kwargs.get("output_loading_info") else loaded  # (model, loading_info)
+        """`PreTrainedModel.from_pretrained`, plus ``solve_config.json``; weights that leave parameters random
+        (a structural override such as ``num_layers=3`` on a 2-layer model) are an error unless the caller
+        asks for ``output_loading_info`` to judge them itself, and a weights file that is a pickle or not a
+        safetensors file is named."""
+        wants_info = kwargs.get("output_loading_info", False)
+        kwargs["output_loading_info"] = True
+        source = str(pretrained_model_name_or_path)
+        try:
+            model, info = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except pickle.UnpicklingError:
+            raise ValueError(f"{_weights_files(source, '.bin')} would have to be unpickled, which can run any code "
+                             "it carries; refusing it (this package saves weights as model.safetensors)") from None
+        except SafetensorError as error:
+            raise ValueError(f"{_weights_files(source, '.safetensors')} is not a readable safetensors file "
+                             f"({str(error).strip().splitlines()[0] if str(error).strip() else 'unreadable'})") from None
+        problems = {kind: sorted(map(str, keys)) for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")
+                    if (keys := info.get(kind))}
+        if problems and not wants_info:
+            listed = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(keys[:4])}"
+                               + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "") for kind, keys in problems.items())
+            raise ValueError(f"the weights in {source} do not fit the model's config ({listed}): a setting given to "
+                             "from_pretrained (num_layers, hidden_size, ...) or edited in config.json leaves parts of "
+                             "the model random; load without it (output_loading_info=True returns such a model "
+                             "with the report)")
+        loaded = (model, info) if wants_info else model
         hub_kwargs = {
             key: kwargs[key]
             for key in ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
@@ -266,6 +308,10 @@ class PuzzleSolverMixin:
             `SolveOutput`. `model.solve(**processor(puzzles))` works.
         """
         config = (solve_config if solve_config is not None else self.solve_config).update(**overrides)
+        if overrides.get("halt_confidence") is not None and config.halting == "fixed":
+            raise ValueError(f"halt_confidence={overrides['halt_confidence']!r} applies to adaptive halting only: with "
+                             "halting='fixed' every puzzle runs max_steps steps and it would be ignored; pass "
+                             "halting='adaptive' (--halting adaptive) or leave it out.")
         max_steps = config.max_steps if config.max_steps is not None else self.config.max_supervision_steps
         input_ids, puzzle_ids = self._check_solve_inputs(input_ids, puzzle_ids)
 
@@ -373,11 +419,27 @@ class PuzzleSolverMixin:
 
 
 def _as_ids(name: str, ids, device) -> torch.Tensor:
-    """Integer ids as int64; floats (NaN included) and bools are refused rather than cast."""
-    ids = torch.as_tensor(ids, device=device)
+    """Integer ids as int64; floats (NaN included) and bools are refused rather than cast; puzzles given as
+    text (strings, lists of characters) are pointed at the processor that encodes them."""
+    if not isinstance(ids, torch.Tensor) and _holds_text(ids):
+        raise ValueError(f"{name} must be token ids, got text: encode puzzles with the model's processor first, "
+                         "e.g. model.solve(**processor(puzzles)) with processor = AutoProcessor.from_pretrained(...).")
+    try:
+        ids = torch.as_tensor(ids, device=device)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{name} must be a [batch, seq_len] array of integer token ids ({error}).") from None
     if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
         raise ValueError(f"{name} must be integer token ids, got dtype {ids.dtype}.")
     return ids.long()
+
+
+def _holds_text(value, depth: int = 0) -> bool:
+    if isinstance(value, (str, bytes)):
+        return True
+    if depth < 3 and isinstance(value, (list, tuple)) and value:
+        return _holds_text(value[0], depth + 1)
+    return isinstance(value, np.ndarray) and value.dtype.kind in "USO" and value.size > 0 and \
+        isinstance(value.flat[0], (str, bytes))
 
 
 def _check_ids(name: str, ids: torch.Tensor, limit: int, limit_name: str) -> None:

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, safe_open, save_file
 
+from modeling_trm.folders import FolderLock, remove_stale_stages, removed_on_failure, stage_path
+
 COMPLETE_MARKER = "COMPLETE"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_STATE_NAME = "trainer_state.json"
@@ -135,6 +137,17 @@ def _non_empty(path: Path) -> bool:
     return path.is_dir() and any(path.iterdir())
 
 
+def run_folder_lock(config):
+    """Held for a whole run by its main process: ``<output_dir>/.trm.lock`` (pid and host), released on exit.
+    A second run into the same --output-dir is refused while the first is alive; a crashed run's lock (same
+    host, pid gone) is taken over. Other processes of a multi-process run do not lock."""
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return contextlib.nullcontext()
+    return FolderLock(config.output_dir, purpose="trm train")
+
+
 # ------------------------------------------------------------------------------------- checkpoint folders
 
 
@@ -170,22 +183,27 @@ def save_checkpoint(accelerator, checkpoint_dir: Path, *, config, progress, samp
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    # Accelerate pickles the RNG states; each rank keeps them as safetensors instead. The ACT carry
-    # differs per rank too (each holds its own slots), so every rank writes its own.
-    rank = accelerator.process_index
-    (tmp / f"random_states_{rank}.pkl").unlink(missing_ok=True)
-    save_rng_state(tmp / rng_state_name(rank))
-    save_act_states(act_states, tmp / act_state_name(rank))
-    ema_state = ema.state_dict() if ema is not None else None  # every rank: gathers FSDP shards
-    accelerator.wait_for_everyone()
+    # A failed write (a full disk) removes the partial folder: the previous checkpoints stay as they are.
+    saved = list_checkpoints(checkpoint_dir)
+    kept = f"the last complete checkpoint is {saved[-1]} (--resume continues from it)" if saved else "no checkpoint was kept"
+    with removed_on_failure(tmp, checkpoint_dir, f"checkpoint-{step}", kept):
+        accelerator.save_state(str(tmp))
+        # Accelerate pickles the RNG states; each rank keeps them as safetensors instead. The ACT carry
+        # differs per rank too (each holds its own slots), so every rank writes its own.
+        rank = accelerator.process_index
+        (tmp / f"random_states_{rank}.pkl").unlink(missing_ok=True)
+        save_rng_state(tmp / rng_state_name(rank))
+        save_act_states(act_states, tmp / act_state_name(rank))
+        ema_state = ema.state_dict() if ema is not None else None  # every rank: gathers FSDP shards
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            save_trainer_state(progress, sampler, tmp / TRAINER_STATE_NAME)
+            if ema_state is not None:
+                save_ema(ema_state, tmp / EMA_NAME)
+            (tmp / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2))
+            (tmp / COMPLETE_MARKER).write_text(json.dumps({"step": step, "processes": accelerator.num_processes}))
+            _fsync_tree(tmp)
     if accelerator.is_main_process:
-        save_trainer_state(progress, sampler, tmp / TRAINER_STATE_NAME)
-        if ema_state is not None:
-            save_ema(ema_state, tmp / EMA_NAME)
-        (tmp / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2))
-        (tmp / COMPLETE_MARKER).write_text(json.dumps({"step": step, "processes": accelerator.num_processes}))
-        _fsync_tree(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)  # the commit point
@@ -342,11 +360,19 @@ def load_trainer_state(progress, sampler, path: Path) -> None:
 
 
 def new_stage(output_dir: Path) -> Path:
-    """An empty staging folder inside ``output_dir`` for the final model's files (see `commit_stage`)."""
-    stage = Path(output_dir) / ".final.tmp"
-    shutil.rmtree(stage, ignore_errors=True)  # left by a kill during an earlier final save
+    """An empty staging folder inside ``output_dir`` for the final model's files (see `commit_stage`), named
+    after this process (``.final.tmp-PID``): runs never share one, and those of dead runs are removed."""
+    remove_stale_stages(Path(output_dir) / "final")  # left by a kill during an earlier final save
+    stage = stage_path(Path(output_dir) / "final")
+    shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     return stage
+
+
+def final_save_guard(output_dir: Path):
+    """Around the final save: a failure removes this run's staging folder; a full disk is named."""
+    return removed_on_failure(stage_path(Path(output_dir) / "final"), Path(output_dir), "the final model",
+                              kept="the checkpoints are kept: --resume finishes the run")
 
 
 def commit_stage(stage: Path, output_dir: Path) -> None:

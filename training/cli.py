@@ -58,6 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ArithmeticError) as error:  # the environment (network, disk) or a diverged run
         print(f"trm {name}: error: {_first_line(error)}", file=sys.stderr)
         return 1
+    except Exception as error:
+        # Libraries report a malformed file (PyYAML, pickle, safetensors) or a network failure (httpx) in
+        # their own classes; the readers name the file, and this keeps any path they miss to one line too.
+        from modeling_trm.loading import is_connection_error, unreachable_hub_error
+
+        if is_connection_error(error):
+            print(f"trm {name}: error: {unreachable_hub_error(f'run trm {name}', error)}", file=sys.stderr)
+            return 1
+        if not {cls.__name__ for cls in type(error).__mro__} & MALFORMED_FILE_ERRORS:
+            raise
+        print(f"trm {name}: error: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 
@@ -80,6 +92,8 @@ def with_shipped_model(argv: list[str]) -> list[str]:
 
 
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)
+# by class name, so that `trm --help` imports none of these libraries
+MALFORMED_FILE_ERRORS = {"YAMLError", "UnpicklingError", "SafetensorError", "JSONDecodeError"}
 
 
 def _first_line(error: BaseException) -> str:

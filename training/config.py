@@ -117,7 +117,11 @@ class TrainingConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainingConfig:
-        values = yaml.safe_load(Path(path).read_text()) or {}
+        from modeling_trm.loading import read_yaml_file
+
+        values = read_yaml_file(path) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a mapping of TrainingConfig fields, got {type(values).__name__}")
         preset = values.pop("preset", None)
         base = PRESETS[preset].to_dict() if preset else {}
         return cls.from_dict(apply_overrides(base, values))
@@ -172,7 +176,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"expected key=value, got {item!r}")
-        overrides[key.strip()] = _parse_value(value)
+        try:
+            overrides[key.strip()] = _parse_value(value)
+        except yaml.YAMLError as error:  # e.g. a python tag: plain values only
+            raise ValueError(f"{key.strip()}={value}: not a plain value ({getattr(error, 'problem', None) or error})") from None
     return overrides
 
 

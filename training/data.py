@@ -16,6 +16,7 @@ pure function of its position and resuming only needs ``(chunk, batch)``.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -26,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from modeling_trm.folders import remove_stale_stages, stage_path
+from modeling_trm.loading import local_folder_or_repo_id
 from modeling_trm.processing_trm import IGNORE_LABEL_ID
 
 DATASET_CACHE = Path(os.environ.get("TRM_DATASETS_CACHE", "~/.cache/trm-hf/datasets")).expanduser()
@@ -40,7 +43,7 @@ def load_training_data(config, accelerator):
     import hub_datasets
 
     if config.dataset is not None:
-        source = config.dataset
+        source = local_folder_or_repo_id(config.dataset, "dataset")
     else:
         options = ",".join(f"{k}={v}" for k, v in sorted(config.dataset_options.items()))
         key = f"{config.dataset_recipe}-seed{config.dataset_seed}" + (f"-{options}" if options else "")
@@ -49,12 +52,70 @@ def load_training_data(config, accelerator):
             if accelerator.is_main_process and not (source / "puzzle_dataset.json").exists():
                 dataset, metadata = hub_datasets.build_dataset(config.dataset_recipe, seed=config.dataset_seed,
                                                                **config.dataset_options)
-                tmp = source.with_name(source.name + ".tmp")
-                shutil.rmtree(tmp, ignore_errors=True)
-                hub_datasets.save_puzzle_dataset(dataset, metadata, tmp)
-                os.replace(tmp, source)
+                # two runs may build the same recipe at once: each in its own stage, the first rename wins
+                remove_stale_stages(source)
+                tmp = hub_datasets.save_puzzle_dataset(dataset, metadata, stage_path(source))
+                try:
+                    os.replace(tmp, source)
+                except OSError:
+                    if not (source / "puzzle_dataset.json").exists():
+                        raise
+                    shutil.rmtree(tmp, ignore_errors=True)
         source = str(source)
-    return hub_datasets.load_puzzle_dataset(source), hub_datasets.load_dataset_metadata(source)
+    dataset, metadata = hub_datasets.load_puzzle_dataset(source), hub_datasets.load_dataset_metadata(source)
+    check_rows_match_metadata(dataset, metadata, source)
+    return dataset, metadata
+
+
+def check_rows_match_metadata(dataset, metadata, source) -> None:
+    """Refuse a dataset whose ``puzzle_dataset.json`` disagrees with its rows: a model sized by the metadata
+    would be trained on tokens, lengths or puzzle ids it cannot represent, or saved with the wrong processor.
+    Reads only column extremes (arrow compute), not the rows one by one."""
+    import pyarrow.compute as pc
+
+    from modeling_trm.processing_trm import PuzzleProcessor
+
+    where = f"{source}/puzzle_dataset.json"
+    grid_side = (metadata.grid_shape or (math.isqrt(metadata.seq_len),))[0]
+    try:
+        task_vocab = PuzzleProcessor(task=metadata.task, grid_size=grid_side).vocab_size
+    except (ValueError, KeyError) as error:
+        raise ValueError(f"{where}: task {metadata.task!r} with a {grid_side}-cell grid side is not a puzzle type of "
+                         f"this package ({error})") from None
+    if task_vocab != metadata.vocab_size:
+        raise ValueError(f"{where} says vocab_size {metadata.vocab_size}, but a {metadata.task} of side {grid_side} "
+                         f"has {task_vocab} tokens")
+    processor = PuzzleProcessor(task=metadata.task, grid_size=grid_side)
+    if len(metadata.puzzle_identifiers) != metadata.num_puzzle_identifiers:
+        raise ValueError(f"{where} says num_puzzle_identifiers {metadata.num_puzzle_identifiers} but names "
+                         f"{len(metadata.puzzle_identifiers)} puzzles")
+    for split_name, split in dataset.items():
+        table = split.data.table
+        for column in ("inputs", "labels"):
+            lengths = pc.unique(pc.list_value_length(table.column(column))).to_pylist()
+            if lengths and lengths != [metadata.seq_len]:
+                raise ValueError(f"{where} says seq_len {metadata.seq_len}, but the {split_name} {column} rows have "
+                                 f"{', '.join(map(str, sorted(lengths)))} tokens")
+            values = pc.list_flatten(table.column(column))
+            if column == "labels":
+                values = pc.filter(values, pc.not_equal(values, metadata.ignore_label_id))
+            extremes = pc.min_max(values).as_py() if len(values) else {"min": None, "max": None}
+            if extremes["max"] is not None and not 0 <= extremes["min"] <= extremes["max"] < metadata.vocab_size:
+                raise ValueError(f"{where} says vocab_size {metadata.vocab_size}, but the {split_name} {column} hold "
+                                 f"token ids {extremes['min']}..{extremes['max']}")
+        if len(split) and metadata.task != "arc" and processor.seq_len == metadata.seq_len:
+            # a row of another task (a Sudoku labelled maze: the same 6 tokens and 16 cells) breaks its rules
+            first = split.with_format("numpy", columns=["inputs", "labels"])[0]
+            if (first["labels"] != metadata.ignore_label_id).all():
+                problem = processor.check_solution(first["inputs"].astype(np.int64), first["labels"].astype(np.int64))
+                if problem is not None:
+                    raise ValueError(f"{where} says task {metadata.task!r}, but the first {split_name} row is not "
+                                     f"one: {problem}")
+        if len(split):
+            largest = pc.max(table.column("puzzle_id")).as_py()
+            if largest >= metadata.num_puzzle_identifiers:
+                raise ValueError(f"{where} says num_puzzle_identifiers {metadata.num_puzzle_identifiers}, but the "
+                                 f"{split_name} rows use puzzle_id {largest}")
 
 
 def _segment_starts(values: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import torch
 from transformers import AutoConfig, AutoModel
 
 import modeling_trm  # noqa: F401  (registers TRM/HRM with the Auto classes)
+from modeling_trm.loading import local_folder_or_repo_id
 from modeling_trm.processing_trm import PuzzleProcessor
 from training.hardware import resolve_forward_dtype
 
@@ -34,6 +35,7 @@ def build_model(config, metadata, device="cpu"):
                               num_puzzle_identifiers=metadata.num_puzzle_identifiers)
         return AutoModel.from_config(AutoConfig.for_model(config.model_type, **{**dataset_fields, **options}))
 
+    local_folder_or_repo_id(config.init_from, "init_from")  # a missing folder is named, not looked up on the Hub
     model = AutoModel.from_pretrained(config.init_from, **options)
     if model.puzzle_embedding is not None:
         table, matched = transfer_puzzle_table(
@@ -65,11 +67,18 @@ def make_processor(metadata) -> PuzzleProcessor:
 
 
 def _puzzle_names(model_dir: str) -> list[str] | None:
-    """The puzzle-name map (row -> name) of a saved model's processor, or None without one."""
+    """The puzzle-name map (row -> name) of a saved model's processor, or None without one. A processor file
+    that is there but unreadable is an error: it must not pass for "no names"."""
+    from transformers.utils import cached_file
+
+    saved = cached_file(model_dir, "processor_config.json", _raise_exceptions_for_missing_entries=False,
+                        _raise_exceptions_for_connection_errors=False)
+    if saved is None:  # no processor_config.json in the folder / repo
+        return None
     try:
         return PuzzleProcessor.from_pretrained(model_dir).puzzle_identifiers
-    except OSError:  # no processor_config.json in the folder / repo
-        return None
+    except (OSError, ValueError) as error:
+        raise ValueError(f"init_from: cannot read {saved}: {str(error).strip().splitlines()[0]}") from None
 
 
 def transfer_puzzle_table(table: torch.Tensor, base_names: list[str] | None, names: list[str], init: str = "mean",

@@ -11,12 +11,13 @@ the `token` argument, and is never printed or logged.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
+
+from modeling_trm.loading import check_hub_reachable, naming_hub_failures, read_json_file
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +64,14 @@ def check_model_folder(model_dir: str | Path) -> None:
     if not config_path.is_file():
         missing.append("config.json (the model config; write it with model.save_pretrained)")
     else:
-        auto_map = json.loads(config_path.read_text()).get("auto_map") or {}
+        auto_map = read_json_file(config_path).get("auto_map") or {}
         for auto_class in ("AutoConfig", "AutoModel"):
             if auto_class not in auto_map:
                 missing.append(f"config.json 'auto_map' entry {auto_class!r} (needed for trust_remote_code loading)")
 
     index_path = model_dir / "model.safetensors.index.json"
     if index_path.is_file():
-        shards = sorted(set(json.loads(index_path.read_text())["weight_map"].values()))
+        shards = sorted(set(read_json_file(index_path)["weight_map"].values()))
         missing += [f"{shard} (weight shard listed in model.safetensors.index.json)" for shard in shards
                     if not (model_dir / shard).is_file()]
     elif not (model_dir / "model.safetensors").is_file():
@@ -80,7 +81,7 @@ def check_model_folder(model_dir: str | Path) -> None:
     if not processor_configs:
         missing.append(f"{PROCESSOR_CONFIG_NAMES[0]} (the processor; write it with processor.save_pretrained)")
     for name in processor_configs:
-        auto_map = {**auto_map, **(json.loads((model_dir / name).read_text()).get("auto_map") or {})}
+        auto_map = {**auto_map, **(read_json_file(model_dir / name).get("auto_map") or {})}
 
     if not (model_dir / "solve_config.json").is_file():
         missing.append("solve_config.json (the solve settings; written by model.save_pretrained)")
@@ -122,33 +123,37 @@ def push_model_folder(
         raise PermissionError(
             "no Hugging Face token found: set HF_TOKEN, run `hf auth login`, or pass token=... to push_model_folder"
         )
+    # The model folder is complete and stays where it is: the one-line error says so, and how to retry.
+    saved = f"the model is saved in {model_dir}; upload it later with `trm push {model_dir} {repo_id}`"
+    check_hub_reachable(f"upload {model_dir} to {repo_id!r}", saved)
     api = HfApi(token=token)
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    if revision is not None and revision != "main":
-        api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-    if render_card:
-        from huggingface_hub import CommitOperationAdd
-        from huggingface_hub.utils import filter_repo_objects
+    with naming_hub_failures(f"upload {model_dir} to {repo_id!r}", saved):
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if revision is not None and revision != "main":
+            api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+        if render_card:
+            from huggingface_hub import CommitOperationAdd
+            from huggingface_hub.utils import filter_repo_objects
 
-        from model_cards.render import render_model_card
+            from model_cards.render import render_model_card
 
-        card = render_model_card(model_dir, repo_id=repo_id, save=False)
-        files = [path.relative_to(model_dir).as_posix() for path in sorted(model_dir.rglob("*")) if path.is_file()]
-        operations = [CommitOperationAdd(name, str(model_dir / name))
-                      for name in filter_repo_objects(files, ignore_patterns=TRAINING_STATE_PATTERNS)
-                      if name != "README.md"]
-        operations.append(CommitOperationAdd("README.md", str(card).encode()))
-        commit = api.create_commit(repo_id, operations, repo_type="model", revision=revision,
-                                   commit_message=commit_message or f"Upload {model_dir.name}")
-    else:
-        commit = api.upload_folder(
-            folder_path=model_dir,
-            repo_id=repo_id,
-            repo_type="model",
-            revision=revision,
-            commit_message=commit_message or f"Upload {model_dir.name}",
-            ignore_patterns=TRAINING_STATE_PATTERNS,
-        )
+            card = render_model_card(model_dir, repo_id=repo_id, save=False)
+            files = [path.relative_to(model_dir).as_posix() for path in sorted(model_dir.rglob("*")) if path.is_file()]
+            operations = [CommitOperationAdd(name, str(model_dir / name))
+                          for name in filter_repo_objects(files, ignore_patterns=TRAINING_STATE_PATTERNS)
+                          if name != "README.md"]
+            operations.append(CommitOperationAdd("README.md", str(card).encode()))
+            commit = api.create_commit(repo_id, operations, repo_type="model", revision=revision,
+                                       commit_message=commit_message or f"Upload {model_dir.name}")
+        else:
+            commit = api.upload_folder(
+                folder_path=model_dir,
+                repo_id=repo_id,
+                repo_type="model",
+                revision=revision,
+                commit_message=commit_message or f"Upload {model_dir.name}",
+                ignore_patterns=TRAINING_STATE_PATTERNS,
+            )
     logger.info("pushed %s to %s (revision %s): %s", model_dir, repo_id, revision or "main", commit)
     return commit
 

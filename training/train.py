@@ -274,7 +274,8 @@ class Trainer:
         bar.close()
         self.interrupted = progress.step < self.total_steps
         if not self.interrupted:
-            self.finish()
+            with checkpointing.final_save_guard(self.output_dir):
+                self.finish()
         accelerator.end_training()
         return self.output_dir
 
@@ -480,7 +481,8 @@ def _flat_hparams(config: TrainingConfig) -> dict[str, Any]:
 
 def train(config: TrainingConfig) -> Path:
     """Train as configured; returns the output folder (the saved model folder)."""
-    return Trainer(config).run()
+    with checkpointing.run_folder_lock(config):  # one run per output folder
+        return Trainer(config).run()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -534,8 +536,9 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     quiet_library_bars()  # a log file gets our progress lines only
-    trainer = Trainer(config)
-    trainer.run()
+    with checkpointing.run_folder_lock(config):  # one run per output folder
+        trainer = Trainer(config)
+        trainer.run()
     return 130 if trainer.interrupted else 0  # Ctrl-C: checkpoint saved, exit like an interrupted command
 
 

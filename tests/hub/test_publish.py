@@ -156,3 +156,10 @@ def test_model_push_to_hub_from_python_renders_the_package_card(hub_server, tmp_
     readme = Path(api.hf_hub_download("test-user/py-push", "README.md", cache_dir=tmp_path / "c")).read_text()
     assert "Model Card for Model ID" not in readme and 'from_pretrained("test-user/py-push"' in readme
     assert "# 16 characters (4x4)" in readme
+
+
+def test_a_truncated_file_in_the_folder_is_named(tmp_path):
+    folder = write_model_folder(tmp_path / "model")
+    (folder / "processor_config.json").write_text("")
+    with pytest.raises(ValueError, match=f"^{folder / 'processor_config.json'} is not valid JSON \\(empty file\\)$"):
+        check_model_folder(folder)

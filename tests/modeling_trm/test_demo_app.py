@@ -303,3 +303,24 @@ def test_export_space_is_self_contained(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("Blocks")
     assert main([str(tmp_path / "model"), "--export-space", str(space)]) == 2  # never overwrites
+
+
+def test_step_counts_from_the_api_are_whole_numbers(demo_server):
+    """A Gradio API client may send 2.5 for max_steps: refused (the app shows it as an input error), not floored."""
+    from modeling_trm.demo import whole_number
+
+    _, client = demo_server
+    status, grid, _ = solve(client, "sudoku", SUDOKU_6X6, max_steps=2.5)
+    assert status == "**Invalid input**: max_steps must be a whole number >= 1, got 2.5" and not grid
+    assert whole_number(3, "max_steps", 1) == 3 and whole_number(3.0, "max_steps", 1) == 3
+    for value in (2.5, 0, -1, float("nan"), float("inf"), True, "3"):
+        with pytest.raises(ValueError, match=f"max_steps must be a whole number >= 1, got {value!r}"):
+            whole_number(value, "max_steps", 1)
+
+
+def test_a_missing_model_folder_is_named(tmp_path, capsys):
+    from modeling_trm.demo import main
+
+    assert main([str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err.strip() == f"trm demo: error: no such folder: {tmp_path / 'none'} (and it is not a " \
+                                              "Hub repo id)"

@@ -42,8 +42,8 @@ def test_a_config_with_a_layer_more_than_the_weights_is_an_error(tmp_path, capsy
 
 
 @pytest.mark.parametrize("make, expected", [
-    (lambda tmp: str(tmp / "no" / "such" / "model"), "model folder .*no/such/model does not exist"),
-    (lambda tmp: "./no-such-model", "model folder ./no-such-model does not exist"),
+    (lambda tmp: str(tmp / "no" / "such" / "model"), r"no such folder: .*no/such/model \(and it is not a Hub repo id\)$"),
+    (lambda tmp: "./no-such-model", r"no such folder: ./no-such-model \(and it is not a Hub repo id\)$"),
     (lambda tmp: str(tmp), "has no config.json, so it is not a saved model folder"),
 ])
 def test_a_bad_model_path_is_named(tmp_path, capsys, make, expected):
@@ -108,3 +108,51 @@ def test_eval_keeps_one_result_per_dataset_split_and_settings_and_checks_sizes(s
         with pytest.raises(SystemExit) as exit_info:
             eval_main([str(tmp_path), "--dataset", str(sudoku4_folder), "--batch-size", value])
         assert exit_info.value.code == 2
+
+
+# ------------------------------------------------------------------------- malformed files, structural overrides
+
+
+def test_malformed_files_in_a_model_folder_are_named_in_one_line(tmp_path, capsys):
+    """An empty processor or solve config, a model.safetensors that is not one, a pickled pytorch_model.bin
+    (whose payload never runs): each named by its path, in one line."""
+    import pickle
+
+    marker = tmp_path / "PAYLOAD_RAN"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    cases = {
+        "processor_config.json": (b"", "processor_config.json' is not a valid JSON file"),
+        "solve_config.json": (b"", "solve_config.json is not valid JSON (empty file)"),
+        "model.safetensors": (b"not safetensors", "model.safetensors is not a readable safetensors file"),
+        "pytorch_model.bin": (pickle.dumps({"w": Payload()}), "pytorch_model.bin would have to be unpickled, which "
+                                                               "can run any code it carries; refusing it"),
+    }
+    for name, (content, expected) in cases.items():
+        folder = tmp_path / name.replace(".", "_")
+        _save(folder)
+        if name == "pytorch_model.bin":
+            (folder / "model.safetensors").unlink()
+        (folder / name).write_bytes(content)
+        assert solve_main([str(folder), SUDOKU4]) == 2, name
+        err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("trm solve")]
+        assert len(err) == 1 and expected in err[0] and str(folder) in err[0], (name, err)
+    assert not marker.exists()
+
+
+def test_a_structural_override_that_leaves_weights_random_is_an_error(tmp_path):
+    from transformers import AutoModel
+
+    _save(tmp_path)  # one layer
+    with pytest.raises(ValueError, match=r"the weights in .* do not fit the model's config \(missing keys: "
+                                         r"network\.layers\.1\..*leaves parts of the model random"):
+        AutoModel.from_pretrained(tmp_path, num_layers=2)
+    with pytest.raises(ValueError, match="do not fit the model's config"):
+        TRMForPuzzleSolving.from_pretrained(tmp_path, num_layers=2)
+    # asking for the loading report is asking to judge it yourself; harmless overrides load as before
+    model, info = TRMForPuzzleSolving.from_pretrained(tmp_path, num_layers=2, output_loading_info=True)
+    assert info["missing_keys"] and model.config.num_layers == 2
+    assert TRMForPuzzleSolving.from_pretrained(tmp_path, halt_exploration_prob=0.3).config.halt_exploration_prob == 0.3

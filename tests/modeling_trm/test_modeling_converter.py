@@ -28,7 +28,7 @@ def test_cli_converts_reference_checkpoints(tmp_path, reference_dir, name, model
     folder = reference_dir / name
     out = tmp_path / "converted"
     assert main(["--checkpoint", str(folder / "model.safetensors"), "--config", str(folder / "config.json"),
-                 "--output", str(out)]) == 0
+                 "--output", str(out), "--without-identifiers"]) == 0  # the reference tables have unnamed rows
     model = model_class.from_pretrained(out).eval()
     _, _, expected = _reference(reference_dir, name)
     with torch.no_grad():
@@ -44,7 +44,7 @@ def test_auto_model_loads_a_converted_folder(tmp_path, reference_dir):
     folder = reference_dir / "hrm_small"
     out = tmp_path / "hrm"
     assert trm_main(["convert", "--checkpoint", str(folder / "model.safetensors"),
-                     "--config", str(folder / "config.json"), "--output", str(out)]) == 0
+                     "--config", str(folder / "config.json"), "--output", str(out), "--without-identifiers"]) == 0
     assert isinstance(AutoModel.from_pretrained(out), HRMForPuzzleSolving)
 
 
@@ -94,7 +94,7 @@ def test_rope_model_without_seq_len_asks_for_it(tmp_path, reference_dir, capsys)
     assert main(["--checkpoint", str(ckpt), "--config", str(config), "--output", str(tmp_path / "o")]) == 2
     assert "--seq-len" in capsys.readouterr().err
     assert main(["--checkpoint", str(ckpt), "--config", str(config), "--output", str(tmp_path / "o"),
-                 "--seq-len", "16"]) == 0
+                 "--seq-len", "16", "--without-identifiers"]) == 0
 
 
 def test_unknown_and_missing_keys_are_refused(reference_dir):
@@ -204,23 +204,148 @@ def test_hrm_release_checkpoint_file_converts_with_a_processor(tmp_path, referen
         assert (processor.task, processor.grid_size, processor.vocab_size) == ("sudoku", 9, 11)
 
 
-def test_a_processor_is_written_whenever_the_task_is_known(tmp_path, reference_dir):
-    """From the vocabulary alone (12 tokens: ARC), or from ``--task``; only an ambiguous one is left out."""
+def test_a_processor_is_written_whenever_the_task_is_known(tmp_path, reference_dir, capsys):
+    """From the vocabulary alone (12 tokens: ARC: said to be guessed, in the output, conversion.json and the
+    card), or from ``--task``; an ambiguous vocabulary is refused with the reason, not left without a processor."""
+    from model_cards.render import render_model_card
     from modeling_trm.processing_trm import PuzzleProcessor
 
     folder = reference_dir / "trm_small_mlp"
-    args = ["--checkpoint", str(folder / "model.safetensors"), "--config", str(folder / "config.json")]
+    args = ["--checkpoint", str(folder / "model.safetensors"), "--config", str(folder / "config.json"),
+            "--without-identifiers"]
     assert main([*args, "--output", str(tmp_path / "by_vocab")]) == 0
     assert PuzzleProcessor.from_pretrained(tmp_path / "by_vocab").task == "arc"
+    assert "task arc guessed from the vocabulary (12 tokens)" in capsys.readouterr().err
+    record = json.loads((tmp_path / "by_vocab" / "conversion.json").read_text())
+    assert record["task_guessed"] and record["task"] == "arc"
+    assert "the task (arc) was guessed from the vocabulary" in str(render_model_card(tmp_path / "by_vocab", save=False))
 
     state_dict, official = _reference(reference_dir, "trm_small_mlp")[:2]
     six_tokens = {k: (v[:6].clone() if k.endswith(("embed_tokens.embedding_weight", "lm_head.weight")) else v)
                   for k, v in state_dict.items()}
     torch.save(six_tokens, tmp_path / "step_10")
     (tmp_path / "arch.json").write_text(json.dumps(official | {"vocab_size": 6}))
-    args = ["--checkpoint", str(tmp_path / "step_10"), "--config", str(tmp_path / "arch.json")]
-    assert main([*args, "--output", str(tmp_path / "ambiguous")]) == 0  # 6 tokens, 16 cells: maze or 4x4 sudoku
-    assert not (tmp_path / "ambiguous" / "processor_config.json").exists()
+    args = ["--checkpoint", str(tmp_path / "step_10"), "--config", str(tmp_path / "arch.json"), "--without-identifiers"]
+    assert main([*args, "--output", str(tmp_path / "ambiguous")]) == 2  # 6 tokens, 16 cells: maze or 4x4 sudoku
+    assert "6 tokens and 16 cells fit maze or sudoku; pass --task" in capsys.readouterr().err
+    assert not (tmp_path / "ambiguous").exists()
     assert main([*args, "--task", "sudoku", "--output", str(tmp_path / "told")]) == 0
     processor = PuzzleProcessor.from_pretrained(tmp_path / "told")
     assert (processor.task, processor.grid_size) == ("sudoku", 4)
+    assert not json.loads((tmp_path / "told" / "conversion.json").read_text())["task_guessed"]
+    assert "guessed" not in str(render_model_card(tmp_path / "told", save=False))
+
+
+# ------------------------------------------------------------------------- nothing overwritten, nothing guessed
+
+
+def _reference_args(reference_dir, name="trm_small_mlp"):
+    folder = reference_dir / name
+    return ["--checkpoint", str(folder / "model.safetensors"), "--config", str(folder / "config.json"),
+            "--without-identifiers"]
+
+
+def test_a_folder_that_no_conversion_wrote_is_refused_unless_overwrite(tmp_path, reference_dir, capsys):
+    """A trained model folder (card, results, checkpoints) is never mixed with converted weights: refused, and
+    with --overwrite replaced whole. A previous conversion is replaced whole without asking."""
+    trained = tmp_path / "trained"
+    (trained / "checkpoints" / "checkpoint-5").mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "README.md", "eval_results.json", "training_log.json"):
+        (trained / name).write_text("{}")
+    before = sorted(p.relative_to(trained) for p in trained.rglob("*"))
+    assert main([*_reference_args(reference_dir), "--output", str(trained)]) == 2
+    err = capsys.readouterr().err
+    assert f"--output {trained} already holds files that no conversion wrote" in err and "--overwrite" in err
+    assert sorted(p.relative_to(trained) for p in trained.rglob("*")) == before
+    assert (trained / "model.safetensors").read_text() == "{}"
+
+    assert main([*_reference_args(reference_dir), "--output", str(trained), "--overwrite"]) == 0
+    assert not any((trained / name).exists() for name in ("README.md", "eval_results.json", "training_log.json",
+                                                           "checkpoints"))
+    assert (trained / "conversion.json").is_file()
+
+    # converting again into a conversion: replaced whole (another model's files do not linger)
+    (trained / "stray.txt").write_text("x")
+    assert main([*_reference_args(reference_dir, "hrm_small"), "--output", str(trained)]) == 0
+    assert not (trained / "stray.txt").exists()
+    assert json.loads((trained / "config.json").read_text())["model_type"] == "hrm"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left
+
+
+def test_a_stale_staging_folder_of_an_interrupted_conversion_is_removed(tmp_path, reference_dir):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that has exited
+    stale = tmp_path / f".out.tmp-{dead.pid}"
+    stale.mkdir()
+    (stale / "model.safetensors").write_text("half")
+    assert main([*_reference_args(reference_dir), "--output", str(tmp_path / "out")]) == 0
+    assert not stale.exists()
+
+
+def test_a_task_that_does_not_fit_the_checkpoint_is_refused_at_conversion(tmp_path, reference_dir, capsys):
+    """--task sudoku on a 12-token checkpoint: refused now, not at the first `trm solve`."""
+    assert main([*_reference_args(reference_dir), "--task", "sudoku", "--output", str(tmp_path / "o")]) == 2
+    assert "task sudoku (given with --task) does not fit the checkpoint: a 4x4 sudoku has 6 tokens but the " \
+           "checkpoint's vocabulary has 12" in capsys.readouterr().err
+    assert main([*_reference_args(reference_dir), "--task", "maze", "--output", str(tmp_path / "o")]) == 2
+    assert "a 4x4 maze has 6 tokens" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_multi_row_puzzle_table_needs_its_names(tmp_path, reference_dir, capsys):
+    folder = reference_dir / "trm_small_mlp"
+    args = ["--checkpoint", str(folder / "model.safetensors"), "--config", str(folder / "config.json")]
+    assert main([*args, "--output", str(tmp_path / "o")]) == 2
+    assert "has 5 rows but no puzzle names were found" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    names = ["<blank>", "a", "b", "c", "d"]
+    (tmp_path / "identifiers.json").write_text(json.dumps(names))
+    assert main([*args, "--identifiers", str(tmp_path / "identifiers.json"), "--output", str(tmp_path / "o")]) == 0
+    assert json.loads((tmp_path / "o" / "processor_config.json").read_text())["puzzle_identifiers"] == names
+
+
+@pytest.mark.parametrize("content, expected", [
+    ('["<blank>", "a", "b", "a", "b"]', "puzzle names must be unique (one per puzzle-embedding row); named more "
+                                        "than once: 'a', 'b'"),
+    ('["<blank>", "a", "b', "identifiers.json is not valid JSON (Unterminated string"),
+    ("", "identifiers.json is not valid JSON (empty file)"),
+])
+def test_a_bad_identifiers_file_is_named(tmp_path, reference_dir, capsys, content, expected):
+    folder = reference_dir / "trm_small_mlp"
+    (tmp_path / "identifiers.json").write_text(content)
+    assert main(["--checkpoint", str(folder / "model.safetensors"), "--config", str(folder / "config.json"),
+                 "--identifiers", str(tmp_path / "identifiers.json"), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0] and str(tmp_path / "identifiers.json") in err[0]
+
+
+def test_malformed_checkpoint_and_config_files_are_named_in_one_line(tmp_path, reference_dir, capsys):
+    """A safetensors file that is not one, a pickle in a checkpoint file, YAML with python tags: one line each,
+    naming the file; the planted payload never runs."""
+    import pickle
+
+    marker = tmp_path / "PAYLOAD_RAN"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    folder = reference_dir / "trm_small_mlp"
+    (tmp_path / "fake.safetensors").write_bytes(b"not a safetensors file")
+    (tmp_path / "step_10").write_bytes(pickle.dumps({"weight": Payload()}))
+    (tmp_path / "all.yaml").write_text(f"arch: !!python/object/apply:os.system ['touch {marker}']\n")
+    cases = [
+        (["--checkpoint", str(tmp_path / "fake.safetensors"), "--config", str(folder / "config.json")],
+         f"{tmp_path / 'fake.safetensors'} is not a readable safetensors file"),
+        (["--checkpoint", str(tmp_path / "step_10"), "--config", str(folder / "config.json")],
+         f"{tmp_path / 'step_10'} holds more than tensors and would have to be unpickled"),
+        (["--checkpoint", str(folder / "model.safetensors"), "--config", str(tmp_path / "all.yaml")],
+         f"{tmp_path / 'all.yaml'} is not plain YAML: could not determine a constructor for the tag"),
+    ]
+    for args, expected in cases:
+        assert trm_main(["convert", *args, "--output", str(tmp_path / "o")]) == 2
+        err = [line for line in capsys.readouterr().err.splitlines() if "trm convert" in line]
+        assert len(err) == 1 and expected in err[0], err
+    assert not marker.exists() and not (tmp_path / "o").exists()

@@ -312,3 +312,36 @@ def test_solve_config_is_saved_and_loaded_with_the_model(tmp_path):
     assert SolveConfig.from_pretrained(tmp_path / "without") is None
     with pytest.raises(TypeError, match="must be a SolveConfig"):
         model.solve_config = {"max_steps": 3}
+
+
+def test_a_halting_confidence_with_fixed_halting_is_refused_not_ignored():
+    from modeling_trm import TRMConfig, TRMForPuzzleSolving
+
+    torch.manual_seed(0)
+    model = TRMForPuzzleSolving(TRMConfig(vocab_size=6, seq_len=16, hidden_size=16, num_attention_heads=2,
+                                          num_layers=1, puzzle_embedding_dim=0, max_supervision_steps=2))
+    ids = torch.ones(1, 16, dtype=torch.long)
+    with pytest.raises(ValueError, match="halt_confidence=0.9 applies to adaptive halting only"):
+        model.solve(ids, halting="fixed", halt_confidence=0.9)
+    with pytest.raises(ValueError, match="applies to adaptive halting only"):  # fixed from the solve_config
+        model.solve(ids, halt_confidence=0.9)
+    assert model.solve(ids, halting="adaptive", halt_confidence=0.9).predictions.shape == (1, 16)
+    assert model.solve(ids, halting="fixed").steps.tolist() == [2]
+
+
+def test_puzzles_given_as_text_to_solve_point_at_the_processor():
+    from modeling_trm import PuzzleProcessor, TRMConfig, TRMForPuzzleSolving
+
+    model = TRMForPuzzleSolving(TRMConfig(vocab_size=6, seq_len=16, hidden_size=16, num_attention_heads=2,
+                                          num_layers=1, puzzle_embedding_dim=0, max_supervision_steps=1))
+    for puzzles in ([list("1...............")], ["1..............."], "1..............."):
+        with pytest.raises(ValueError, match=r"input_ids must be token ids, got text: encode puzzles with the model's "
+                                             r"processor first, e\.g\. model\.solve\(\*\*processor\(puzzles\)\)"):
+            model.solve(puzzles)
+    # the processor takes the characters, flat or by rows, as it takes the string
+    processor = PuzzleProcessor("sudoku", grid_size=4)
+    expected = processor("1...............")["input_ids"].tolist()
+    for puzzle in (list("1..............."), [list("1...............")], [list("1..."), list("...."), list("...."),
+                   list("....")], ["1...", "....", "....", "...."]):
+        assert processor(puzzle)["input_ids"].tolist() == expected, puzzle
+    assert model.solve(**processor([list("1...............")])).predictions.shape == (1, 16)

@@ -19,12 +19,18 @@ def test_user_errors_print_one_line_and_a_hint(tmp_path, capsys):
         (["train", "--resume", str(tmp_path / "nothing")], "trm train: error: --resume: "),
         (["data", "build", "sudoku-nope"], "trm data: error: unknown recipe 'sudoku-nope'"),
         (["eval", str(tmp_path / "none"), "--dataset", str(tmp_path)], "trm eval: error: "),
+        (["train", "--config", str(tmp_path / "tagged.yaml")],
+         f"trm train: error: {tmp_path / 'tagged.yaml'} is not plain YAML: could not determine a constructor"),
+        (["train", "lr=!!python/object/apply:os.system ['true']"],
+         "trm train: error: lr=!!python/object/apply:os.system ['true']: not a plain value"),
     ]
+    (tmp_path / "tagged.yaml").write_text(f"lr: !!python/object/apply:os.system ['touch {tmp_path / 'ran'}']\n")
     for argv, first_line in cases:
         assert trm_main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 2 and err[0].startswith(first_line), (argv, err)
         assert err[1] == f"(run 'trm {argv[0]} --help' for the options)"
+    assert not (tmp_path / "ran").exists()
 
 
 def test_resume_followed_by_an_override_is_not_a_path():
@@ -62,3 +68,44 @@ def test_a_missing_tracker_is_an_error_naming_its_extra(tmp_path, monkeypatch, c
     assert trm_main(["train", "log_with=tensorbord", f"--output-dir={tmp_path / 'run2'}"]) == 2
     assert "unknown tracker 'tensorbord'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_library_errors_about_files_or_the_network_stay_one_line(monkeypatch, capsys):
+    """A malformed file or an unreachable endpoint reported in a library's own class (not ValueError/OSError)
+    is still one line, should a reader not name it first; anything else keeps its traceback."""
+    import importlib
+    import pickle
+
+    import pytest
+
+    module = importlib.import_module("training.publish")
+    for raised, code, expected in [
+        (pickle.UnpicklingError("invalid load key, 'x'."), 2, "trm push: error: UnpicklingError: invalid load key"),
+        (ConnectionRefusedError(111, "Connection refused"), 1, "trm push: error: [Errno 111] Connection refused"),
+    ]:
+        def fail(argv, raised=raised):
+            raise raised
+
+        monkeypatch.setattr(module, "main", fail)
+        assert trm_main(["push", "x", "y"]) == code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(expected), err
+
+    class HttpxLike(Exception):  # httpx's ConnectError is no OSError
+        pass
+
+    HttpxLike.__name__ = "ConnectError"
+
+    def unreachable(argv):
+        raise RuntimeError("upload failed") from HttpxLike("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(module, "main", unreachable)
+    assert trm_main(["push", "x", "y"]) == 1
+    assert "cannot reach the Hub at" in capsys.readouterr().err
+
+    def bug(argv):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(module, "main", bug)
+    with pytest.raises(KeyError):
+        trm_main(["push", "x", "y"])

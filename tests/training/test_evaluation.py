@@ -29,8 +29,8 @@ class ReplayModel:
         self.config = SimpleNamespace(max_supervision_steps=2)
         self.solve_config = SolveConfig()
 
-    def solve(self, input_ids, puzzle_ids, halting, max_steps, halt_confidence, return_intermediate):
-        assert (halting, max_steps, halt_confidence, return_intermediate) == ("fixed", 2, 0.5, True)
+    def solve(self, input_ids, puzzle_ids, halting, max_steps, return_intermediate, halt_confidence=None):
+        assert (halting, max_steps, halt_confidence, return_intermediate) == ("fixed", 2, None, True)
         rows = [self.answers[(int(p), row.numpy().astype(np.int64).tobytes())] for p, row in zip(puzzle_ids, input_ids)]
         final = torch.tensor(np.stack([answer for answer, _ in rows]))
         halt = torch.tensor([q for _, q in rows], dtype=torch.float32)
@@ -227,3 +227,20 @@ def test_eval_results_keep_one_result_per_dataset_split_and_settings(tmp_path):
         ("test", "adaptive", 0.5), ("train", "fixed", 0.5), ("test", "fixed", 0.75)]
     save_eval_results(base, path, dataset="me/sudoku", split="test")  # without keep_others: the file is replaced
     assert len(load_eval_results(path)) == 1
+
+
+def test_eval_refuses_a_halting_confidence_with_fixed_halting(tmp_path, capsys):
+    """`trm eval --halting fixed --halt-confidence 0.9` used to ignore the confidence without a word."""
+    from modeling_trm import PuzzleProcessor, TRMConfig, TRMForPuzzleSolving
+    from training.cli import main as trm
+
+    TRMForPuzzleSolving(TRMConfig(vocab_size=6, seq_len=16, hidden_size=16, num_attention_heads=2, num_layers=1,
+                                  puzzle_embedding_dim=0)).save_pretrained(tmp_path / "model")
+    PuzzleProcessor("sudoku", grid_size=4).save_pretrained(tmp_path / "model")
+    dataset, metadata = build_dataset("sudoku4x4-gen", num_train=2, num_test=2, num_aug=0)
+    save_puzzle_dataset(dataset, metadata, tmp_path / "data")
+    for extra in (["--halting", "fixed"], []):  # fixed given, or trm eval's default
+        assert trm(["eval", str(tmp_path / "model"), "--dataset", str(tmp_path / "data"), "--halt-confidence", "0.9",
+                    *extra]) == 2
+        assert "trm eval: error: halt_confidence=0.9 applies to adaptive halting only" in capsys.readouterr().err
+    assert not (tmp_path / "model" / "eval_results.json").exists()

@@ -23,11 +23,12 @@ from training.train import Trainer, parse_args
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _reversal_dataset(path: Path, num_train=2048, num_test=64, length=8, vocab_size=10, seed=0) -> str:
-    """Held-out generalisation task: the answer is the input read backwards (chance: 8^-8).
+def _reversal_dataset(path: Path, num_train=2048, num_test=64, length=8, vocab_size=12, seed=0) -> str:
+    """Held-out generalisation task: the answer is the input read backwards (chance: 10^-8).
 
-    Stored as a 4x4 "sudoku" (16 tokens, the last 8 blank and unsupervised) so that the final evaluation
-    of `trm train` (`training.evaluation.evaluate`) can run its task's checks; their rates mean nothing here.
+    Stored as a 4x4 ARC-like grid (16 cells of colour tokens 2..11, the last 8 unsupervised): a task whose
+    vocabulary its rows fit, as `trm train` checks, so that the final evaluation of `trm train`
+    (`training.evaluation.evaluate`) runs as for any dataset.
     """
     rng = np.random.default_rng(seed)
     splits, stats, seq_len = {}, {}, 16
@@ -42,7 +43,7 @@ def _reversal_dataset(path: Path, num_train=2048, num_test=64, length=8, vocab_s
             features=hub_datasets.puzzle_features(seq_len),
         )
         stats[name] = SplitStatistics(total_groups=n, total_puzzles=n, total_examples=n, mean_puzzle_examples=1.0)
-    metadata = PuzzleDatasetMetadata(task="sudoku", recipe="reversal", seed=seed, vocab_size=vocab_size, seq_len=seq_len,
+    metadata = PuzzleDatasetMetadata(task="arc", recipe="reversal", seed=seed, vocab_size=vocab_size, seq_len=seq_len,
                                      num_puzzle_identifiers=1, puzzle_identifiers=["<blank>"], splits=stats)
     hub_datasets.save_puzzle_dataset(DatasetDict(splits), metadata, path)
     return str(path)

@@ -72,6 +72,9 @@ def evaluate(
         raise ValueError("the dataset split is empty: nothing to evaluate")
     trained_steps = model.config.max_supervision_steps
     max_steps = max_steps or model.solve_config.max_steps or trained_steps
+    if halt_confidence is not None and halting == "fixed":  # it would be ignored: say so instead
+        raise ValueError(f"halt_confidence={halt_confidence!r} applies to adaptive halting only: with halting='fixed' "
+                         "every puzzle runs max_steps steps; pass halting='adaptive' (--halting adaptive) or leave it out")
     halt_confidence = model.solve_config.halt_confidence if halt_confidence is None else halt_confidence
     grid_shape = tuple(metadata.grid_shape) if metadata is not None and metadata.grid_shape else None
     # The official voting crops answers from ARC's 30x30 canvas; ARC-like sets on a smaller one (the fine-tuning
@@ -93,7 +96,7 @@ def evaluate(
                 torch.from_numpy(batch["puzzle_id"].astype(np.int64)),
                 halting=halting,
                 max_steps=max_steps,
-                halt_confidence=halt_confidence,
+                **({"halt_confidence": halt_confidence} if halting == "adaptive" else {}),
                 return_intermediate=True,
             )
             predictions, steps = output.predictions.cpu().numpy(), output.steps.cpu().numpy()
