@@ -481,8 +481,14 @@ def _flat_hparams(config: TrainingConfig) -> dict[str, Any]:
 
 def train(config: TrainingConfig) -> Path:
     """Train as configured; returns the output folder (the saved model folder)."""
-    with checkpointing.run_folder_lock(config):  # one run per output folder
+    with run_folder(config):
         return Trainer(config).run()
+
+
+def run_folder(config: TrainingConfig):
+    """The run folder's lock (one run per folder), taken once the options that need no folder are right."""
+    _trackers(config.log_with)  # a tracker mistake is refused before the run folder is created
+    return checkpointing.run_folder_lock(config)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,7 +542,7 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     quiet_library_bars()  # a log file gets our progress lines only
-    with checkpointing.run_folder_lock(config):  # one run per output folder
+    with run_folder(config):  # one run per output folder
         trainer = Trainer(config)
         trainer.run()
     return 130 if trainer.interrupted else 0  # Ctrl-C: checkpoint saved, exit like an interrupted command
