@@ -63,7 +63,10 @@ def test_crash_mid_save_leaves_no_checkpoint_that_resume_would_pick(tiny_config,
         Trainer(config).run()
     checkpoint_dir = Path(config.output_dir) / "checkpoints"
     assert [p.name for p in list_checkpoints(checkpoint_dir)] == ["checkpoint-2"]
-    assert (checkpoint_dir / "checkpoint-4.tmp").is_dir()  # the torn save, never renamed
+    assert not (checkpoint_dir / "checkpoint-4.tmp").exists()  # a failed save removes its partial folder
+    # what a kill mid-save leaves instead: the torn folder, never renamed, never resumed
+    (checkpoint_dir / "checkpoint-4.tmp").mkdir()
+    (checkpoint_dir / "checkpoint-4.tmp" / "model.safetensors").write_bytes(b"")
     # A checkpoint directory without the marker is ignored as well.
     (checkpoint_dir / "checkpoint-9").mkdir()
     assert [p.name for p in list_checkpoints(checkpoint_dir)] == ["checkpoint-2"]
