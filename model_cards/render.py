@@ -141,7 +141,7 @@ def render_model_card(
         repo_id=repo_id,
         summary=_summary(kind, task, config, model) + _conversion_note(_read_json(model_dir / "conversion.json")),
         results_rows=rows,
-        results_notes=notes,
+        results_notes=list(dict.fromkeys(notes)),  # one note per dataset, however many evaluations
         dataset_ref=", ".join(sorted({r["dataset"] for r in rows})) or "its test split",
         plot_file=PLOT_FILENAME if (model_dir / PLOT_FILENAME).is_file() else None,
         trained_steps=config.max_supervision_steps,
