@@ -30,6 +30,12 @@ README_BEGIN = "<!-- shipped-models: begin (written by benchmarks/shipped_models
 README_END = "<!-- shipped-models: end -->"
 
 
+# An answer the puzzle's rules accept: a valid Sudoku solution (the generated puzzles have one), a shortest
+# start-to-goal maze path. A maze often has many shortest paths (median 12 in 11x11 `maze-gen-small`), and
+# its label is only one of them, so equality with the label understates what a maze model solves.
+SOLVED_BY_THE_RULES = {"sudoku": "sudoku_valid_rate", "maze": "maze_shortest_path_rate"}
+
+
 def measure(model, test, metadata) -> dict:
     from sudoku_difficulty import measure as by_difficulty
 
@@ -45,6 +51,7 @@ def measure(model, test, metadata) -> dict:
     for name, options in runs.items():
         scores = evaluate(model, test, metadata, progress=False, **options)
         entry[name] = {key: scores[key] for key in ("exact_accuracy", "cell_accuracy", "mean_steps")}
+        entry[name]["solved"] = scores[SOLVED_BY_THE_RULES[metadata.task]]
     if metadata.task == "sudoku":
         bands = by_difficulty(model, test, metadata, [trained])
         entry["bands"] = [{"band": row["band"], "num_puzzles": row["num_puzzles"],
@@ -58,14 +65,18 @@ def _pct(value) -> str:
 
 def results_table(results: dict) -> str:
     lines = ["# What the shipped models solve", "",
-             "| model | held-out puzzles | exact % (fixed, trained steps) | cell % | exact % (fixed, 2× steps) "
-             "| exact % (adaptive) | mean steps (adaptive) |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "| model | held-out puzzles | solved % (fixed, trained steps) | equal to the label % | cell % "
+             "| solved % (fixed, 2× steps) | solved % (adaptive) | mean steps (adaptive) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, e in results["models"].items():
         lines.append(f"| `{name}` ({e['parameters']:,} parameters) | {e['num_puzzles']} | "
-                     f"{_pct(e['fixed']['exact_accuracy'])} ({e['trained_steps']} steps) | "
-                     f"{_pct(e['fixed']['cell_accuracy'])} | {_pct(e['fixed_2x']['exact_accuracy'])} | "
-                     f"{_pct(e['adaptive']['exact_accuracy'])} (confidence {e['halt_confidence']}) | "
+                     f"{_pct(e['fixed']['solved'])} ({e['trained_steps']} steps) | "
+                     f"{_pct(e['fixed']['exact_accuracy'])} | {_pct(e['fixed']['cell_accuracy'])} | "
+                     f"{_pct(e['fixed_2x']['solved'])} | "
+                     f"{_pct(e['adaptive']['solved'])} (confidence {e['halt_confidence']}) | "
                      f"{e['adaptive']['mean_steps']:.2f} |")
+    lines += ["", "Solved = the rules accept the answer: a valid Sudoku solution, a shortest start-to-goal maze "
+              "path (a maze has many; its label is one of them)."]
     for name, e in results["models"].items():
         if "bands" in e:
             lines += ["", f"`{name}` by difficulty (guesses of the package's solver; 0 = singles only), fixed "

@@ -2,7 +2,7 @@
 
 The puzzles come from the package's generators with seeds that no recipe uses, so they are outside the
 models' training data; every answer is judged by the puzzle's rules (`PuzzleProcessor.check_solution`,
-and for mazes the path's length against the breadth-first shortest path), never by a stored answer.
+never by a stored answer).
 What each model solves on its full held-out split is measured by benchmarks/shipped_models.py.
 """
 
@@ -23,36 +23,24 @@ FRESH_SEED = 987_654  # no recipe generates with this seed
 COUNT = 24
 
 
-def _fresh_puzzles(name: str, processor):
-    if processor.task == "sudoku":
-        from hub_datasets.sudoku import generate_sudoku
+def _fresh_sudokus(size: int) -> list[str]:
+    from hub_datasets.sudoku import generate_sudoku
 
-        records = generate_sudoku(COUNT, size=processor.grid_size, seed=FRESH_SEED)
-        return ["".join(str(d) if d else "." for d in q.ravel()) for q in records.questions]
-    from hub_datasets.maze import generate_mazes
-    from modeling_trm.processing_trm import MAZE_CHARS
-
-    records = generate_mazes(COUNT, size=processor.grid_size, min_moves=20, seed=FRESH_SEED)
-    return ["".join(MAZE_CHARS[c] for c in q.ravel()) for q in records.questions]
+    records = generate_sudoku(COUNT, size=size, seed=FRESH_SEED)
+    return ["".join(str(d) if d else "." for d in q.ravel()) for q in records.questions]
 
 
-@pytest.mark.parametrize("name", ["sudoku6x6", "sudoku9x9", "maze11x11"])
+@pytest.mark.parametrize("name", ["sudoku6x6", "sudoku9x9"])
 def test_a_shipped_model_solves_fresh_puzzles_by_the_rules(name):
     assert name in shipped_models(), f"training/pretrained/{name} is not shipped"
     folder = shipped_models()[name]
     model, processor = AutoModel.from_pretrained(folder).eval(), AutoProcessor.from_pretrained(folder)
-    inputs = processor(_fresh_puzzles(name, processor), return_tensors="pt")
+    inputs = processor(_fresh_sudokus(processor.grid_size), return_tensors="pt")
     output = model.solve(**inputs)  # the saved solve_config: fixed halting at the trained steps
     problems = processor.check_solution(inputs["input_ids"], output.predictions)
     solved = np.array([problem is None for problem in problems])
-    if processor.task == "maze":  # a valid path must also be a shortest one
-        from hub_datasets.maze import shortest_path_lengths
-
-        path_cells = (output.predictions == processor.vocab_size - 1).sum(-1).numpy()  # 'o' is the last token
-        grids = inputs["input_ids"].numpy().reshape(COUNT, processor.grid_size, processor.grid_size) - 1
-        solved &= path_cells == shortest_path_lengths(grids.astype(np.uint8)) - 1
-    # The held-out exact accuracy measured for this model, less a margin for bf16 rounding on other CPUs:
-    # 2.5 standard deviations of a binomial count of COUNT puzzles.
-    accuracy = json.loads(RESULTS.read_text())["models"][name]["fixed"]["exact_accuracy"]
+    # At least the share of held-out puzzles this model solves (benchmarks/shipped_models.py), less 2.5
+    # standard deviations of a binomial count of COUNT puzzles and one puzzle for bf16 rounding on other CPUs.
+    accuracy = json.loads(RESULTS.read_text())["models"][name]["fixed"]["solved"]
     expected = accuracy * COUNT
     assert solved.sum() >= expected - 2.5 * np.sqrt(COUNT * accuracy * (1 - accuracy)) - 1, (solved.sum(), expected)
