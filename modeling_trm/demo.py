@@ -442,8 +442,8 @@ def build_app(models: list[DemoModel]):
         task = demo_model.processor.task
         label, top, default = difficulty_range(demo_model.processor)
         return [demo_model.describe(), how_it_works(demo_model),
-                gr.update(lines=text_box_lines(demo_model.processor), placeholder=input_hint(demo_model.processor),
-                          label=f"puzzle ({demo_model.puzzle_kind})"),
+                gr.update(value="", lines=text_box_lines(demo_model.processor),  # another model, another puzzle
+                          placeholder=input_hint(demo_model.processor), label=f"puzzle ({demo_model.puzzle_kind})"),
                 gr.update(value=demo_model.default_steps),
                 gr.update(label=label, maximum=max(top, 1), value=default, visible=task != "arc" and top > 0),
                 gr.update(visible=task != "arc"), gr.update(visible=task != "arc"),
