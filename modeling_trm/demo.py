@@ -239,8 +239,7 @@ def showcase_puzzles(demo_model: DemoModel, count: int = 3, candidates: int = 32
     processor = demo_model.processor
     if processor.task == "arc":
         return []
-    _, top, _ = difficulty_range(processor)
-    texts = [random_puzzle(processor, top // 2, seed + index) for index in range(candidates)]
+    texts = _hardest_generated(processor, candidates, seed)
     inputs = processor([parse_puzzle(processor.task, text) for text in texts])
     _, refinements = solve_with_refinements(demo_model.model, processor, inputs, max_steps=demo_model.default_steps,
                                             halting="fixed")
@@ -260,6 +259,20 @@ def showcase_puzzles(demo_model: DemoModel, count: int = 3, candidates: int = 32
             scored.append((0, changes, text, f"the answer changes in {changes} of {refinement.num_steps} steps"))
     scored.sort(key=lambda item: (-item[0], -item[1]))
     return [(text, f"{demo_model.puzzle_kind}: {label}") for _, _, text, label in scored[:count]]
+
+
+def _hardest_generated(processor: PuzzleProcessor, count: int, seed: int) -> list[str]:
+    """``count`` generated puzzles as page text: the Sudokus needing the most solver guesses among many
+    plain random ones (drawn in milliseconds each, where asking the generator for a minimum difficulty
+    costs up to seconds each), mazes with paths of at least half the page's maximum length."""
+    if processor.task == "maze":
+        _, top, _ = difficulty_range(processor)
+        return [random_puzzle(processor, top // 2, seed + index) for index in range(count)]
+    from hub_datasets.sudoku import generate_sudoku
+
+    pool = generate_sudoku(count * (16 if processor.grid_size <= 6 else 4), size=processor.grid_size, seed=seed)
+    hardest = np.argsort(-pool.ratings, kind="stable")[:count]
+    return [processor.to_text(pool.questions[index]) for index in hardest]
 
 
 def text_box_lines(processor: PuzzleProcessor) -> int:
@@ -437,8 +450,8 @@ def build_app(models: list[DemoModel]):
         task = demo_model.processor.task
         label, top, default = difficulty_range(demo_model.processor)
         return [demo_model.describe(), how_it_works(demo_model),
-                gr.update(lines=text_box_lines(demo_model.processor), placeholder=input_hint(demo_model.processor),
-                          label=f"puzzle ({demo_model.puzzle_kind})"),
+                gr.update(value="", lines=text_box_lines(demo_model.processor),  # another model, another puzzle
+                          placeholder=input_hint(demo_model.processor), label=f"puzzle ({demo_model.puzzle_kind})"),
                 gr.update(value=demo_model.default_steps),
                 gr.update(label=label, maximum=max(top, 1), value=default, visible=task != "arc" and top > 0),
                 gr.update(visible=task != "arc"), gr.update(visible=task != "arc"),

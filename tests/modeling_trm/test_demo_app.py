@@ -210,15 +210,18 @@ def test_app_arc_task_votes_over_the_models_variants(demo_server):
 def test_examples_are_puzzles_on_which_the_model_changes_its_mind(monkeypatch):
     import numpy as np
 
+    from hub_datasets.sudoku import SudokuSolver
     from modeling_trm import demo
     from modeling_trm.refinement import Refinement
 
     model, processor = tiny_model("sudoku", 6, max_supervision_steps=4)
     demo_model = demo.DemoModel("sudoku", model, processor)
+    candidates = []
 
-    def scripted(model, processor, inputs, max_steps, halting):  # puzzle i: valid from step i % 5 (0: never)
+    def scripted(model, processor, inputs, max_steps, halting):  # candidate i: valid from step i % 5 (0: never)
         refinements = []
         for index, input_ids in enumerate(inputs["input_ids"].numpy()):
+            candidates.append(processor.decode(input_ids))
             settles = index % 5
             problems = [None if settles and step >= settles else "row 0 has two 5s" for step in range(1, max_steps + 1)]
             step_ids = np.stack([input_ids + step for step in range(max_steps)])
@@ -226,13 +229,16 @@ def test_examples_are_puzzles_on_which_the_model_changes_its_mind(monkeypatch):
         return None, refinements
 
     monkeypatch.setattr(demo, "solve_with_refinements", scripted)
-    texts = [demo.random_puzzle(processor, 2, seed) for seed in range(10)]  # the fixed seeds it draws from
     examples = demo.showcase_puzzles(demo_model, count=3, candidates=10)
+    texts = [processor.to_text(grid) for grid in candidates]
     # wrong at step 1 and a valid solution later, the latest first; valid at step 1 teaches nothing
     assert examples == [(texts[4], "6×6 Sudoku: wrong at step 1, valid from step 4"),
                         (texts[9], "6×6 Sudoku: wrong at step 1, valid from step 4"),
                         (texts[3], "6×6 Sudoku: wrong at step 1, valid from step 3")]
-    assert demo.showcase_puzzles(demo_model, count=3, candidates=10) == examples  # the same on every launch
+    # the candidates: the generator's puzzles needing the most solver guesses, the same on every launch
+    ratings = [SudokuSolver(6).rating(grid) for grid in candidates]
+    assert ratings == sorted(ratings, reverse=True) and ratings[0] > 0
+    assert demo.showcase_puzzles(demo_model, count=3, candidates=10) == examples
 
 
 def test_the_page_explains_the_model_with_its_own_numbers():
