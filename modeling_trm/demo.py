@@ -593,21 +593,26 @@ def build_app(models: list[DemoModel]):
                           [info, explanation, puzzle_text, max_steps, difficulty, generator_row, random_button,
                            upload, arc_row, arc_output_row, *[column for column, _ in example_columns.values()],
                            *answer], api_name=False)
+        # Everything that draws or clears the answer runs one at a time, in order (one concurrency group):
+        # a Play tick already running when a new puzzle is drawn cannot paint the old answer back.
+        one_at_a_time = {"concurrency_id": "answer", "concurrency_limit": 1}
         random_button.click(generate, [model_name, difficulty, seed], [puzzle_text, seed, *answer],
-                            api_name="random_puzzle")
+                            api_name="random_puzzle", **one_at_a_time)
         upload.upload(lambda path: Path(path).read_text(), upload, puzzle_text, api_name=False)
         solve_inputs = [model_name, puzzle_text, max_steps, halting, task_id, test_index]
         solve_outputs = [*answer, arc_picture, arc_note]
-        solve_button.click(solve, solve_inputs, solve_outputs, api_name="solve")
+        solve_button.click(solve, solve_inputs, solve_outputs, api_name="solve", **one_at_a_time)
         for _, event in example_columns.values():  # an example solves itself and plays its steps
             if event is not None:
-                event.then(solve, solve_inputs, solve_outputs, api_name=False).then(
-                    play, [solved, step], [step, *view, timer], api_name=False)
+                event.then(solve, solve_inputs, solve_outputs, api_name=False, **one_at_a_time).then(
+                    play, [solved, step], [step, *view, timer], api_name=False, **one_at_a_time)
         # `input` fires when a person moves the slider, not when Play or Solve set it (they draw the step too);
         # always the last position: a quick drag must not leave the picture at a step it passed
-        step.input(show, [solved, step], view, api_name="show_step", show_progress="hidden", trigger_mode="always_last")
-        play_button.click(play, [solved, step], [step, *view, timer], api_name=False, show_progress="hidden")
-        timer.tick(tick, [solved, step], [step, *view, timer], api_name=False, show_progress="hidden")
+        step.input(show, [solved, step], view, api_name="show_step", show_progress="hidden", trigger_mode="always_last",
+                   **one_at_a_time)
+        play_button.click(play, [solved, step], [step, *view, timer], api_name=False, show_progress="hidden",
+                          **one_at_a_time)
+        timer.tick(tick, [solved, step], [step, *view, timer], api_name=False, show_progress="hidden", **one_at_a_time)
     return app
 
 
