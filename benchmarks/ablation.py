@@ -176,6 +176,7 @@ def training_config(name: str, scale: Scale, seed: int, dataset_dir: Path, outpu
         lr=scale.lr, lr_warmup_steps=scale.lr_warmup_steps, lr_min_ratio=1.0, weight_decay=scale.weight_decay,
         ema=True, ema_rate=scale.ema_rate, log_interval=10, log_with="none", keep_checkpoints=1,
         output_dir=str(output_dir), solve_sample=False,
+        halt_calibration_puzzles=0,  # the study compares fixed halting, trained on every puzzle of its split
     )
     return TrainingConfig(**{**values, **deltas})
 

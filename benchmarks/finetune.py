@@ -115,6 +115,7 @@ def _train(**values) -> dict:
     from training.train import train
 
     common = dict(global_batch_size=64, epochs=1, eval_interval=1, lr=1e-3, lr_warmup_steps=50, weight_decay=0.1,
+                  halt_calibration_puzzles=0,  # the study scores fixed halting on every training puzzle as measured
                   puzzle_emb_lr=1e-2, puzzle_emb_weight_decay=0.1, ema_rate=0.99, log_interval=50, log_with="none",
                   solve_sample=False)
     output_dir = train(TrainingConfig(**{**common, **values}))
@@ -131,6 +132,7 @@ def _lora_finetune(rank: int, **values) -> tuple[dict, dict]:
     from training.train import Trainer
 
     common = dict(global_batch_size=64, epochs=1, eval_interval=1, lr=1e-3, lr_warmup_steps=50, weight_decay=0.1,
+                  halt_calibration_puzzles=0,  # the study scores fixed halting on every training puzzle as measured
                   puzzle_emb_lr=1e-2, puzzle_emb_weight_decay=0.1, log_interval=50, log_with="none",
                   solve_sample=False, ema=False)
     trainer = Trainer(TrainingConfig(**{**common, **values}))

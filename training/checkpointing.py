@@ -141,9 +141,9 @@ def run_folder_lock(config):
     """Held for a whole run by its main process: ``<output_dir>/.trm.lock`` (pid and host), released on exit.
     A second run into the same --output-dir is refused while the first is alive; a crashed run's lock (same
     host, pid gone) is taken over. Other processes of a multi-process run do not lock."""
-    from accelerate import PartialState
-
-    if not PartialState().is_main_process:
+    # The launcher's RANK, not accelerate's PartialState: building that state here, before the run's
+    # Accelerator, would fix it too early (a multi-process CPU launch would run as single processes).
+    if int(os.environ.get("RANK", "0")) != 0:
         return contextlib.nullcontext()
     return FolderLock(config.output_dir, purpose="trm train")
 

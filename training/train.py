@@ -426,10 +426,10 @@ class Trainer:
         solver.solve_config.save_pretrained(stage)
         (stage / HALT_CALIBRATION_FILENAME).write_text(json.dumps({**calibration, "test": test}, indent=1))
         how = "chosen on" if calibration["halt_confidence"] is not None else "kept: nothing matched fixed halting on"
-        return adaptive, (f"Adaptive halting at confidence {confidence} ({how} {calibration['num_puzzles']} calibration puzzles: "
-                f"{calibration['source']}). Test exact accuracy: fixed {fixed['exact_accuracy']:.4f} at "
-                f"{fixed['mean_steps']:.2f} steps, adaptive {adaptive['exact_accuracy']:.4f} at "
-                f"{adaptive['mean_steps']:.2f} mean steps")
+        return adaptive, (f"Adaptive halting at confidence {confidence} ({how} {calibration['num_puzzles']} "
+                          f"calibration puzzles: {calibration['source']}).\nTest exact accuracy: fixed "
+                          f"{fixed['exact_accuracy']:.4f} at {fixed['mean_steps']:.2f} steps, adaptive "
+                          f"{adaptive['exact_accuracy']:.4f} at {adaptive['mean_steps']:.2f} mean steps")
 
 
 def print_sample_solution(model, test_dataset, processor, device, exact_accuracy: float | None = None) -> None:

@@ -158,3 +158,21 @@ def test_a_full_disk_during_the_final_save_removes_the_stage_and_keeps_the_check
     output = Path(config.output_dir)
     assert [p.name for p in output.iterdir() if p.name.startswith(".")] == []  # no .final.tmp-PID left
     assert not (output / "config.json").exists() and list_checkpoints(output / "checkpoints")
+
+
+def test_only_the_launchers_rank_0_locks_the_run_folder(tmp_path, monkeypatch):
+    """Other ranks of a multi-process run share the folder; deciding that must not build accelerate's state
+    before the run's Accelerator (a 2-process CPU launch then ran as two single processes)."""
+    import contextlib
+
+    from training.checkpointing import run_folder_lock
+    from training.config import PRESETS
+
+    config = PRESETS["sudoku4x4"]
+    config = type(config).from_dict({**config.to_dict(), "output_dir": str(tmp_path / "run")})
+    monkeypatch.setenv("RANK", "1")
+    assert isinstance(run_folder_lock(config), contextlib.nullcontext)
+    monkeypatch.setenv("RANK", "0")
+    with run_folder_lock(config):
+        assert (tmp_path / "run" / ".trm.lock").is_file()
+    assert not (tmp_path / "run" / ".trm.lock").exists()
