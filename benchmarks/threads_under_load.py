@@ -27,8 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python benchmarks/threads_under_load.py` without an installed package
     sys.path.insert(0, str(REPO_ROOT))
 
-from modeling_trm import TRMConfig, TRMForPuzzleSolving  # noqa: E402
-from training.config import PRESETS  # noqa: E402
+from modeling_trm import TRMConfig, TRMForPuzzleSolving
+from training.config import PRESETS
 
 
 def spin(seconds: float) -> None:

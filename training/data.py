@@ -264,8 +264,9 @@ def split_off_calibration(config, dataset) -> tuple[object, object | None, str]:
     most a tenth of them), one example each. Returns the dataset to train on, the calibration split (None
     when ``halt_calibration_puzzles`` is 0 or nothing can be held out) and a phrase saying where it came from.
     """
-    import hub_datasets
     from datasets import DatasetDict
+
+    import hub_datasets
 
     count = config.halt_calibration_puzzles
     if not count:

@@ -45,8 +45,8 @@ from training.config import (
     apply_overrides,
     parse_overrides,
 )
-from training.hardware import choose_num_threads, resolve_forward_dtype
 from training.data import PuzzleIndex, TrainBatchSampler, collate, load_training_data, split_off_calibration
+from training.hardware import choose_num_threads, resolve_forward_dtype
 from training.metrics import add_sums, summarize
 from training.models import build_model, check_dataset_fits, make_processor
 from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, lr_lambda
