@@ -256,13 +256,14 @@ def _input_rows(dataset) -> np.ndarray:
     return np.asarray(dataset.with_format("numpy", columns=["inputs"])[:]["inputs"], dtype=np.uint8)
 
 
-def split_off_calibration(config, dataset) -> tuple[object, object | None, str]:
+def split_off_calibration(config, dataset, generate: bool = True) -> tuple[object, object | None, str]:
     """Puzzles to choose the halting confidence on (``SolveConfig.halt_confidence``), never trained or tested on.
 
     A generated recipe draws ``halt_calibration_puzzles`` fresh puzzles with another seed (any that equals
     a train or test puzzle is dropped); any other dataset holds its last training groups out of training (at
     most a tenth of them), one example each. Returns the dataset to train on, the calibration split (None
     when ``halt_calibration_puzzles`` is 0 or nothing can be held out) and a phrase saying where it came from.
+    ``generate=False`` skips drawing the fresh puzzles (the other processes of a run, which never calibrate).
     """
     from datasets import DatasetDict
 
@@ -273,6 +274,8 @@ def split_off_calibration(config, dataset) -> tuple[object, object | None, str]:
         return dataset, None, "no calibration (halt_calibration_puzzles=0)"
     if config.dataset is None and config.dataset_recipe in GENERATED_RECIPES:
         seed = config.dataset_seed + CALIBRATION_SEED_OFFSET
+        if not generate:
+            return dataset, None, f"fresh puzzles generated with seed {seed} (by the main process)"
         options = {**config.dataset_options, "num_train": 1, "num_test": count}
         fresh = hub_datasets.build_dataset(config.dataset_recipe, seed=seed, **options)[0]["test"]
         seen = {row.tobytes() for split in ("train", "test") for row in _input_rows(dataset[split])}

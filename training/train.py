@@ -114,7 +114,9 @@ class Trainer:
         accelerator = self.accelerator
         checkpointing.claim_output_dir(config, accelerator.is_main_process, accelerator.wait_for_everyone)
         self.dataset, self.metadata = load_training_data(config, accelerator)
-        self.dataset, self.calibration, self.calibration_source = split_off_calibration(config, self.dataset)
+        # every process trains on the same split; only the main one, which calibrates at the end, draws puzzles
+        self.dataset, self.calibration, self.calibration_source = split_off_calibration(
+            config, self.dataset, generate=accelerator.is_main_process)
         set_seed(config.seed)  # identical initial weights on every rank
         model = build_model(config, self.metadata, accelerator.device)
         check_dataset_fits(model.config, self.metadata)
