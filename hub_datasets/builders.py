@@ -187,11 +187,12 @@ def maze_hard(source=None, seed=0, num_aug: int = 0):
 
 
 def maze_generated(source=None, seed=0, size: int = 11, min_moves: int = 20, num_train: int = 512,
-                   num_test: int = 128, num_aug: int = 0):
-    """Generated mazes (Maze-Hard recipe at a smaller size and threshold)."""
+                   num_test: int = 128, num_aug: int = 0, unique_path: bool = False):
+    """Generated mazes (Maze-Hard recipe at a smaller size and threshold); ``unique_path`` keeps only
+    mazes with a single shortest path, whose answer every dihedral transform maps onto its own."""
     if num_aug not in (0, 8):
         raise ValueError(f"num_aug must be 0 or 8 (all dihedral transforms), got {num_aug}")
-    records = generate_mazes(num_train + num_test, size=size, min_moves=min_moves, seed=seed)
+    records = generate_mazes(num_train + num_test, size=size, min_moves=min_moves, seed=seed, unique_path=unique_path)
     train, test = records.select(np.arange(num_train)), records.select(np.arange(num_train, len(records)))
     return _maze_dataset(train, test, num_aug == 8), _grid_metadata("maze", 6, size)
 

@@ -168,11 +168,33 @@ def write_maze_csv(path: str | Path, records: MazeRecords) -> None:
 
 
 @numba.njit(cache=True)
-def _generate(num, size, min_moves, seed, questions, answers, ratings):
+def _has_one_shortest_path(dist, size, goal):
+    """Whether exactly one shortest path reaches ``goal`` (``dist`` from ``_bfs``): counts paths level by
+    level, each cell summing its neighbours one move closer, capped at 2."""
+    cells = size * size
+    count = np.zeros(cells, np.int64)
+    for cell in range(cells):
+        if dist[cell] == 0:
+            count[cell] = 1
+    for level in range(1, dist[goal] + 1):
+        for cell in range(cells):
+            if dist[cell] != level:
+                continue
+            row, col = cell // size, cell % size
+            for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                r, c = row + dr, col + dc
+                if 0 <= r < size and 0 <= c < size and dist[r * size + c] == level - 1:
+                    count[cell] = min(2, count[cell] + count[r * size + c])
+    return count[goal] == 1
+
+
+@numba.njit(cache=True)
+def _generate(num, size, min_moves, unique_path, seed, questions, answers, ratings):
     """Rejection sampling as Maze-Hard was built (Searchformer layouts + HRM's difficulty filter):
     walls = the first k of the shuffled cells, k uniform in [3*floor(n*n/10), 5*floor(n*n/10)]; start
     and goal two distinct random free cells; accept if the shortest path has more than ``min_moves``
-    moves; one instance per layout. The answer marks the canonical BFS path. Returns draws made."""
+    moves (and, with ``unique_path``, is the only one); one instance per layout. The answer marks the
+    canonical BFS path. Returns draws made."""
     np.random.seed(seed)
     cells = size * size
     low, high = 3 * (cells // 10), 5 * (cells // 10)
@@ -192,7 +214,7 @@ def _generate(num, size, min_moves, seed, questions, answers, ratings):
         j += j >= i
         start, goal = free[i], free[j]
         dist = _bfs(grid != WALL, start, size, parents)
-        if dist[goal] <= min_moves:
+        if dist[goal] <= min_moves or (unique_path and not _has_one_shortest_path(dist, size, goal)):
             continue
         grid[start], grid[goal] = START, GOAL
         questions[accepted] = grid
@@ -207,17 +229,22 @@ def _generate(num, size, min_moves, seed, questions, answers, ratings):
 
 
 def generate_mazes(num: int, size: int = 30, min_moves: int = 110, seed: int = 0,
-                   source: str | None = None) -> MazeRecords:
+                   source: str | None = None, unique_path: bool = False) -> MazeRecords:
     """``num`` random ``size`` x ``size`` mazes whose shortest path has more than ``min_moves`` moves
     (Maze-Hard: 30, 110). Acceptance falls steeply with the threshold: 30x30 > 110 needs ~75k draws
-    per maze (~1.5 s with numba), while e.g. 11x11 > 20 needs a few dozen."""
+    per maze (~1.5 s with numba), while e.g. 11x11 > 20 needs a few dozen.
+
+    ``unique_path`` keeps only mazes with a single shortest path. Random-wall mazes usually have many
+    (median 12 for 11x11 > 20), and the answer marks the one breadth-first search finds first, which a
+    rotation or reflection of the maze does not map to the transformed maze's answer: a model trained on
+    dihedral augmentations then sees contradicting labels (docs/recipes.md#mazes)."""
     if size < 2 or min_moves >= size * size:
         raise ValueError(f"cannot generate {size}x{size} mazes with paths longer than {min_moves} moves")
     questions = np.empty((num, size * size), np.uint8)
     answers = np.empty((num, size * size), np.uint8)
     ratings = np.empty(num, np.int64)
-    _generate(num, size, min_moves, seed, questions, answers, ratings)
-    name = source or f"randwall{size}_hard{min_moves}_seed{seed}"
+    _generate(num, size, min_moves, unique_path, seed, questions, answers, ratings)
+    name = source or f"randwall{size}_hard{min_moves}{'_unique' if unique_path else ''}_seed{seed}"
     shape = (num, size, size)
     return MazeRecords(questions.reshape(shape), answers.reshape(shape), ratings, [name] * num,
                        [f"{name}:{i}" for i in range(num)])

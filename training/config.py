@@ -364,13 +364,15 @@ PRESETS["sudoku9x9"] = TrainingConfig(
     model=dict(_SUDOKU_MLP_MODEL),
     epochs=96, eval_interval=12, output_dir="trm-sudoku9x9", **{**_SMALL_OPTIM, "lr": 2e-3, "lr_min_ratio": 0.1},
 )
-# 11x11 mazes from the package's generator (shortest path >= 20 moves): 8000 mazes x their 8 dihedral
-# transforms, 256 held-out. The Sudoku models' MLP token mixer: on a small fixed grid a cell's neighbours are
+# 11x11 mazes from the package's generator with a single shortest path of more than 20 moves (so that the
+# answer is the maze's own, under every rotation and reflection): 8000 mazes x their 8 dihedral transforms,
+# 256 held-out. The Sudoku models' MLP token mixer: on a small fixed grid a cell's neighbours are
 # fixed positions, which a position-mixing layer holds in its weights (attention with RoPE had learned no
 # path after 1000 steps: docs/recipes.md). 8 supervision steps, bf16 where the CPU has it.
 PRESETS["maze11x11"] = TrainingConfig(
     dataset_recipe="maze-gen-small",
-    dataset_options={"size": 11, "min_moves": 20, "num_train": 8000, "num_test": 256, "num_aug": 8},
+    dataset_options={"size": 11, "min_moves": 20, "unique_path": True, "num_train": 8000, "num_test": 256,
+                     "num_aug": 8},
     model=dict(_SUDOKU_MLP_MODEL),
     epochs=64, eval_interval=8, output_dir="trm-maze11x11", **{**_SMALL_OPTIM, "lr": 2e-3, "lr_min_ratio": 0.1},
 )

@@ -66,3 +66,33 @@ def test_generator_is_seeded_and_every_maze_is_hard_enough(tmp_path):
     np.testing.assert_array_equal(read_maze_csv(path).answers, mazes.answers)
     with pytest.raises(ValueError, match="cannot generate"):
         generate_mazes(1, size=3, min_moves=9)
+
+
+def _count_shortest_paths(question: np.ndarray) -> int:
+    """Breadth-first search from S counting the shortest paths into every cell (plain Python)."""
+    size = question.shape[0]
+    start = tuple(np.argwhere(question == CHARSET.index("S"))[0])
+    goal = tuple(np.argwhere(question == CHARSET.index("G"))[0])
+    dist, count, frontier = {start: 0}, {start: 1}, [start]
+    while frontier:
+        following = []
+        for r, c in frontier:
+            for nxt in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+                if not (0 <= nxt[0] < size and 0 <= nxt[1] < size) or question[nxt] == CHARSET.index("#"):
+                    continue
+                if nxt not in dist:
+                    dist[nxt], count[nxt] = dist[(r, c)] + 1, 0
+                    following.append(nxt)
+                if dist[nxt] == dist[(r, c)] + 1:
+                    count[nxt] += count[(r, c)]
+        frontier = following
+    return count[goal]
+
+
+def test_unique_path_mazes_have_exactly_one_shortest_path():
+    plain = generate_mazes(40, size=11, min_moves=20, seed=3)
+    assert max(_count_shortest_paths(q) for q in plain.questions) > 1  # random walls usually leave several
+    unique = generate_mazes(40, size=11, min_moves=20, seed=3, unique_path=True)
+    assert [_count_shortest_paths(q) for q in unique.questions] == [1] * 40
+    assert maze_errors(unique.questions, unique.answers) == [None] * 40
+    assert (unique.ratings > 20).all()
