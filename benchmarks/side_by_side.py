@@ -5,10 +5,12 @@
 
 The official code is not part of this repository: ``--official-repo`` is a checkout of
 ``SamsungSAILMontreal/TinyRecursiveModels`` (its ``models/recursive_reasoning/hrm.py`` is the HRM).
-Without it the script says so and exits. The official models run in float32 (their default
-``forward_dtype="bfloat16"`` is slow on CPU and not what the paper's speed is about), eagerly, on CPU.
-Our model is converted from the official model's state dict (`convert_official_state_dict`), so
-both compute the same function; the script checks that they do.
+Without it the script says so and exits. Both sides run eagerly on CPU in ``--dtype``: float32 (the
+default), or bfloat16, the official models' own ``forward_dtype`` (float32 parameters, bfloat16
+activations on both sides). Our model is converted from the official model's state dict
+(`convert_official_state_dict`), so both compute the same function; the script checks that they do.
+In bfloat16 our float32 model runs beside them (``solve fp32`` / ``ours fp32``), and the rows say how
+far the bfloat16 rollout agrees with it, step by step (cells and whole puzzles predicted alike).
 
 Measured, as interleaved best-of-N trials (each trial runs every contender once, in alternating
 order, so a neighbour's load hits all of them alike; the best trial is the least disturbed):
@@ -69,16 +71,25 @@ _SUDOKU = {"seq_len": 81, "vocab_size": 11, "num_puzzle_identifiers": 1, "halt_m
            "halt_exploration_prob": 0.1, "hidden_size": 512, "num_heads": 8, "expansion": 4, "puzzle_emb_ndim": 512,
            "forward_dtype": "float32", "causal": False}
 _TRM = dict(_SUDOKU, H_cycles=3, L_cycles=6, H_layers=0, L_layers=2, puzzle_emb_len=16, no_ACT_continue=True)
+# The README's `trm train` model (preset sudoku6x6) in the official names: 6x6 Sudoku, no puzzle embedding.
+_DEFAULT_SMALL = dict(_TRM, seq_len=36, vocab_size=8, halt_max_steps=8, hidden_size=64, num_heads=4, H_cycles=2,
+                      L_cycles=2, puzzle_emb_ndim=0, puzzle_emb_len=0, pos_encodings="none", mlp_t=True)
 MODELS = {
     "TRM-MLP": ("recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1", dict(_TRM, pos_encodings="none", mlp_t=True)),
     "TRM-Att": ("recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1", dict(_TRM, pos_encodings="rope", mlp_t=False)),
     "HRM": ("recursive_reasoning.hrm@HierarchicalReasoningModel_ACTV1",
             dict(_SUDOKU, H_cycles=2, L_cycles=2, H_layers=4, L_layers=4, pos_encodings="rope")),
+    "TRM-MLP-6x6": ("recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1", _DEFAULT_SMALL),
 }
 # --tiny: the same architectures at toy size (for a quick check of the script itself).
 _TINY = {"seq_len": 16, "vocab_size": 11, "hidden_size": 64, "num_heads": 4, "puzzle_emb_ndim": 64}
-TINY = {name: (cls, dict(kwargs, **_TINY, **({"puzzle_emb_len": 2} if "puzzle_emb_len" in kwargs else {})))
+TINY = {name: (cls, dict(kwargs, **_TINY, **({"puzzle_emb_len": 2} if kwargs.get("puzzle_emb_len") else {})))
         for name, (cls, kwargs) in MODELS.items()}
+
+
+def in_dtype(arch: tuple[str, dict], dtype: str) -> tuple[str, dict]:
+    class_name, kwargs = arch
+    return class_name, dict(kwargs, forward_dtype=dtype)
 OPTIM = {"lr": 1e-4, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1, "puzzle_emb_lr": 1e-2, "puzzle_emb_weight_decay": 0.1}
 
 
@@ -125,9 +136,9 @@ def summarise(timings: dict[str, list[float]], flops: dict[str, float], peak_gfl
 
 
 def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
-    """Rows of ``new`` replace those of ``old`` with the same (section, model, batch_size)."""
+    """Rows of ``new`` replace those of ``old`` with the same (section, model, batch_size, dtype)."""
     def key(row):
-        return row["section"], row["model"], row["batch_size"]
+        return row["section"], row["model"], row["batch_size"], row.get("dtype", "float32")
 
     replaced = {key(row) for row in new}
     return [row for row in old if key(row) not in replaced] + new
@@ -197,8 +208,9 @@ def cuda_calls_stay_on_cpu():
         torch.Tensor.cuda = original
 
 
-def build_pair(official, name: str, arch: tuple[str, dict], batch_size: int, seed: int = 0):
-    """The official ACTLossHead(model) with fresh official init, and our model converted from it."""
+def build_pair(official, name: str, arch: tuple[str, dict], batch_size: int, seed: int = 0, float32_twin: bool = False):
+    """The official ACTLossHead(model) with fresh official init, and our model converted from it (and, with
+    ``float32_twin``, the same weights as our model in float32, third)."""
     class_name, kwargs = arch
     torch.manual_seed(seed)
     model_class = official.load_model_class(class_name)
@@ -206,8 +218,11 @@ def build_pair(official, name: str, arch: tuple[str, dict], batch_size: int, see
     official_model = loss_class(model_class(dict(kwargs, batch_size=batch_size)), loss_type="stablemax_cross_entropy")
     with torch.no_grad():  # a halting head that is not constant, so outputs exercise every path
         official_model.model.inner.q_head.weight.normal_(0, kwargs["hidden_size"] ** -0.5)
-    ours = convert_official_state_dict(official_model.state_dict(), kwargs)
-    return official_model.eval(), ours.eval()
+    ours = convert_official_state_dict(official_model.state_dict(), kwargs).eval()
+    if not float32_twin:
+        return official_model.eval(), ours
+    twin = convert_official_state_dict(official_model.state_dict(), dict(kwargs, forward_dtype="float32")).eval()
+    return official_model.eval(), ours, twin
 
 
 def make_batch(kwargs: dict, batch_size: int, seed: int) -> dict[str, torch.Tensor]:
@@ -239,14 +254,23 @@ def our_solve(model, batch, steps: int):
     return model.solve(batch["inputs"].long(), batch["puzzle_identifiers"].long(), max_steps=steps, halting="fixed")
 
 
-def our_forward_loop(model, batch, steps: int):
+def our_forward_loop(model, batch, steps: int, every_step: bool = False):
+    """Our ``forward`` carrying ``state``: the last logits, or with ``every_step`` each step's predictions."""
     input_ids, puzzle_ids = batch["inputs"].long(), batch["puzzle_identifiers"].long()
-    state = None
+    state, predictions = None, []
     with torch.inference_mode():
         for _ in range(steps):
             output = model(input_ids, puzzle_ids, state=state)
             state = output.state
-    return output.logits
+            predictions.append(output.logits.argmax(-1))
+    return predictions if every_step else output.logits
+
+
+def agreement_per_step(model, reference, batch, steps: int) -> list[dict[str, float]]:
+    """Per supervision step: the fraction of cells, and of whole puzzles, ``model`` predicts as ``reference``."""
+    ours, theirs = our_forward_loop(model, batch, steps, True), our_forward_loop(reference, batch, steps, True)
+    return [{"step": step + 1, "cells": float((a == b).float().mean()), "puzzles": float((a == b).all(-1).float().mean())}
+            for step, (a, b) in enumerate(zip(ours, theirs))]
 
 
 class OfficialTrainer:
@@ -262,11 +286,13 @@ class OfficialTrainer:
         model = official_model.train()
         optimizers = [
             official.pretrain.CastedSparseEmbeddingSignSGD_Distributed(
-                model.model.puzzle_emb.buffers(), lr=0, weight_decay=OPTIM["puzzle_emb_weight_decay"], world_size=1),
+                model.model.puzzle_emb.buffers() if kwargs["puzzle_emb_ndim"] else [], lr=0, weight_decay=OPTIM["puzzle_emb_weight_decay"], world_size=1),
             AdamATan2(model.parameters(), lr=0, weight_decay=OPTIM["weight_decay"], betas=(OPTIM["beta1"], OPTIM["beta2"])),
         ]
-        self.state = pretrain.TrainState(model=model, optimizers=optimizers,
-                                         optimizer_lrs=[OPTIM["puzzle_emb_lr"], OPTIM["lr"]],
+        lrs = [OPTIM["puzzle_emb_lr"], OPTIM["lr"]]
+        if kwargs["puzzle_emb_ndim"] == 0:  # as pretrain.create_model: no puzzle embedding, no sign-SGD
+            optimizers, lrs = optimizers[1:], lrs[1:]
+        self.state = pretrain.TrainState(model=model, optimizers=optimizers, optimizer_lrs=lrs,
                                          carry=None, step=0, total_steps=10**9)
         self.batch_size, self.train_batch = batch_size, pretrain.train_batch
 
@@ -286,7 +312,8 @@ class OurTrainer:
         self.optimizer = AdamATan2([p for p in model.parameters() if p.requires_grad], lr=OPTIM["lr"],
                                    betas=(OPTIM["beta1"], OPTIM["beta2"]), weight_decay=OPTIM["weight_decay"])
         self.sign_sgd = SparsePuzzleEmbeddingSignSGD(model.puzzle_embedding, lr=OPTIM["puzzle_emb_lr"],
-                                                     weight_decay=OPTIM["puzzle_emb_weight_decay"])
+                                                     weight_decay=OPTIM["puzzle_emb_weight_decay"]) \
+            if model.puzzle_embedding is not None else None
         self.state = None
 
     def step(self, batch):
@@ -294,9 +321,11 @@ class OurTrainer:
                             state=self.state)
         output.loss.backward()
         self.state = output.state
-        self.sign_sgd.collect()
+        if self.sign_sgd:
+            self.sign_sgd.collect()
         self.optimizer.step()
-        self.sign_sgd.step()
+        if self.sign_sgd:
+            self.sign_sgd.step()
         self.optimizer.zero_grad(set_to_none=True)
         return output.metrics
 
@@ -307,35 +336,48 @@ class OurTrainer:
 
 
 def solve_section(official, name, arch, batch_size, steps, trials, peak) -> dict:
-    official_model, ours = build_pair(official, name, arch, batch_size)
+    bfloat16 = arch[1]["forward_dtype"] == "bfloat16"
+    official_model, ours, *twin = build_pair(official, name, arch, batch_size, float32_twin=bfloat16)
     batch = make_batch(arch[1], batch_size, seed=1)
     one = {k: v[:1] for k, v in batch.items()}
-    flops_per_puzzle = {
-        "official": counted_flops(lambda: official_eval_loop(official_model, one, steps)),
-        "solve": counted_flops(lambda: our_solve(ours, one, steps)),
-        "forward": counted_flops(lambda: our_forward_loop(ours, one, steps)),
+    contenders = {
+        "official": lambda batch: official_eval_loop(official_model, batch, steps),
+        "solve": lambda batch: our_solve(ours, batch, steps),
+        "forward": lambda batch: our_forward_loop(ours, batch, steps),
     }
-    log(f"solve {name} batch {batch_size}")
-    timings, last = interleaved_best_of({
-        "official": lambda: official_eval_loop(official_model, batch, steps),
-        "solve": lambda: our_solve(ours, batch, steps),
-        "forward": lambda: our_forward_loop(ours, batch, steps),
-    }, trials)
+    if bfloat16:
+        contenders["solve fp32"] = lambda batch: our_solve(twin[0], batch, steps)
+    flops_per_puzzle = {key: counted_flops(lambda: run(one)) for key, run in contenders.items()}
+    log(f"solve {name} batch {batch_size} {arch[1]['forward_dtype']}")
+    timings, last = interleaved_best_of({key: lambda run=run: run(batch) for key, run in contenders.items()}, trials)
     # Same function: the official logits after `steps` steps against ours.
     official_logits, our_logits, predictions = last["official"], last["forward"], last["solve"].predictions
     flops = {key: value * batch_size for key, value in flops_per_puzzle.items()}
-    return {
-        "section": "solve", "model": name, "batch_size": batch_size, "supervision_steps": steps,
-        "gflop_per_puzzle": flops_per_puzzle["official"] / 1e9,
-        "max_abs_logit_difference": float((official_logits - our_logits).abs().max()),
+    row = {
+        "section": "solve", "model": name, "batch_size": batch_size, "dtype": arch[1]["forward_dtype"],
+        "supervision_steps": steps, "gflop_per_puzzle": flops_per_puzzle["official"] / 1e9,
+        "max_abs_logit_difference": float((official_logits.float() - our_logits.float()).abs().max()),
         "same_predictions": bool(torch.equal(official_logits.argmax(-1), predictions)),
         "results": summarise(timings, flops, peak, reference="official"),
     }
+    if bfloat16:
+        add_speedup_over(row["results"], "solve fp32")
+        row["agreement_with_float32"] = agreement_per_step(ours, twin[0], batch, steps)
+    return row
+
+
+def add_speedup_over(results: dict, reference: str) -> None:
+    """Each contender's speed-up over our float32 ``reference`` (its seconds / these seconds)."""
+    for r in results.values():
+        r["speedup_over_our_float32"] = results[reference]["seconds"] / r["seconds"]
 
 
 def train_section(official, name, arch, batch_size, trials, peak) -> dict:
-    official_model, ours = build_pair(official, name, arch, batch_size)
-    official_trainer, our_trainer = OfficialTrainer(official, official_model, arch, batch_size), OurTrainer(ours)
+    bfloat16 = arch[1]["forward_dtype"] == "bfloat16"
+    official_model, ours, *twin = build_pair(official, name, arch, batch_size, float32_twin=bfloat16)
+    trainers = {"official": OfficialTrainer(official, official_model, arch, batch_size), "ours": OurTrainer(ours)}
+    if bfloat16:
+        trainers["ours fp32"] = OurTrainer(twin[0])
     batches = [make_batch(arch[1], batch_size, seed=10 + i) for i in range(trials + 1)]
     # FLOPs of one step at batch 1, on throwaway copies (the steps change weights and carries).
     one = {k: v[:1] for k, v in batches[0].items()}
@@ -344,22 +386,24 @@ def train_section(official, name, arch, batch_size, trials, peak) -> dict:
         "official": counted_flops(lambda: OfficialTrainer(official, small_official, arch, 1).step(one)),
         "ours": counted_flops(lambda: OurTrainer(small_ours).step(one)),
     }
+    flops_per_example["ours fp32"] = flops_per_example["ours"]
     # Warm-up step each (the first step allocates optimizer state), then interleaved timed steps on
-    # the same batches: trial i gives both sides batch i.
-    official_trainer.step(batches[0])
-    our_trainer.step(batches[0])
-    official_batches, our_batches = iter(batches[1:]), iter(batches[1:])
-    log(f"train {name} batch {batch_size}")
-    timings, _ = interleaved_best_of({
-        "official": lambda: official_trainer.step(next(official_batches)),
-        "ours": lambda: our_trainer.step(next(our_batches)),
-    }, trials)
-    flops = {key: value * batch_size for key, value in flops_per_example.items()}
-    return {
-        "section": "train", "model": name, "batch_size": batch_size,
+    # the same batches: trial i gives every side batch i.
+    for trainer in trainers.values():
+        trainer.step(batches[0])
+    queues = {key: iter(batches[1:]) for key in trainers}
+    log(f"train {name} batch {batch_size} {arch[1]['forward_dtype']}")
+    timings, _ = interleaved_best_of({key: lambda key=key: trainers[key].step(next(queues[key])) for key in trainers},
+                                     trials)
+    flops = {key: flops_per_example[key] * batch_size for key in trainers}
+    row = {
+        "section": "train", "model": name, "batch_size": batch_size, "dtype": arch[1]["forward_dtype"],
         "gflop_per_example": flops_per_example["official"] / 1e9,
         "results": summarise(timings, flops, peak, reference="official"),
     }
+    if bfloat16:
+        add_speedup_over(row["results"], "ours fp32")
+    return row
 
 
 def official_with_our_weights(official, model, batch_size: int):
@@ -471,16 +515,28 @@ def memory_section(args, name, kind, batch_size) -> dict:
 
 def markdown(report: dict) -> str:
     machine = report["machine"]
-    lines = [(f"fp32 CPU, {machine['threads']} threads, matmul peak {report['matmul_peak_gflops']:.0f} GFLOP/s, "
+    lines = [(f"CPU, {machine['threads']} threads, fp32 matmul peak {report['matmul_peak_gflops']:.0f} GFLOP/s, "
               f"load average {machine['load_average_before'][0]:.1f} -> {machine['load_average_after'][0]:.1f}; "
               f"official commit {report['official_commit']}"), "",
-             "| section | model | batch | contender | best s | x official | % of matmul peak |", "|---|---|---|---|---|---|---|"]
+             "| section | model | batch | dtype | contender | best s | x official | x our fp32 | % of fp32 matmul peak |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in report["rows"]:
         if row["section"].startswith("memory") or row["section"] == "adaptive":
             continue
         for contender, r in row["results"].items():
-            lines.append(f"| {row['section']} | {row['model']} | {row['batch_size']} | {contender} | {r['seconds']:.2f} | "
-                         f"{r['speedup_over_official']:.2f} | {100 * r['fraction_of_matmul_peak']:.0f}% |")
+            over_fp32 = f"{r['speedup_over_our_float32']:.2f}" if "speedup_over_our_float32" in r else ""
+            lines.append(f"| {row['section']} | {row['model']} | {row['batch_size']} | {row.get('dtype', 'float32')} | "
+                         f"{contender} | {r['seconds']:.2f} | {r['speedup_over_official']:.2f} | {over_fp32} | "
+                         f"{100 * r['fraction_of_matmul_peak']:.0f}% |")
+    agreement = [row for row in report["rows"] if "agreement_with_float32" in row]
+    if agreement:
+        lines += ["", "| bf16 rollout vs fp32 | model | batch | cells alike per step % | puzzles alike per step % |",
+                  "|---|---|---|---|---|"]
+        for row in agreement:
+            per_step = row["agreement_with_float32"]
+            lines.append(f"| solve | {row['model']} | {row['batch_size']} | "
+                         + " / ".join(f"{100 * a['cells']:.1f}" for a in per_step) + " | "
+                         + " / ".join(f"{100 * a['puzzles']:.1f}" for a in per_step) + " |")
     memory = [row for row in report["rows"] if row["section"].startswith("memory")]
     if memory:
         lines += ["", "| peak RSS | model | batch | official MiB | ours MiB |", "|---|---|---|---|---|"]
@@ -518,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tiny", action="store_true", help="toy-size models (checks the script, not speed)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                        help="forward_dtype of both sides (solve and train sections)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -531,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     official = import_official(args.official_repo.resolve())
-    models = TINY if args.tiny else MODELS
+    models = {name: in_dtype(arch, args.dtype) for name, arch in (TINY if args.tiny else MODELS).items()}
     load_before = os.getloadavg()
     peak = matmul_peak_gflops(sizes=(256, 512)) if args.tiny else matmul_peak_gflops()
     log(f"fp32 matmul peak {peak:.0f} GFLOP/s")
