@@ -99,3 +99,16 @@ def test_the_adaptive_rows_get_their_own_table():
     text = side_by_side.markdown(report)
     assert "| trm-sudoku6x6 | 256 | adaptive | 89.8 | 2.07 | 45.0 | 7.50 |" in text
     assert "| trm-sudoku6x6 | 256 | official | 98.0 | 8.00 | 6.0 | 1.00 |" in text
+
+
+def test_bfloat16_rows_sit_beside_float32_rows_and_relate_to_our_float32_model():
+    old = [{"section": "solve", "model": "TRM-MLP", "batch_size": 16, "v": 1}]  # rows before --dtype: float32
+    new = [{"section": "solve", "model": "TRM-MLP", "batch_size": 16, "dtype": "bfloat16", "v": 2}]
+    assert sorted(row["v"] for row in side_by_side.merge_rows(old, new)) == [1, 2]
+    again = [{"section": "solve", "model": "TRM-MLP", "batch_size": 16, "dtype": "float32", "v": 3}]
+    assert sorted(row["v"] for row in side_by_side.merge_rows(old, again)) == [3]
+
+    results = {"solve": {"seconds": 1.0}, "solve fp32": {"seconds": 2.5}}
+    side_by_side.add_speedup_over(results, "solve fp32")
+    assert results["solve"]["speedup_over_our_float32"] == pytest.approx(2.5)
+    assert results["solve fp32"]["speedup_over_our_float32"] == 1.0
