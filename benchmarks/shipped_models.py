@@ -76,7 +76,7 @@ def results_table(results: dict) -> str:
                      f"{_pct(e['adaptive']['solved'])} (confidence {e['halt_confidence']}) | "
                      f"{e['adaptive']['mean_steps']:.2f} |")
     lines += ["", "Solved = the rules accept the answer: a valid Sudoku solution, a shortest start-to-goal maze "
-              "path (a maze has many; its label is one of them)."]
+              "path."]
     for name, e in results["models"].items():
         if "bands" in e:
             lines += ["", f"`{name}` by difficulty (guesses of the package's solver; 0 = singles only), fixed "

@@ -400,9 +400,9 @@ class Trainer:
 
 
     def _calibrate_halting(self, solver) -> dict | None:
-        """Choose ``solve_config.halt_confidence`` on the calibration puzzles (never train or test): the lowest
-        confidence at which adaptive halting is as exact as fixed halting at the trained step count
-        (`training.evaluation.calibrate_halt_confidence`)."""
+        """Choose ``solve_config.halt_confidence`` on the calibration puzzles (never train or test): the most
+        exact confidence among those at which adaptive halting is as exact as fixed halting at the trained step
+        count (`training.evaluation.calibrate_halt_confidence`)."""
         from training.evaluation import calibrate_halt_confidence
 
         if self.calibration is None or len(self.calibration) == 0:

@@ -114,7 +114,8 @@ def test_real_model_fixed_and_adaptive_halting_and_test_time_steps(sudoku4):
 
 def test_halt_confidence_calibration_scores_adaptive_halting_as_solve_does(sudoku4):
     """One fixed rollout scores every candidate confidence; each score equals a real adaptive evaluation, and
-    the chosen confidence is the lowest whose adaptive exact accuracy reaches the fixed rollout's."""
+    the chosen confidence is the lowest whose adaptive exact accuracy reaches the fixed rollout's (here every
+    one that reaches it is exact on every puzzle)."""
     dd, metadata = sudoku4
     model = tiny_trm(max_supervision_steps=4)
     with torch.no_grad():  # a halting head that stops puzzles at different steps
@@ -140,6 +141,19 @@ def test_halt_confidence_calibration_scores_adaptive_halting_as_solve_does(sudok
     assert calibration["halt_confidence"] == reaching[0] > 0.5
     with pytest.raises(ValueError, match="halting confidences must be in \\(0, 1\\), got 1.0"):
         calibrate_halt_confidence(model, split, max_steps=6, candidates=(0.5, 1.0))
+
+
+def test_the_chosen_confidence_is_the_most_exact_of_those_reaching_fixed_halting():
+    from training.evaluation.evaluator import choose_halt_confidence
+
+    def scored(*accuracies):
+        return [{"halt_confidence": c, "exact_accuracy": a} for c, a in zip((0.5, 0.7, 0.9, 0.99), accuracies)]
+
+    # 0.5 just reaches fixed halting's 0.90, 0.9 is more exact: the more exact one wins
+    assert choose_halt_confidence(scored(0.91, 0.88, 0.97, 0.95), target=0.90) == 0.9
+    # equally exact: the lowest confidence, which stops soonest
+    assert choose_halt_confidence(scored(0.80, 0.95, 0.95, 0.95), target=0.90) == 0.7
+    assert choose_halt_confidence(scored(0.80, 0.85, 0.89, 0.89), target=0.90) is None
 
 
 def test_task_mismatch_and_empty_split_are_errors(sudoku4):

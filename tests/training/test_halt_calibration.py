@@ -55,10 +55,11 @@ def test_the_run_saves_the_chosen_confidence_and_fixed_against_adaptive_on_test(
     chosen = report["halt_confidence"]
     if chosen is None:  # nothing matched fixed halting: the training rule stays
         assert model.solve_config.halt_confidence == 0.5
-    else:  # the lowest candidate at least as exact as fixed halting on the calibration puzzles
-        reaching = [c["halt_confidence"] for c in report["candidates"]
-                    if c["exact_accuracy"] >= report["target_exact_accuracy"] - 1e-12]
-        assert chosen == min(reaching) == model.solve_config.halt_confidence
+    else:  # the most exact candidate at least as exact as fixed halting on the calibration puzzles
+        reaching = [c for c in report["candidates"] if c["exact_accuracy"] >= report["target_exact_accuracy"] - 1e-12]
+        best = max(c["exact_accuracy"] for c in reaching)
+        assert chosen == min(c["halt_confidence"] for c in reaching if c["exact_accuracy"] == best)
+        assert chosen == model.solve_config.halt_confidence
     test = report["test"]
     assert test["adaptive"]["halt_confidence"] == model.solve_config.halt_confidence
     assert test["fixed"]["mean_steps"] == test["fixed"]["max_steps"] == model.config.max_supervision_steps

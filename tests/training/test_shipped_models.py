@@ -30,12 +30,26 @@ def _fresh_sudokus(size: int) -> list[str]:
     return ["".join(str(d) if d else "." for d in q.ravel()) for q in records.questions]
 
 
-@pytest.mark.parametrize("name", ["sudoku6x6", "sudoku9x9"])
+def _fresh_mazes(size: int, dataset_options: dict) -> list[str]:
+    """Mazes as the model's recipe generates them (its path length and uniqueness), from an unused seed."""
+    from hub_datasets.maze import CHARSET, generate_mazes
+
+    records = generate_mazes(COUNT, size=size, min_moves=dataset_options["min_moves"], seed=FRESH_SEED,
+                             unique_path=dataset_options.get("unique_path", False))
+    return ["".join(CHARSET[c] for c in q.ravel()) for q in records.questions]
+
+
+@pytest.mark.parametrize("name", ["sudoku6x6", "sudoku9x9", "maze11x11"])
 def test_a_shipped_model_solves_fresh_puzzles_by_the_rules(name):
+    from training.config import TrainingConfig
+
     assert name in shipped_models(), f"training/pretrained/{name} is not shipped"
     folder = shipped_models()[name]
     model, processor = AutoModel.from_pretrained(folder).eval(), AutoProcessor.from_pretrained(folder)
-    inputs = processor(_fresh_sudokus(processor.grid_size), return_tensors="pt")
+    recipe = TrainingConfig.from_yaml(folder / "training_config.yaml").dataset_options
+    puzzles = (_fresh_mazes(processor.grid_size, recipe) if processor.task == "maze"
+               else _fresh_sudokus(processor.grid_size))
+    inputs = processor(puzzles, return_tensors="pt")
     output = model.solve(**inputs)  # the saved solve_config: fixed halting at the trained steps
     problems = processor.check_solution(inputs["input_ids"], output.predictions)
     solved = np.array([problem is None for problem in problems])

@@ -2,8 +2,8 @@
 
 * `evaluator` - `evaluate(model, dataset, metadata, ...)` (``model.solve`` over the split, scored with
   `training.metrics`) and `save_eval_results` (``eval_results.json``, one layout for ``trm eval`` and
-  ``trm train``), and `calibrate_halt_confidence` (the halting confidence at which adaptive halting is as
-  exact as fixed halting, chosen on puzzles outside the test split);
+  ``trm train``), and `calibrate_halt_confidence` (the halting confidence at which adaptive halting is most
+  exact, and as exact as fixed halting, chosen on puzzles outside the test split);
 * `cli` - ``trm eval``;
 * `plots` - accuracy against inference steps, training curves;
 * the metrics themselves (plain numpy functions, the official ARC voting) are `training.metrics`, and the

@@ -146,7 +146,8 @@ HALT_CONFIDENCE_CANDIDATES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 
 @torch.no_grad()
 def calibrate_halt_confidence(model, dataset, *, max_steps: int | None = None,
                               candidates=HALT_CONFIDENCE_CANDIDATES, batch_size: int = 256) -> dict:
-    """The lowest halting confidence at which adaptive halting is as exact as fixed halting, on `dataset`.
+    """The halting confidence at which adaptive halting is most exact, and at least as exact as fixed halting,
+    on `dataset` (`choose_halt_confidence`).
 
     Use puzzles outside the test split (a validation split, or freshly generated ones): choosing the
     confidence on the test puzzles would overstate what it gives. One fixed-halting rollout of `max_steps`
@@ -156,7 +157,7 @@ def calibrate_halt_confidence(model, dataset, *, max_steps: int | None = None,
     rollout. The target is the fixed-halting exact accuracy after `max_steps` steps.
 
     Returns:
-        ``{"halt_confidence": the lowest candidate reaching the target (None if none does),
+        ``{"halt_confidence": the chosen candidate (None if none reaches the target),
         "target_exact_accuracy", "max_steps", "num_puzzles", "candidates": [{"halt_confidence",
         "exact_accuracy", "mean_steps"}, ...]}``.
     """
@@ -191,10 +192,20 @@ def calibrate_halt_confidence(model, dataset, *, max_steps: int | None = None,
         stop = np.where(fires.any(axis=0), fires.argmax(axis=0), max_steps - 1)  # 0-based step index
         scored.append({"halt_confidence": float(confidence), "exact_accuracy": float(exact[stop, puzzles].mean()),
                        "mean_steps": float(stop.mean() + 1)})
-    reaching = [entry for entry in scored if entry["exact_accuracy"] >= target - 1e-12]
-    return {"halt_confidence": reaching[0]["halt_confidence"] if reaching else None,
-            "target_exact_accuracy": target, "max_steps": max_steps, "num_puzzles": int(exact.shape[1]),
+    return {"halt_confidence": choose_halt_confidence(scored, target), "target_exact_accuracy": target, "max_steps": max_steps, "num_puzzles": int(exact.shape[1]),
             "candidates": scored}
+
+
+def choose_halt_confidence(scored: list[dict], target: float) -> float | None:
+    """Of the candidates (ascending confidence) at least as exact as ``target``, the most exact; among equally
+    exact ones the lowest confidence, which stops soonest. None if no candidate reaches ``target``.
+
+    Not simply the lowest candidate reaching ``target``: on a few hundred puzzles that one often reaches it by
+    luck. The 11x11 maze model was 94.5% exact at confidence 0.5 on its calibration puzzles (fixed halting:
+    92.6%) but 87.1% on test, where the most exact calibration candidate, 0.9 (98.4%), gave 96.5%."""
+    reaching = [entry for entry in scored if entry["exact_accuracy"] >= target - 1e-12]
+    best = max(reaching, key=lambda entry: entry["exact_accuracy"], default=None)  # max keeps the first of ties
+    return best["halt_confidence"] if best else None
 
 
 def _validity(task, predictions, inputs, grid_shape) -> dict[str, np.ndarray]:
