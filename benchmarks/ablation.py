@@ -52,7 +52,7 @@ RESULTS_DIR = harness.RESULTS_ROOT / "ablation"
 RUN_RESULT = "ablation_run.json"
 # docs/reproduction.md holds the cpu-scale table between these markers; `--scale cpu` rewrites it (and
 # tests/benchmarks checks it against results.json), so its numbers are never typed by hand.
-DOC_BLOCK = harness.GeneratedBlock(harness.REPO_ROOT / "README.md", "ablation-results",
+DOC_BLOCK = harness.GeneratedBlock(REPO_ROOT / "docs" / "reproduction.md", "ablation-results",
                                    "benchmarks/ablation.py --scale cpu")
 
 

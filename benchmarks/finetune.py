@@ -38,7 +38,7 @@ import harness  # the repository root on sys.path; shared helpers (benchmarks/ha
 import numpy as np
 
 RESULTS_DIR = harness.RESULTS_ROOT / "finetune"
-DOC_BLOCK = harness.GeneratedBlock(harness.REPO_ROOT / "README.md", "finetune-results",
+DOC_BLOCK = harness.GeneratedBlock(harness.REPO_ROOT / "docs" / "fine-tuning.md", "finetune-results",
                                    "benchmarks/finetune.py")
 GRID, NUM_COLOURS = 4, 6  # 4x4 grids over colours 0..6
 CONDITIONS = (("full", "mean"), ("full", "zeros"), ("embeddings", "mean"), ("embeddings", "zeros"))

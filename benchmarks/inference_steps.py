@@ -39,7 +39,7 @@ import harness  # the repository root on sys.path; shared helpers (benchmarks/ha
 import numpy as np
 
 RESULTS_DIR = harness.RESULTS_ROOT / "test_time_compute"
-DOC_BLOCK = harness.GeneratedBlock(harness.REPO_ROOT / "README.md", "test-time-compute",
+DOC_BLOCK = harness.GeneratedBlock(harness.REPO_ROOT / "docs" / "test-time-compute.md", "test-time-compute",
                                    "benchmarks/inference_steps.py")
 DEFAULT_BUDGETS = (16, 32, 64, 128)  # plus the trained number of supervision steps
 CALIBRATION_STEPS = 16  # the paper's number of supervision steps: the fixed accuracy to match
