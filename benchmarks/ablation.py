@@ -20,7 +20,7 @@ then evaluated on the test split:
 
     python benchmarks/ablation.py --scale tiny --seeds 1                 # CI smoke run, ~30 s
     python benchmarks/ablation.py --scale cpu --seeds 3 --jobs 2         # the study, about an hour on 2 cores;
-                                                                         # also rewrites the README's Results table
+                                                                         # and docs/reproduction.md's table
     python benchmarks/ablation.py --scale paper --paper-dataset DATA --dry-run   # the paper's GPU launch lines
 
 Writes ``results.json``, ``results.md`` and PNGs (accuracy vs training step, accuracy vs inference steps
@@ -37,7 +37,6 @@ import dataclasses
 import json
 import multiprocessing
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -45,19 +44,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `python benchmarks/ablation.py` without an installed package
-    sys.path.insert(0, str(REPO_ROOT))
-
-RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / "ablation"
+REPO_ROOT = harness.REPO_ROOT
+RESULTS_DIR = harness.RESULTS_ROOT / "ablation"
 RUN_RESULT = "ablation_run.json"
-# The README's "Results" section holds the cpu-scale table between these markers; `--scale cpu` rewrites it
-# (and tests/benchmarks checks it against results.json), so its numbers are never typed by hand.
-README = REPO_ROOT / "README.md"
-README_BEGIN = "<!-- ablation-results: begin (written by benchmarks/ablation.py --scale cpu) -->"
-README_END = "<!-- ablation-results: end -->"
+# docs/reproduction.md holds the cpu-scale table between these markers; `--scale cpu` rewrites it (and
+# tests/benchmarks checks it against results.json), so its numbers are never typed by hand.
+DOC_BLOCK = harness.GeneratedBlock(REPO_ROOT / "docs" / "reproduction.md", "ablation-results",
+                                   "benchmarks/ablation.py --scale cpu")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,19 +360,9 @@ def results_table(results: dict) -> str:
                           results["seeds"])
 
 
-def readme_section(table: str) -> str:
-    """The README block for a ``results.md`` table: headings demoted under the README's "Results"."""
-    lines = ["#" + line if line.startswith("#") else line for line in table.splitlines()]
-    return "\n".join(lines[2:]).strip() + "\n"  # the README's own heading replaces the title
-
-
-def update_readme(readme: Path, section: str, begin_marker: str = README_BEGIN, end_marker: str = README_END) -> None:
-    """Replace what stands between the two marker lines of ``readme`` with ``section``."""
-    text = readme.read_text()
-    begin, end = text.find(begin_marker), text.find(end_marker)
-    if begin < 0 or end < begin:
-        raise SystemExit(f"{readme}: no '{begin_marker}' ... '{end_marker}' block to write the results into")
-    readme.write_text(text[: begin + len(begin_marker)] + "\n\n" + section + "\n" + text[end:])
+def doc_section(table: str) -> str:
+    """The block of docs/reproduction.md for a ``results.md`` table: headings demoted under the page's "Results"."""
+    return DOC_BLOCK.section(table, demote_headings=True)
 
 
 def _plt():
@@ -610,8 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         "reused_runs": sum(bool(r.get("reused")) for r in runs),
         "jobs": args.jobs,
         "threads_per_job": args.threads,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None},
+        "machine": harness.machine("platform", "cpus", "load_average"),
         "command": shlex.join([sys.executable, *sys.argv]),
     }
     (args.output / "results.json").write_text(json.dumps(results, indent=1))
@@ -619,8 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.output / "results.md").write_text(table)
     print(table)
     if args.scale == "cpu" and args.output == RESULTS_DIR and set(models) == set(MODELS):
-        update_readme(README, readme_section(table))
-        print(f"Updated the Results section of {README}")
+        DOC_BLOCK.write(doc_section(table))
+        print(f"Updated the results block of {DOC_BLOCK.path}")
     print(f"Study finished in {wall_seconds / 60:.1f} min; results in {args.output}")
     return 0
 

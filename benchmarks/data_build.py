@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import time
 from pathlib import Path
 
+import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
 import numpy as np
 
 from hub_datasets import build_dataset
@@ -26,7 +26,6 @@ from hub_datasets.builders import arc_variant_groups
 from hub_datasets.maze import generate_mazes
 from hub_datasets.sudoku import generate_sudoku
 
-ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL_ARC1 = {"train_puzzles": 876405, "train_examples": 3633410, "test_groups": 400, "test_puzzles": 368150,
                  "test_examples": 385815}
 OFFICIAL_ARC2 = {"train_puzzles": 1191729, "train_examples": 5163277, "test_groups": 120, "test_puzzles": 118766,
@@ -84,12 +83,12 @@ def main() -> None:
                         help="folder with arc/, sudoku/extreme_like/ and maze/ (default: $TRM_TEST_DATA)")
     parser.add_argument("--arc-num-aug", type=int, default=1000)
     parser.add_argument("--skip-arc-build", action="store_true")
-    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "data_build.json"))
+    parser.add_argument("--output", default=str(harness.RESULTS_ROOT / "data_build.json"))
     args = parser.parse_args()
     if args.data is None or not Path(args.data).is_dir():
         parser.error(f"no benchmark data folder: give --data DIR or set TRM_TEST_DATA (got {args.data})")
     data = Path(args.data)
-    results = {"machine": f"{platform.processor() or platform.machine()}, 1 thread", "generators": generator_throughput()}
+    results = {"machine": f"{harness.cpu_name()}, 1 thread", "generators": generator_throughput()}
     results["builds"] = {
         "sudoku-extreme-1k-aug-1000": recipe_build("sudoku-extreme-1k-aug-1000", data / "sudoku" / "extreme_like"),
         "maze-30x30-hard-1k": recipe_build("maze-30x30-hard-1k", data / "maze"),

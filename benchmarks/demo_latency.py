@@ -22,18 +22,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
+import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
 import torch
 
 from modeling_trm import PuzzleProcessor, TRMConfig, TRMForPuzzleSolving
 from modeling_trm.demo import halting_figure, load_demo_model, parse_puzzle, random_puzzle
 from modeling_trm.refinement import draw_step, refine
 
-RESULTS = Path(__file__).resolve().parent / "results" / "demo_latency.json"
+RESULTS = harness.RESULTS_ROOT / "demo_latency.json"
 
 
 def default_small_model():
@@ -93,8 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {
         "model": name,
         "parameters": model.num_parameters(),
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                    "load_average_before": os.getloadavg()[0], "cores": os.cpu_count()},
+        "machine": harness.machine("cpu", "threads", load_average_before=os.getloadavg()[0], cores=os.cpu_count()),
         "rows": [measure(model, processor, steps, args.repeats) for steps in args.max_steps],
     }
     results["machine"]["load_average_after"] = os.getloadavg()[0]

@@ -23,29 +23,23 @@ Per seed:
     python benchmarks/finetune.py --scale tiny --seeds 1  # CI smoke run (seconds)
 
 Writes ``results.json`` and ``results.md`` to ``--output``; with the default output it also rewrites the
-README's "Fine-tuning" results block between its markers (a test checks the block against the JSON).
+results block of ``docs/fine-tuning.md`` between its markers (a test checks the block against the JSON).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
+import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-for path in (REPO_ROOT, REPO_ROOT / "benchmarks"):  # `python benchmarks/finetune.py` without an installed package
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / "finetune"
-README = REPO_ROOT / "README.md"
-README_BEGIN = "<!-- finetune-results: begin (written by benchmarks/finetune.py) -->"
-README_END = "<!-- finetune-results: end -->"
+RESULTS_DIR = harness.RESULTS_ROOT / "finetune"
+DOC_BLOCK = harness.GeneratedBlock(harness.REPO_ROOT / "docs" / "fine-tuning.md", "finetune-results",
+                                   "benchmarks/finetune.py")
 GRID, NUM_COLOURS = 4, 6  # 4x4 grids over colours 0..6
 CONDITIONS = (("full", "mean"), ("full", "zeros"), ("embeddings", "mean"), ("embeddings", "zeros"))
 SCALES = {
@@ -238,8 +232,9 @@ def results_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def readme_section(table: str) -> str:
-    return "\n".join(table.splitlines()[2:]).strip() + "\n"  # the README's own heading replaces the title
+def doc_section(table: str) -> str:
+    """The block of ``docs/fine-tuning.md`` for a ``results.md``."""
+    return DOC_BLOCK.section(table)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,18 +265,15 @@ def main(argv: list[str] | None = None) -> int:
                                                **MODEL)).num_parameters()
     results = {"scale": {"name": args.scale, **scale}, "model": MODEL, "parameters": parameters, "runs": runs,
                "summary": summarise(runs), "seconds": time.perf_counter() - started,
-               "machine": {"platform": platform.platform(), "torch": torch.__version__,
-                           "threads": torch.get_num_threads()}}
+               "machine": harness.machine("platform", "torch", "threads")}
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.json").write_text(json.dumps(results, indent=1))
     table = results_table(results)
     (args.output / "results.md").write_text(table)
     print(table)
     if args.output.resolve() == RESULTS_DIR.resolve():
-        from ablation import update_readme  # the same marked-block writer as the ablation study
-
-        update_readme(README, readme_section(table), README_BEGIN, README_END)
-        print(f"Updated the fine-tuning block of {README}")
+        DOC_BLOCK.write(doc_section(table))
+        print(f"Updated the fine-tuning block of {DOC_BLOCK.path}")
     return 0
 
 

@@ -37,20 +37,14 @@ import json
 import math
 import platform
 import signal
-import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
 
+import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
+import solve_throughput  # with train_throughput: the CPU measurements this check repeats on a GPU
 import torch
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-for path in (REPO_ROOT, REPO_ROOT / "benchmarks"):  # runs from a checkout, without an installed package
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-import solve_throughput
 import train_throughput
 
 from modeling_trm.configuration_trm import TRMConfig
@@ -186,9 +180,9 @@ def environment(ctx) -> dict:
                     multiprocessors=props.multi_processor_count, cuda=torch.version.cuda,
                     cudnn=torch.backends.cudnn.version())
     else:
-        info.update(name=platform.processor() or platform.machine(), threads=torch.get_num_threads())
+        info.update(name=harness.cpu_name(), threads=torch.get_num_threads())
     sizes = ctx.scale["matmul_sizes"]
-    info["bf16_matmul_peak_tflops"] = train_throughput.matmul_peak_gflops(
+    info["bf16_matmul_peak_tflops"] = harness.matmul_peak_gflops(
         sizes, repeats=10 if device.type == "cuda" else 2, trials=3, dtype=torch.bfloat16, device=device) / 1e3
     datasheet = [v for k, v in DATASHEET_BF16_TFLOPS.items() if k in info.get("name", "")]
     info["datasheet_bf16_dense_tflops"] = datasheet[0] if datasheet and device.type == "cuda" else None
@@ -269,11 +263,11 @@ def attention(ctx) -> dict:
 def _forward_seconds(model, inputs: dict, repeats: int = 3) -> tuple[torch.Tensor, float]:
     """The logits of one supervision step and its mean time after a warm-up call."""
     logits = model(**inputs).logits.float()
-    train_throughput.synchronize(model.device)
+    harness.synchronize(model.device)
     start = time.perf_counter()
     for _ in range(repeats):
         model(**inputs)
-    train_throughput.synchronize(model.device)
+    harness.synchronize(model.device)
     return logits, (time.perf_counter() - start) / repeats
 
 
@@ -339,11 +333,11 @@ def _time_solve(ctx, name: str, how: str, halting: str, batch_size: int) -> dict
     max_steps = ctx.scale["solve_steps"]
     start = time.perf_counter()
     model.solve(puzzles, max_steps=1, halting=halting)  # warm-up (and compilation)
-    train_throughput.synchronize(ctx.device)
+    harness.synchronize(ctx.device)
     warmup = time.perf_counter() - start
     start = time.perf_counter()
     output = model.solve(puzzles, max_steps=max_steps, halting=halting)
-    train_throughput.synchronize(ctx.device)
+    harness.synchronize(ctx.device)
     seconds = time.perf_counter() - start
     flops = solve_throughput.matmul_flops_per_step(config) * int(output.steps.sum())
     row = {"preset": name, "mode": how, "halting": halting, "batch_size": batch_size, "max_steps": max_steps,
@@ -617,7 +611,7 @@ def summary(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "gpu"))
+    parser.add_argument("--out", default=str(harness.RESULTS_ROOT / "gpu"))
     parser.add_argument("--scale", choices=sorted(SCALES), default="paper")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--sudoku-source", default=None, help="folder with Sudoku-Extreme-format train/test CSVs")

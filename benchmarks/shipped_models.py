@@ -8,7 +8,7 @@ paper's evaluation), fixed at twice that (test-time compute), and adaptive halti
 ``trm train`` chose on its calibration puzzles (``solve_config.json``). Sudoku models are also scored per band
 of `benchmarks/sudoku_difficulty.py` (the guesses the package's solver needs; 0 = singles only).
 
-    python benchmarks/shipped_models.py            # writes results.json/.md and the README block
+    python benchmarks/shipped_models.py            # writes results.json/.md and the README's shipped-models block
     python benchmarks/shipped_models.py --model mine=trm-sudoku9x9 --output /tmp/out
 """
 
@@ -19,15 +19,10 @@ import json
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-for path in (REPO_ROOT, REPO_ROOT / "benchmarks"):  # `python benchmarks/shipped_models.py` without an install
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
 
-RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / "shipped_models"
-README = REPO_ROOT / "README.md"
-README_BEGIN = "<!-- shipped-models: begin (written by benchmarks/shipped_models.py) -->"
-README_END = "<!-- shipped-models: end -->"
+RESULTS_DIR = harness.RESULTS_ROOT / "shipped_models"
+DOC_BLOCK = harness.GeneratedBlock(harness.REPO_ROOT / "README.md", "shipped-models", "benchmarks/shipped_models.py")
 
 
 # An answer the puzzle's rules accept: a valid Sudoku solution (the generated puzzles have one), a shortest
@@ -88,8 +83,9 @@ def results_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def readme_section(table: str) -> str:
-    return "\n".join(table.splitlines()[2:]).strip() + "\n"  # the README's own heading replaces the title
+def doc_section(table: str) -> str:
+    """The README's block for a ``results.md``."""
+    return DOC_BLOCK.section(table)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,18 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     import torch
-    from ablation import update_readme
-    from test_time_compute import load_test_split, trained_models
 
     from training.pretrained import shipped_models
 
     torch.set_num_threads(args.threads)
     items = args.model or [f"{name}={path}" for name, path in shipped_models().items()]
     results = {"models": {}}
-    for name, model_dir, model in trained_models(parser, items):
-        test, metadata, _ = load_test_split(model_dir)
-        results["models"][name] = {"model_dir": str(Path(model_dir).resolve().relative_to(REPO_ROOT))
-                                   if Path(model_dir).resolve().is_relative_to(REPO_ROOT) else str(model_dir),
+    for name, model_dir, model in harness.trained_models(parser, items):
+        test, metadata, _ = harness.load_test_split(model_dir)
+        where = Path(model_dir).resolve()
+        results["models"][name] = {"model_dir": str(where.relative_to(harness.REPO_ROOT))
+                                   if where.is_relative_to(harness.REPO_ROOT) else str(model_dir),
                                    **measure(model, test, metadata)}
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.json").write_text(json.dumps(results, indent=1) + "\n")
@@ -119,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.output / "results.md").write_text(table)
     print(table)
     if args.output.resolve() == RESULTS_DIR.resolve():
-        update_readme(README, readme_section(table), README_BEGIN, README_END)
+        DOC_BLOCK.write(doc_section(table))
     return 0
 
 

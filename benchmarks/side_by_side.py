@@ -25,7 +25,7 @@ order, so a neighbour's load hits all of them alike; the best trial is the least
 * ``memory``: peak RSS of a fresh process running one ``solve`` step / one training step of each side.
 
 Speed is reported as the ratio official seconds / our seconds (> 1: we are faster) and as the
-fraction of this machine's fp32 matmul peak (`train_throughput.matmul_peak_gflops`, measured before
+fraction of this machine's fp32 matmul peak (`harness.matmul_peak_gflops`, measured before
 and after); FLOPs are counted once per configuration by PyTorch's ``FlopCounterMode`` at batch 1.
 Results: ``benchmarks/results/side_by_side.json``, rows replaced by (section, model, batch) so a long
 run can be split into several invocations.
@@ -38,7 +38,6 @@ import contextlib
 import importlib
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -47,20 +46,14 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
+import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
 import torch
-
-BENCHMARKS = Path(__file__).resolve().parent
-REPO_ROOT = BENCHMARKS.parent
-for path in (REPO_ROOT, BENCHMARKS):  # runnable as a file without an installed package
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from train_throughput import matmul_peak_gflops
+from harness import REPO_ROOT, matmul_peak_gflops
 
 from modeling_trm.convert_original_checkpoint import convert_official_state_dict, rename_official_state_dict
 from training.optim import AdamATan2, SparsePuzzleEmbeddingSignSGD
 
-RESULTS = BENCHMARKS / "results" / "side_by_side.json"
+RESULTS = harness.RESULTS_ROOT / "side_by_side.json"
 SKIP_MESSAGE = (
     "side_by_side: skipped, no --official-repo given. Pass the path of a checkout of "
     "https://github.com/SamsungSAILMontreal/TinyRecursiveModels to compare against the official code."
@@ -432,16 +425,15 @@ def adaptive_section(official, model_dir: Path, batch_size: int, trials: int, li
                      halt_confidence: float | None = None) -> dict:
     """A trained model's held-out puzzles: the official evaluation (always every supervision step) against
     our ``solve`` with fixed and with adaptive halting (the training rule, and with ``halt_confidence`` also
-    at that confidence, e.g. the one `benchmarks/test_time_compute.py` calibrated): time, exact accuracy,
+    at that confidence, e.g. the one `benchmarks/inference_steps.py` calibrated): time, exact accuracy,
     mean steps."""
-    from test_time_compute import load_test_split
     from transformers import AutoModel
 
     import modeling_trm  # noqa: F401  (registers the Auto classes)
     from training import metrics
 
     model = AutoModel.from_pretrained(model_dir).eval()
-    test, _, _ = load_test_split(model_dir, limit)
+    test, _, _ = harness.load_test_split(model_dir, limit)
     columns = test.select_columns(["inputs", "labels", "puzzle_id"]).with_format("torch")[:]
     inputs, labels, puzzle_ids = columns["inputs"].long(), columns["labels"].long(), columns["puzzle_id"].long()
     steps = model.config.max_supervision_steps
@@ -620,8 +612,8 @@ def main(argv: list[str] | None = None) -> int:
                     r["fraction_of_matmul_peak"] = r["gflops"] / peak_after
         peak = peak_after
 
-    machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-               "torch": torch.__version__, "load_average_before": load_before, "load_average_after": os.getloadavg()}
+    machine = harness.machine("cpu", "threads", "torch", load_average_before=load_before,
+                              load_average_after=os.getloadavg())
     for row in rows:
         if row["section"] == "adaptive":  # no peak fraction: the machine's state goes with the row itself
             row["machine"] = machine

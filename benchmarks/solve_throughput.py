@@ -27,16 +27,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
+import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
 import torch
 
 from modeling_trm import TRMConfig, TRMForPuzzleSolving
 from modeling_trm.configuration_trm import swiglu_intermediate_size
 
-RESULTS = Path(__file__).resolve().parent / "results" / "solve_throughput.json"
+RESULTS = harness.RESULTS_ROOT / "solve_throughput.json"
 
 PAPER_SUDOKU = {"vocab_size": 11, "seq_len": 81, "hidden_size": 512, "num_attention_heads": 8, "expansion": 4.0, "num_layers": 2,
                     "num_recursions": 3, "num_latent_updates": 6, "max_supervision_steps": 16, "puzzle_embedding_dim": 512,
@@ -67,15 +67,9 @@ def matmul_flops_per_step(config: TRMConfig) -> int:
     return calls * config.num_layers * (mixer + channel_mlp) + heads
 
 
-def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+def matmul_peak_gflops(repeats: int = 5) -> float:
+    """The fp32 matmul rate of one 2048^3 ``torch.mm``, best of ``repeats`` timings."""
+    return harness.matmul_peak_gflops(sizes=(2048,), repeats=1, trials=repeats)
 
 
 def force_varied_halting(model: TRMForPuzzleSolving, puzzles: torch.Tensor) -> None:
@@ -128,8 +122,7 @@ def run(batch_sizes, max_steps: int, compile_network: bool, seed: int = 0) -> di
                 print(f"  {name} B={batch_size} {halting:8s} {backend:8s} {row['puzzles_per_s']:7.2f} puzzles/s "
                       f"{row['gflops']:6.1f} GFLOP/s ({row['fraction_of_peak']:.0%} of peak)", flush=True)
     return {
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "load_average": os.getloadavg()},
+        "machine": harness.machine("cpu", "threads", "torch", load_average=os.getloadavg()),
         "matmul_peak_gflops": peak,
         "results": rows,
     }

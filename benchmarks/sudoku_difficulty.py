@@ -3,7 +3,7 @@
 The difficulty of a puzzle is `hub_datasets.sudoku.SudokuSolver.rating`: the guesses a DPLL solver with
 naked singles needs (the Sudoku-Extreme definition; 0 = solvable by singles alone, what a newspaper calls
 easy). The held-out split of the model's own recipe is rebuilt from its ``training_config.yaml`` (as
-`benchmarks/test_time_compute.py` does), every puzzle is rated and solved with fixed halting at the
+`benchmarks/inference_steps.py` does), every puzzle is rated and solved with fixed halting at the
 trained number of supervision steps (and at ``--max-steps`` if given), and the exact accuracy is reported
 per band — which puzzles `trm solve` handles.
 
@@ -20,14 +20,10 @@ import json
 import sys
 from pathlib import Path
 
+import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-for path in (REPO_ROOT, REPO_ROOT / "benchmarks"):  # `python benchmarks/sudoku_difficulty.py` without an install
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / "sudoku_difficulty"
+RESULTS_DIR = harness.RESULTS_ROOT / "sudoku_difficulty"
 BANDS = ((0, 0), (1, 2), (3, 9), (10, None))  # solver guesses, inclusive
 
 
@@ -97,12 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     import torch
-    from test_time_compute import load_test_split, trained_models
 
     torch.set_num_threads(args.threads)
     results = {"models": {}}
-    for name, model_dir, model in trained_models(parser, args.model):
-        test, metadata, _ = load_test_split(model_dir)
+    for name, model_dir, model in harness.trained_models(parser, args.model):
+        test, metadata, _ = harness.load_test_split(model_dir)
         if metadata.task != "sudoku":
             parser.error(f"{model_dir}: a {metadata.task} model; difficulty bands are for Sudoku")
         steps = sorted({model.config.max_supervision_steps, *args.max_steps})

@@ -16,16 +16,11 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
-import sys
 import time
 from pathlib import Path
 
+import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
 import torch
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `python benchmarks/threads_under_load.py` without an installed package
-    sys.path.insert(0, str(REPO_ROOT))
 
 from modeling_trm import TRMConfig, TRMForPuzzleSolving
 from training.config import PRESETS
@@ -76,12 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--busy", type=int, default=1, help="busy processes for the loaded measurement")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--burn-seconds", type=float, default=300.0, help="upper bound on the busy processes' life")
-    parser.add_argument("--output", default=str(REPO_ROOT / "benchmarks/results/threads_under_load.json"))
+    parser.add_argument("--output", default=str(harness.RESULTS_ROOT / "threads_under_load.json"))
     args = parser.parse_args(argv)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
-    results = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": cores,
-                           "load_average_before": os.getloadavg()[0], "torch": torch.__version__},
+    results = {"machine": harness.machine("cpu", cores=cores, load_average_before=os.getloadavg()[0],
+                                          torch=torch.__version__),
                "idle": measure(cores, args.steps)}
     burners = [multiprocessing.Process(target=spin, args=(args.burn_seconds,), daemon=True) for _ in range(args.busy)]
     for burner in burners:

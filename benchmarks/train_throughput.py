@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `python benchmarks/train_throughput.py` without an installed package
-    sys.path.insert(0, str(REPO_ROOT))
+from harness import (  # also the repository root on sys.path (benchmarks/harness.py)
+    matmul_peak_gflops,
+    synchronize,
+)
 
 from modeling_trm.configuration_trm import TRMConfig, swiglu_intermediate_size
 from modeling_trm.modeling_trm import TRMForPuzzleSolving
@@ -55,32 +54,6 @@ def step_flops(config: TRMConfig, batch: int) -> float:
     with_grad = 3 * calls_per_recursion * call  # forward + backward (~2x forward)
     heads = 3 * 2 * batch * config.seq_len * config.hidden_size * config.vocab_size
     return no_grad + with_grad + heads
-
-
-def matmul_peak_gflops(sizes: tuple[int, ...] = (1024, 2048, 3072), repeats: int = 3, trials: int = 5,
-                       dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> float:
-    """Best dense matmul rate (GFLOP/s) over several sizes and trials. On a shared machine one timing can
-    catch a neighbour's load and understate the peak (which once made a model look >100% efficient): take
-    the best. On a GPU the same call measures the bf16 tensor-core peak (``dtype=torch.bfloat16``)."""
-    best_rate = 0.0
-    for size in sizes:
-        a = torch.randn(size, size, dtype=dtype, device=device)
-        b = torch.randn(size, size, dtype=dtype, device=device)
-        torch.mm(a, b)
-        for _ in range(trials):
-            synchronize(device)
-            start = time.perf_counter()
-            for _ in range(repeats):
-                torch.mm(a, b)
-            synchronize(device)
-            best_rate = max(best_rate, 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9)
-    return best_rate
-
-
-def synchronize(device: str | torch.device) -> None:
-    """Wait for queued kernels, so that wall-clock timings cover the work (a no-op on CPU)."""
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def time_training_steps(model, forward, inputs, labels, steps: int, puzzle_ids=None, after_step=()) -> list[float]:

@@ -1,4 +1,7 @@
-"""Helpers for testing the scripts in benchmarks/, which are files to run rather than an installed package."""
+"""Helpers for testing the scripts in benchmarks/, which are files to run rather than an installed package.
+
+Run as files, they find each other and their shared helpers (``benchmarks/harness.py``) because Python puts
+their folder on ``sys.path``; for the tests, ``conftest.py`` here puts it there."""
 
 from __future__ import annotations
 

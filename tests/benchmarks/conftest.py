@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:  # as `python benchmarks/NAME.py` runs a script: `import harness` works
+    sys.path.insert(0, str(BENCHMARKS))
 
 
 @pytest.fixture(scope="session")

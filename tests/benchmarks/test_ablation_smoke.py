@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import harness
 import matplotlib.image
 import pytest
-
 from benchmark_scripts import load_benchmark
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -159,25 +159,15 @@ def test_paper_scale_multi_gpu_launch_line(tmp_path):
     assert evaluation[:3] == ["trm", "eval", str(tmp_path / "trm-att-seed0")]
 
 
-def test_readme_results_section_is_the_committed_study_output():
-    """The README's numbers are the committed cpu-scale results.json rendered, not typed."""
+def test_doc_results_block_is_the_committed_study_output():
+    """docs/reproduction.md's numbers are the committed cpu-scale results.json rendered, not typed."""
     results = json.loads((ablation.RESULTS_DIR / "results.json").read_text())
     assert results["scale"] == "cpu" and results["seeds"] >= 3 and list(results["models"]) == list(ablation.MODELS)
     for check in results["claims"]:  # three seeds: every claim is judged against the seed spread
         assert check["exact_accuracy"]["separated"] is not None
-    readme = ablation.README.read_text()
-    begin, end = readme.index(ablation.README_BEGIN), readme.index(ablation.README_END)
-    assert readme[begin + len(ablation.README_BEGIN):end].strip() == ablation.readme_section(ablation.results_table(results)).strip()
-    for picture in results["pictures"].values():
-        assert (ablation.RESULTS_DIR / picture).is_file() and f"results/ablation/{picture}" in readme
-
-
-def test_update_readme_rewrites_only_the_marked_block(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\nbefore\n\n{ablation.README_BEGIN}\nold table\n{ablation.README_END}\n\nafter\n")
-    ablation.update_readme(readme, "| new | table |\n")
-    assert readme.read_text() == (f"# Title\n\nbefore\n\n{ablation.README_BEGIN}\n\n| new | table |\n\n"
-                                  f"{ablation.README_END}\n\nafter\n")
-    readme.write_text("# no markers\n")
-    with pytest.raises(SystemExit, match="no '<!-- ablation-results: begin"):
-        ablation.update_readme(readme, "| new | table |\n")
+    block = ablation.DOC_BLOCK
+    assert block.read() == ablation.doc_section(ablation.results_table(results)).strip()
+    page = block.path.read_text()
+    for picture in results["pictures"].values():  # the page shows every picture, linked from where it stands
+        assert (ablation.RESULTS_DIR / picture).is_file()
+        assert harness.relink(f"](benchmarks/results/ablation/{picture})", block.path.parent) in page

@@ -1,5 +1,5 @@
 """benchmarks/finetune.py: the fine-tuning study runs end to end (tiny scale), its tasks are what it
-says (a recolouring known only through the puzzle embedding), and the README shows the committed JSON."""
+says (a recolouring known only through the puzzle embedding), and docs/fine-tuning.md shows the committed JSON."""
 
 from __future__ import annotations
 
@@ -40,13 +40,10 @@ def test_tiny_study_writes_every_condition_with_before_and_after(tmp_path):
     assert (tmp_path / "out" / "results.md").read_text() == finetune.results_table(results)
 
 
-def test_readme_block_is_the_committed_study_output():
+def test_doc_block_is_the_committed_study_output():
     results = json.loads((finetune.RESULTS_DIR / "results.json").read_text())
     assert results["scale"]["name"] == "cpu" and len(results["runs"]) >= 3
-    readme = finetune.README.read_text()
-    begin, end = readme.index(finetune.README_BEGIN), readme.index(finetune.README_END)
-    assert readme[begin + len(finetune.README_BEGIN):end].strip() == \
-        finetune.readme_section(finetune.results_table(results)).strip()
+    assert finetune.DOC_BLOCK.read() == finetune.doc_section(finetune.results_table(results)).strip()
 
 
 def test_tiny_study_with_the_lora_condition(tmp_path):

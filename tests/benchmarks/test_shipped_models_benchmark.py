@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import harness
 from benchmark_scripts import load_benchmark
 
 shipped = load_benchmark("shipped_models")
@@ -12,10 +13,7 @@ shipped = load_benchmark("shipped_models")
 
 def test_the_readme_block_is_the_committed_results():
     results = json.loads((shipped.RESULTS_DIR / "results.json").read_text())
-    readme = shipped.README.read_text()
-    begin, end = readme.index(shipped.README_BEGIN), readme.index(shipped.README_END)
-    assert readme[begin + len(shipped.README_BEGIN):end].strip() == shipped.readme_section(
-        shipped.results_table(results)).strip()
+    assert shipped.DOC_BLOCK.read() == shipped.doc_section(shipped.results_table(results)).strip()
     assert (shipped.RESULTS_DIR / "results.md").read_text() == shipped.results_table(results)
     for name, entry in results["models"].items():
         assert entry["num_puzzles"] == 256 and 1 <= entry["adaptive"]["mean_steps"] <= entry["trained_steps"]
@@ -23,12 +21,10 @@ def test_the_readme_block_is_the_committed_results():
 
 
 def test_a_model_is_scored_by_the_rules_on_its_own_held_out_split(tiny_sudoku_model):
-    from test_time_compute import load_test_split
-
     from modeling_trm import TRMForPuzzleSolving
 
     model = TRMForPuzzleSolving.from_pretrained(tiny_sudoku_model).eval()
-    test, metadata, _ = load_test_split(tiny_sudoku_model)
+    test, metadata, _ = harness.load_test_split(tiny_sudoku_model)
     entry = shipped.measure(model, test, metadata)
     assert entry["fixed"]["solved"] == entry["fixed"]["exact_accuracy"]  # generated Sudokus: one solution each
     assert entry["fixed"]["mean_steps"] == model.config.max_supervision_steps

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import harness
 import numpy as np
 import pytest
 from benchmark_scripts import load_benchmark
@@ -28,7 +29,7 @@ def test_bands_partition_the_split_and_match_the_package_evaluation(tiny_sudoku_
     entry = json.loads((tmp_path / "results.json").read_text())["models"]["tiny"]
     assert entry["max_steps"] == [2, 4] and entry["num_puzzles"] == 24
 
-    test, metadata, _ = load_benchmark("test_time_compute").load_test_split(tiny_sudoku_model)
+    test, metadata, _ = harness.load_test_split(tiny_sudoku_model)
     solver = SudokuSolver(4)
     ratings = [solver.rating(np.asarray(decode_tokens(row, metadata), np.uint8)) for row in test["inputs"]]
     assert entry["rating_histogram"] == np.bincount(ratings).tolist()

@@ -1,6 +1,6 @@
 """The `accelerate launch` config files in training/accelerate_configs: what Accelerate reads from
-them is the set-up their names and the README promise (the FSDP2 one is exercised by test_fsdp.py,
-the 2-CPU one by running the README's command)."""
+them is the set-up their names and docs/training.md promise (the FSDP2 one is exercised by test_fsdp.py,
+the 2-CPU one by running the command that page gives)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import pytest
 from accelerate.commands.config.config_args import load_config_from_file
 from accelerate.utils import DistributedType
 
-CONFIGS = Path(__file__).resolve().parents[2] / "training" / "accelerate_configs"
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "training" / "accelerate_configs"
+DOC = ROOT / "docs" / "training.md"  # where the launch configs are documented
 
 EXPECTED = {  # file: (distributed type, processes in all, machines)
     "1gpu.yaml": (DistributedType.NO, 1, 1),
@@ -29,11 +30,11 @@ EXPECTED = {  # file: (distributed type, processes in all, machines)
 }
 
 
-def test_every_config_file_is_expected_and_referenced_by_the_readme():
+def test_every_config_file_is_expected_and_documented():
     assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == sorted(EXPECTED)
-    readme = README.read_text()
+    doc = DOC.read_text()
     for name in EXPECTED:
-        assert f"training/accelerate_configs/{name}" in readme, name
+        assert f"training/accelerate_configs/{name}" in doc, name
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -49,11 +50,11 @@ def test_accelerate_reads_the_promised_setup(name):
         assert config.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
 
 
-def test_the_readme_two_process_cpu_command_runs_two_processes(tmp_path):
-    """The README's command as written (a few steps, a temporary output folder and a free port added)."""
-    readme = README.read_text()
+def test_the_documented_two_process_cpu_command_runs_two_processes(tmp_path):
+    """docs/training.md's command as written (a few steps, a temporary output folder and a free port added)."""
+    doc = DOC.read_text()
     documented = re.search(r"`(ACCELERATE_USE_CPU=1 accelerate launch --config_file "
-                           r"training/accelerate_configs/2cpu\.yaml [^`]+)`", readme).group(1)
+                           r"training/accelerate_configs/2cpu\.yaml [^`]+)`", doc).group(1)
     words = shlex.split(documented)
     env_assignments = dict(w.split("=", 1) for w in words[:1])
     launch = words[1:]
@@ -65,8 +66,8 @@ def test_the_readme_two_process_cpu_command_runs_two_processes(tmp_path):
                "--max-steps", "2", "log_with=none", "solve_sample=false", "eval_at_start=false",
                "--output-dir", str(tmp_path / "run")]
     env = {**os.environ, **env_assignments, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(README.parent), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(command, cwd=README.parent, env=env, capture_output=True, text=True, timeout=300,
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
                             check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "on 2 process(es)" in result.stdout + result.stderr

@@ -19,84 +19,44 @@ accuracy. The question this answers (arXiv 2510.04871 trains 16 supervision step
 are the "test-time compute" of a recursive model): does a model trained with N steps get better with more,
 and does its halting head stop puzzles early and correctly?
 
-    python benchmarks/test_time_compute.py --model sudoku6x6=trm-sudoku6x6   # the committed study
-    python benchmarks/test_time_compute.py --model tiny=DIR --max-steps 8 --budgets 2,8 --output /tmp/ttc
+    python benchmarks/inference_steps.py --model sudoku6x6=trm-sudoku6x6   # the committed study
+    python benchmarks/inference_steps.py --model tiny=DIR --max-steps 8 --budgets 2,8 --output /tmp/ttc
 
-Writes ``results.json``, ``results.md`` and ``accuracy_vs_steps.png`` to ``--output``; with the default
-output it also rewrites the README's test-time compute block between its markers (a test checks the block
-against the JSON).
+Writes ``results.json``, ``results.md`` and ``accuracy_vs_steps.png`` to ``--output`` (default
+``benchmarks/results/test_time_compute/``); with the default output it also rewrites the test-time compute
+block of ``docs/test-time-compute.md`` between its markers (a test checks the block against the JSON).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
+import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-for path in (REPO_ROOT, REPO_ROOT / "benchmarks"):  # `python benchmarks/test_time_compute.py` without an install
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-RESULTS_DIR = REPO_ROOT / "benchmarks" / "results" / "test_time_compute"
-README = REPO_ROOT / "README.md"
-README_BEGIN = "<!-- test-time-compute: begin (written by benchmarks/test_time_compute.py) -->"
-README_END = "<!-- test-time-compute: end -->"
+RESULTS_DIR = harness.RESULTS_ROOT / "test_time_compute"
+DOC_BLOCK = harness.GeneratedBlock(harness.REPO_ROOT / "docs" / "test-time-compute.md", "test-time-compute",
+                                   "benchmarks/inference_steps.py")
 DEFAULT_BUDGETS = (16, 32, 64, 128)  # plus the trained number of supervision steps
 CALIBRATION_STEPS = 16  # the paper's number of supervision steps: the fixed accuracy to match
 CALIBRATION_SEED_OFFSET = 1000  # the calibration puzzles are generated with dataset_seed + this
 
 
-def trained_models(parser: argparse.ArgumentParser, items: list[str]):
-    """``(name, folder, model)`` for each ``--model NAME=DIR``: a folder written by ``trm train``."""
-    from transformers import AutoModel
-
-    import modeling_trm  # noqa: F401  (registers "trm"/"hrm" with AutoModel)
-
-    for item in items:
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not folder:
-            parser.error(f"--model takes NAME=DIR, got {item!r}")
-        model_dir = Path(folder)
-        if not (model_dir / "training_config.yaml").is_file():
-            parser.error(f"{model_dir}: no training_config.yaml (not a folder written by `trm train`)")
-        yield name, model_dir, AutoModel.from_pretrained(model_dir).eval()
-
-
-def load_test_split(model_dir: Path, limit: int | None = None):
-    """The test split of the recipe the model was trained on, rebuilt from its ``training_config.yaml``."""
-    import hub_datasets
-    from training.config import TrainingConfig
-
-    config = TrainingConfig.from_yaml(model_dir / "training_config.yaml")
-    if config.dataset is not None:
-        dataset, metadata = hub_datasets.load_puzzle_dataset(config.dataset), hub_datasets.load_dataset_metadata(config.dataset)
-    else:
-        dataset, metadata = hub_datasets.build_dataset(config.dataset_recipe, seed=config.dataset_seed,
-                                                       **config.dataset_options)
-    test = dataset["test"]
-    if limit is not None:
-        test = test.select(range(min(limit, len(test))))
-    return test, metadata, config
-
-
-def load_training_inputs(model_dir: Path):
-    """The ``inputs`` column of the train split the model was trained on (rebuilt like `load_test_split`)."""
-    import hub_datasets
-    from training.config import TrainingConfig
-
-    config = TrainingConfig.from_yaml(model_dir / "training_config.yaml")
-    if config.dataset is not None:
-        return hub_datasets.load_puzzle_dataset(config.dataset)["train"]["inputs"]
-    dataset, _ = hub_datasets.build_dataset(config.dataset_recipe, seed=config.dataset_seed, **config.dataset_options)
-    return dataset["train"]["inputs"]
-
-
+# Why not `training.data.split_off_calibration`, the rule `trm train` calibrates with? The two pick different
+# puzzles, and the committed study (benchmarks/results/test_time_compute/, "generated with seed 1000") was
+# measured with this one, so rerunning it must draw the same puzzles:
+# * the seed: dataset_seed + 1000 here, dataset_seed + 1_000_003 in training (whose fresh puzzles then are not
+#   the ones `trm train` chose its confidence on, which makes this an independent check of that choice);
+# * the draw: here the recipe is rebuilt with its own options and only num_test changed (a generator draws
+#   the test puzzles after the train ones, so num_train changes which they are); training builds num_train=1
+#   and num_test=halt_calibration_puzzles;
+# * a saved dataset: here its `validation` split (or no calibration); training holds the last training groups
+#   out of training, which a model already trained on them has seen.
+# What they share is the rule "fresh generated puzzles, minus any that is in the train or test split".
 def calibration_split(model_dir: Path, test, size: int | None = None):
     """``(split, description)``: puzzles to choose the halting confidence on, outside the test split.
 
@@ -104,19 +64,17 @@ def calibration_split(model_dir: Path, test, size: int | None = None):
     in the model's train or test split; a built dataset gives its ``validation`` split. ``(None, reason)``
     when there is neither."""
     import hub_datasets
-    from training.config import TrainingConfig
 
-    config = TrainingConfig.from_yaml(model_dir / "training_config.yaml")
+    dataset, _, config = harness.training_dataset(model_dir)
     if config.dataset is not None:
-        splits = hub_datasets.load_puzzle_dataset(config.dataset)
-        if "validation" not in splits:
+        if "validation" not in dataset:
             return None, f"dataset {config.dataset} has no validation split"
-        return splits["validation"], f"the validation split of {config.dataset}"
+        return dataset["validation"], f"the validation split of {config.dataset}"
     seed = config.dataset_seed + CALIBRATION_SEED_OFFSET
     options = dict(config.dataset_options)
     size = size or options.get("num_test") or len(test)
     fresh, _ = hub_datasets.build_dataset(config.dataset_recipe, seed=seed, **{**options, "num_test": size})
-    seen = {np.asarray(row, dtype=np.int64).tobytes() for rows in (load_training_inputs(model_dir), test["inputs"])
+    seen = {np.asarray(row, dtype=np.int64).tobytes() for rows in (dataset["train"]["inputs"], test["inputs"])
             for row in rows}
     keep = [i for i, row in enumerate(fresh["test"]["inputs"]) if np.asarray(row, dtype=np.int64).tobytes() not in seen]
     dropped = len(fresh["test"]) - len(keep)
@@ -310,9 +268,9 @@ def _table_row(entry: dict, a: dict) -> str:
             f"{a['halted_early_wrong']} | {a['fixed_steps_for_equal_accuracy'] or 'never'} |")
 
 
-def readme_section(table: str) -> str:
-    lines = ["#" + line if line.startswith("#") else line for line in table.splitlines()]
-    return "\n".join(lines[2:]).strip() + "\n"  # the README's own heading replaces the title
+def doc_section(table: str) -> str:
+    """The block of ``docs/test-time-compute.md`` for a ``results.md`` (headings under the page's own)."""
+    return DOC_BLOCK.section(table, demote_headings=True)
 
 
 def plot(results: dict, path: Path) -> Path:
@@ -370,12 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    results = {"models": {}, "machine": {"platform": platform.platform(), "torch": torch.__version__,
-                                         "threads": torch.get_num_threads()}}
-    for name, model_dir, model in trained_models(parser, args.model):
+    results = {"models": {}, "machine": harness.machine("platform", "torch", "threads")}
+    for name, model_dir, model in harness.trained_models(parser, args.model):
         if model.config.max_supervision_steps > args.max_steps:
             parser.error(f"{name}: --max-steps {args.max_steps} is below the trained {model.config.max_supervision_steps}")
-        test, metadata, config = load_test_split(model_dir, args.limit)
+        test, metadata, config = harness.load_test_split(model_dir, args.limit)
         calibration = calibration_split(model_dir, test, args.limit)
         if calibration[0] is None:
             print(f"{name}: no calibration of the halting confidence: {calibration[1]}", flush=True)
@@ -390,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_outputs(results: dict, output: Path) -> None:
-    """``results.json``, ``results.md``, the plot, and (default output) the README block."""
+    """``results.json``, ``results.md``, the plot, and (default output) the block of docs/test-time-compute.md."""
     output.mkdir(parents=True, exist_ok=True)
     (output / "results.json").write_text(json.dumps(results, indent=1))
     table = results_table(results)
@@ -398,10 +355,8 @@ def write_outputs(results: dict, output: Path) -> None:
     plot(results, output / "accuracy_vs_steps.png")
     print(table)
     if output.resolve() == RESULTS_DIR.resolve():
-        from ablation import update_readme
-
-        update_readme(README, readme_section(table), README_BEGIN, README_END)
-        print(f"Updated the test-time compute block of {README}")
+        DOC_BLOCK.write(doc_section(table))
+        print(f"Updated the test-time compute block of {DOC_BLOCK.path}")
 
 
 if __name__ == "__main__":

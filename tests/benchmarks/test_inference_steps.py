@@ -1,15 +1,16 @@
-"""benchmarks/test_time_compute.py: fixed and adaptive halting measured on a tiny trained model agree with the
-package's own evaluation, the derived numbers follow from the per-step ones, and the README shows the
-committed JSON."""
+"""benchmarks/inference_steps.py: fixed and adaptive halting measured on a tiny trained model agree with the
+package's own evaluation, the derived numbers follow from the per-step ones, and docs/test-time-compute.md
+shows the committed JSON."""
 
 from __future__ import annotations
 
 import json
 
+import harness
 import pytest
 from benchmark_scripts import load_benchmark
 
-ttc = load_benchmark("test_time_compute")
+ttc = load_benchmark("inference_steps")
 
 
 def test_tiny_run_matches_the_package_evaluation(tiny_sudoku_model, tmp_path):
@@ -25,7 +26,7 @@ def test_tiny_run_matches_the_package_evaluation(tiny_sudoku_model, tmp_path):
     assert [a["budget"] for a in entry["adaptive"]] == [2, 3, 6]  # the trained number is always measured
 
     model = TRMForPuzzleSolving.from_pretrained(tiny_sudoku_model).eval()
-    test, metadata, _ = ttc.load_test_split(tiny_sudoku_model)
+    test, metadata, _ = harness.load_test_split(tiny_sudoku_model)
     fixed = evaluate(model, test, metadata, halting="fixed", max_steps=6, progress=False)
     assert entry["fixed"]["exact_accuracy"] == pytest.approx(fixed["accuracy_by_step"]["exact_accuracy"], abs=1e-12)
     for a in entry["adaptive"]:
@@ -43,7 +44,8 @@ def test_tiny_run_matches_the_package_evaluation(tiny_sudoku_model, tmp_path):
     # The halting confidence is chosen on fresh puzzles, none of them in the model's train or test split, and
     # the calibrated sweep is what the package's evaluation gives at that confidence.
     calibration_set, description = ttc.calibration_split(tiny_sudoku_model, test)
-    seen = {tuple(row) for row in test["inputs"]} | {tuple(row) for row in ttc.load_training_inputs(tiny_sudoku_model)}
+    train = harness.training_dataset(tiny_sudoku_model)[0]["train"]
+    seen = {tuple(row) for row in test["inputs"]} | {tuple(row) for row in train["inputs"]}
     assert not seen & {tuple(row) for row in calibration_set["inputs"]} and len(calibration_set) > 0
     calibration = entry["calibration"]
     assert calibration["source"] == description and calibration["num_puzzles"] == len(calibration_set)
@@ -106,9 +108,8 @@ def test_findings_report_the_calibrated_confidence_and_its_saving():
         "(on 256 fresh puzzles, where fixed halting at 16 steps is 100.0% exact; tried 0.5, 0.95)."]
 
 
-def test_readme_block_is_the_committed_study_output():
+def test_doc_block_is_the_committed_study_output():
     results = json.loads((ttc.RESULTS_DIR / "results.json").read_text())
     assert all(entry["max_steps"] >= 128 for entry in results["models"].values())
-    readme = ttc.README.read_text()
-    begin, end = readme.index(ttc.README_BEGIN), readme.index(ttc.README_END)
-    assert readme[begin + len(ttc.README_BEGIN):end].strip() == ttc.readme_section(ttc.results_table(results)).strip()
+    assert ttc.DOC_BLOCK.read() == ttc.doc_section(ttc.results_table(results)).strip()
+    assert (ttc.RESULTS_DIR / "results.md").read_text() == ttc.results_table(results)
