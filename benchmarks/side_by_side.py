@@ -27,7 +27,7 @@ order, so a neighbour's load hits all of them alike; the best trial is the least
 Speed is reported as the ratio official seconds / our seconds (> 1: we are faster) and as the
 fraction of this machine's fp32 matmul peak (`harness.matmul_peak_gflops`, measured before
 and after); FLOPs are counted once per configuration by PyTorch's ``FlopCounterMode`` at batch 1.
-Results: ``benchmarks/results/side_by_side.json``, rows replaced by (section, model, batch) so a long
+Results: ``benchmarks/results/side_by_side.json``, rows replaced by (section, model, batch, dtype) so a long
 run can be split into several invocations.
 """
 
