@@ -16,8 +16,6 @@ KNOWN_UPWARD = {
     "modeling_trm/demo.py": {"hub_datasets", "training"},
     "modeling_trm/refinement.py": {"hub_datasets"},
     "modeling_trm/cli.py": {"training"},  # the deprecated `python -m modeling_trm.cli`, forwarding to training.cli
-    # push_to_hub renders the package's model card when the package is installed (an optional, lazy import)
-    "modeling_trm/solving_trm.py": {"model_cards"},
 }
 
 
@@ -57,8 +55,14 @@ def test_the_trm_command_is_the_top_package_and_the_old_entry_point_forwards(cap
 
     from modeling_trm import cli as old_cli
 
-    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
-    assert 'trm = "training.cli:main"' in pyproject
+    import tomllib
+
+    from modeling_trm.solving_trm import MODEL_CARD_ENTRY_POINTS
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["trm"] == "training.cli:main"
+    # `model.push_to_hub` renders the package's card without importing the package above it
+    assert project["entry-points"][MODEL_CARD_ENTRY_POINTS] == {"render": "model_cards.render:render_model_card"}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert old_cli.main(["--help"]) == 0
