@@ -3,10 +3,10 @@ confidence, where adaptive halting would stop, and whether the answer is a valid
 
 Shared by ``trm demo`` (the Gradio app), ``trm solve --animate`` and the Python API::
 
-    from modeling_trm.refinement import animate_solve
+    from training.refinement import animate_solve
     animate_solve(model, processor, "......1.2..4.....534.....2..31...2..", "refinement.gif", max_steps=16)
 
-Frames are drawn with `hub_datasets.pictures` (the package's puzzle pictures). Not part of the remote code.
+Frames are drawn with `hub_datasets.pictures` (the package's puzzle pictures).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from hub_datasets.pictures import grid_image, save_animation
-
-from .processing_trm import PuzzleProcessor
+from modeling_trm.processing_trm import PuzzleProcessor
 
 
 @dataclasses.dataclass
@@ -132,7 +131,7 @@ def wrong_cells(processor: PuzzleProcessor, refinement: Refinement, step: int) -
 
 def _sudoku_repeats(digits: np.ndarray) -> np.ndarray:
     """Cells whose digit occurs more than once in their row, column or box (0 = blank, never counted)."""
-    from .processing_trm import SUDOKU_BOX_SHAPES
+    from modeling_trm.processing_trm import SUDOKU_BOX_SHAPES
 
     size = digits.shape[0]
     box_rows, box_cols = SUDOKU_BOX_SHAPES[size]
