@@ -30,8 +30,8 @@ import harness  # the repository root on sys.path; shared helpers (benchmarks/ha
 import torch
 
 from modeling_trm import PuzzleProcessor, TRMConfig, TRMForPuzzleSolving
-from modeling_trm.demo import halting_figure, load_demo_model, parse_puzzle, random_puzzle
-from modeling_trm.refinement import draw_step, refine
+from training.demo import halting_figure, load_demo_model, parse_puzzle, random_puzzle
+from training.refinement import draw_step, refine
 
 RESULTS = harness.RESULTS_ROOT / "demo_latency.json"
 

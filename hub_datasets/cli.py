@@ -12,8 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
-from modeling_trm.cli import positive_int
 from modeling_trm.processing_trm import MAZE_CHARS
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type`` for sizes and counts (``trm data``, ``trm solve``, ``trm eval``): ``--batch-size 0``
+    would loop forever, ``-3`` means nothing."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
 
 
 def _value(text: str):
@@ -51,7 +62,7 @@ def _build(args) -> int:
     if args.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {args.recipe!r}; available: {', '.join(RECIPES)}")
     if args.push_to_hub:  # before minutes of building, not after
-        from modeling_trm.loading import check_hub_reachable
+        from .hub_access import check_hub_reachable
 
         check_hub_reachable(f"upload the dataset to {args.push_to_hub!r}", "nothing was built")
     command = "trm data " + shlex.join(args.argv)

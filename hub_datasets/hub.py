@@ -9,10 +9,16 @@ from pathlib import Path
 import datasets
 from datasets import DatasetDict
 
-from modeling_trm.folders import non_empty, remove_stale_stages, removed_on_failure, replace_folder, stage_path
-from modeling_trm.loading import check_hub_reachable, local_folder_or_repo_id, naming_hub_failures
+from modeling_trm.folders import (
+    non_empty,
+    remove_stale_stages,
+    removed_on_failure,
+    replace_folder,
+    stage_path,
+)
 
 from .card import render_dataset_card
+from .hub_access import check_hub_reachable, local_folder_or_repo_id, naming_hub_failures
 from .metadata import METADATA_FILENAME, PuzzleDatasetMetadata
 
 

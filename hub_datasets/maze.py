@@ -1,4 +1,5 @@
-"""Mazes: the Maze-Hard CSV format, shortest-path validation and a seedable numba generator.
+"""Mazes: the Maze-Hard CSV format, shortest-path validation (the maze rule of `check_mazes`) and a seedable
+numba generator.
 
 Characters ``#`` wall, space open, ``S`` start, ``G`` goal, ``o`` path (answer only); grids are
 ``uint8`` arrays of character codes 0..4 in the order ``"# SGo"`` (token = code + 1,
@@ -14,6 +15,7 @@ import numba
 import numpy as np
 
 from modeling_trm.processing_trm import MAZE_CHARS as CHARSET
+from modeling_trm.processing_trm import check_mazes
 
 from .puzzle_csv import CSV_HEADER, BadRecord, PuzzleRecords, names_the_file_on_read_errors, read_puzzle_csv
 
@@ -27,8 +29,9 @@ class MazeRecords(PuzzleRecords):
 
 @numba.njit(cache=True)
 def _bfs(open_cells, start, size, parents):
-    """Distances (moves) from ``start`` over ``open_cells`` (flat bool), -1 = unreachable; fills
-    ``parents`` with the cell that first reached each cell (neighbours in order up, down, left, right)."""
+    """The generator's search (validation uses the package's rule, `check_mazes`): distances (moves) from
+    ``start`` over ``open_cells`` (flat bool), -1 = unreachable; fills ``parents`` with the cell that first
+    reached each cell (neighbours in order up, down, left, right), which marks the answer's canonical path."""
     dist = np.full(size * size, -1, np.int64)
     queue = np.empty(size * size, np.int64)
     dist[start] = 0
@@ -51,69 +54,26 @@ def _bfs(open_cells, start, size, parents):
     return dist
 
 
-@numba.njit(cache=True)
-def _check_path(question, answer, size):
-    """0 if ``answer`` marks a shortest S-to-G path of ``question``; else an error code
-    (1 unreachable goal, 2 answer changes a non-open cell, 3 wrong path length, 4 path not connected).
-    Also returns the shortest distance."""
-    cells = size * size
-    start, goal = -1, -1
-    for i in range(cells):
-        if question[i] == START:
-            start = i
-        elif question[i] == GOAL:
-            goal = i
-    parents = np.empty(cells, np.int64)
-    dist = _bfs(question != WALL, start, size, parents)
-    shortest = dist[goal]
-    if shortest < 0:
-        return 1, shortest
-    marked = 0
-    for i in range(cells):
-        if answer[i] != question[i] and not (question[i] == OPEN and answer[i] == PATH):
-            return 2, shortest
-        marked += answer[i] == PATH
-    if marked != shortest - 1:
-        return 3, shortest
-    # marked cells + S + G are exactly shortest+1 cells; if G is reachable through them they form
-    # a shortest path (any shortest path is accepted: they are massively non-unique)
-    on_path = (answer == PATH) | (answer == START) | (answer == GOAL)
-    if _bfs(on_path, start, size, parents)[goal] != shortest:
-        return 4, shortest
-    return 0, shortest
-
-
 def maze_errors(questions: np.ndarray, answers: np.ndarray) -> list[str | None]:
-    """Per maze: ``None`` if valid, else what is wrong."""
-    count, size, _ = questions.shape
-    errors: list[str | None] = []
-    starts, goals = (questions == START).sum((1, 2)), (questions == GOAL).sum((1, 2))
-    for i in range(count):
-        if starts[i] != 1 or goals[i] != 1:
-            errors.append(f"question must have exactly one S and one G, has {starts[i]} S and {goals[i]} G")
-            continue
-        if (questions[i] == PATH).any():
-            errors.append("question contains path cells 'o'")
-            continue
-        code, shortest = _check_path(questions[i].ravel(), answers[i].ravel(), size)
-        errors.append({
-            0: None,
-            1: "G is not reachable from S",
-            2: "answer differs from the question in a cell other than an open cell turned 'o'",
-            3: f"answer path has {int((answers[i] == PATH).sum()) + 1} moves, the shortest path has {shortest}",
-            4: f"answer 'o' cells do not connect S to G (shortest path {shortest} moves)",
-        }[code])
+    """Per maze: ``None`` if the answer marks a shortest S-to-G path, else what is wrong (`check_mazes`;
+    any shortest path is accepted: they are massively non-unique)."""
+    check = check_mazes(questions + 1, answers + 1)  # codes into CHARSET as token ids
+    errors: list[str | None] = [None] * len(questions)
+    for i in np.flatnonzero(~check.shortest_path):
+        starts, goals, shortest = check.starts[i], check.goals[i], check.shortest[i]
+        if starts != 1 or goals != 1:
+            errors[i] = f"question must have exactly one S and one G, has {starts} S and {goals} G"
+        elif check.given_path[i].any():
+            errors[i] = "question contains path cells 'o'"
+        elif shortest < 0:
+            errors[i] = "G is not reachable from S"
+        elif check.changed[i].any():
+            errors[i] = "answer differs from the question in a cell other than an open cell turned 'o'"
+        elif check.path_cells[i] + 1 != shortest:
+            errors[i] = f"answer path has {check.path_cells[i] + 1} moves, the shortest path has {shortest}"
+        else:  # as many path cells as a shortest path has, so any not on the way from S to G leave it cut
+            errors[i] = f"answer 'o' cells do not connect S to G (shortest path {shortest} moves)"
     return errors
-
-
-def shortest_path_lengths(questions: np.ndarray) -> np.ndarray:
-    size = questions.shape[-1]
-    out = np.empty(len(questions), np.int64)
-    parents = np.empty(size * size, np.int64)
-    for i, q in enumerate(questions):
-        flat = q.ravel()
-        out[i] = _bfs(flat != WALL, int(np.argmax(flat == START)), size, parents)[int(np.argmax(flat == GOAL))]
-    return out
 
 
 @names_the_file_on_read_errors
@@ -151,7 +111,7 @@ def read_maze_csv(path: str | Path, on_error: str = "raise", limit: int | None =
                           np.array(answers, np.uint8).reshape(-1, size, size),
                           np.array(ratings, np.int64), sources, names)
     errors = maze_errors(records.questions, records.answers)
-    shortest = shortest_path_lengths(records.questions)
+    shortest = check_mazes(records.questions + 1).shortest
     for i in np.flatnonzero((shortest != records.ratings) & np.array([e is None for e in errors], bool)):
         errors[i] = f"rating {records.ratings[i]} is not the shortest path length {shortest[i]}"
     return records.without_invalid(errors, path, on_error, skipped)

@@ -58,7 +58,7 @@ class PuzzleDatasetMetadata:
 
     @classmethod
     def load(cls, path: str | Path) -> PuzzleDatasetMetadata:
-        from modeling_trm.loading import read_json_file
+        from modeling_trm.folders import read_json_file
 
         path = Path(path)
         if path.is_dir():

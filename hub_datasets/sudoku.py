@@ -13,9 +13,11 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from modeling_trm.processing_trm import SUDOKU_BOX_SHAPES
+from modeling_trm.processing_trm import SUDOKU_BOX_SHAPES, check_sudokus, sudoku_units
 
 from .puzzle_csv import CSV_HEADER, BadRecord, PuzzleRecords, names_the_file_on_read_errors, read_puzzle_csv
+
+RULE_CHUNK = 1 << 16  # puzzles checked at once
 
 
 class SudokuRecords(PuzzleRecords):
@@ -31,27 +33,25 @@ def grid_size_of(cells: int) -> int:
 
 
 def sudoku_errors(questions: np.ndarray, answers: np.ndarray) -> list[str | None]:
-    """Per puzzle: ``None`` if the answer is a valid grid consistent with the givens, else the reason
-    (vectorised over the batch; the message names the first bad row/column/box or cell)."""
+    """Per puzzle: ``None`` if the answer is a valid grid consistent with the givens, else the reason: the
+    first row, column or box that does not hold 1..n once, else the first changed given (`check_sudokus`)."""
     count, size, _ = answers.shape
-    box_rows, box_cols = SUDOKU_BOX_SHAPES[size]
-    boxes = (answers.reshape(count, size // box_rows, box_rows, size // box_cols, box_cols)
-             .transpose(0, 1, 3, 2, 4).reshape(count, size, size))
-    digits = np.arange(1, size + 1)
+    if count > RULE_CHUNK:  # the rule's arrays grow with the batch; millions of puzzles are read at once
+        return [error for begin in range(0, count, RULE_CHUNK)
+                for error in sudoku_errors(questions[begin : begin + RULE_CHUNK], answers[begin : begin + RULE_CHUNK])]
+    check = check_sudokus(questions + 1, answers + 1)  # digit grids (0 = blank) as token ids
+    units = sudoku_units(size)
+    broken = check.repeats.any(2) | check.not_digit.reshape(count, -1)[:, units].any(2)  # [N, 3n]
     errors: list[str | None] = [None] * count
-    given = questions > 0
-    clash = given & (questions != answers)
-    for index in np.flatnonzero(clash.any(axis=(1, 2))):
-        row, col = np.argwhere(clash[index])[0]
-        errors[index] = (f"answer has {answers[index, row, col]} at row {row + 1}, column {col + 1} "
-                         f"where the question gives {questions[index, row, col]}")
-    # a broken rule is reported over a clash with the givens (checked last, so it wins)
-    for kind, units in (("box", boxes), ("column", np.swapaxes(answers, 1, 2)), ("row", answers)):
-        complete = (np.sort(units, axis=2) == digits).all(axis=2)  # [N, n]
-        for index in np.flatnonzero(~complete.all(axis=1)):
-            unit = int(np.argmin(complete[index]))
-            errors[index] = (f"answer {kind} {unit + 1} is {units[index, unit].tolist()}, "
-                             f"not a permutation of 1..{size}")
+    for index in np.flatnonzero(~check.valid):
+        if broken[index].any():
+            unit = int(np.argmax(broken[index]))
+            errors[index] = (f"answer {('row', 'column', 'box')[unit // size]} {unit % size + 1} is "
+                             f"{answers[index].reshape(-1)[units[unit]].tolist()}, not a permutation of 1..{size}")
+        else:
+            row, col = np.argwhere(check.changed[index])[0]
+            errors[index] = (f"answer has {answers[index, row, col]} at row {row + 1}, column {col + 1} "
+                             f"where the question gives {questions[index, row, col]}")
     return errors
 
 
@@ -105,14 +105,6 @@ def write_sudoku_csv(path: str | Path, records: SudokuRecords) -> None:
 # singles; branching on the cell with fewest candidates. `guesses` counts every trial assignment
 # made at a branch point, which is how the rating is defined (tdoku counts the same way with its
 # stronger propagation, so its numbers are lower).
-
-
-def _units(size: int) -> np.ndarray:
-    box_rows, box_cols = SUDOKU_BOX_SHAPES[size]
-    cells = np.arange(size * size).reshape(size, size)
-    boxes = (cells.reshape(size // box_rows, box_rows, size // box_cols, box_cols)
-             .transpose(0, 2, 1, 3).reshape(size, size))
-    return np.concatenate([cells, cells.T, boxes]).astype(np.int64)  # [3n, n]
 
 
 @numba.njit(cache=True)
@@ -244,7 +236,7 @@ class SudokuSolver:
 
     def __init__(self, size: int = 9):
         self.size = size
-        self.units = _units(size)
+        self.units = sudoku_units(size)
         cell_units = np.zeros((size * size, 3), np.int64)
         for u, unit in enumerate(self.units):
             cell_units[unit, u // size] = u

@@ -191,7 +191,7 @@ def _meta_model(config):
 
 
 def _read_json(path: Path):
-    from modeling_trm.loading import read_json_file
+    from modeling_trm.folders import read_json_file
 
     return read_json_file(path) if path.is_file() else None
 

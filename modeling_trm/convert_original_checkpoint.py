@@ -30,8 +30,15 @@ from typing import Any
 import torch
 from transformers import CONFIG_MAPPING, AutoModel  # TRM/HRM registered by the package's __init__
 
-from .folders import non_empty, remove_stale_stages, removed_on_failure, replace_folder, stage_path
-from .loading import read_json_file, read_yaml_file
+from .folders import (
+    non_empty,
+    read_json_file,
+    read_yaml_file,
+    remove_stale_stages,
+    removed_on_failure,
+    replace_folder,
+    stage_path,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,7 @@
-"""Writing folders without losing anything: staged siblings, stale stages, a full disk, run locks.
+"""Reading and writing the package's folders: files named when unreadable, staged writes, a full disk, run locks.
+
+JSON and YAML files (configs, metadata, results) that are truncated, empty or not what they claim are
+named in one line, not in the parser's traceback.
 
 Every folder the package writes (a converted model, a dataset, a checkpoint, a final model) is first
 written to a hidden staging sibling and renamed into place, so a kill leaves the previous folder whole.
@@ -18,6 +21,35 @@ import shutil
 import socket
 import time
 from pathlib import Path
+
+# ------------------------------------------------------------------------------------- reading files
+
+
+def read_json_file(path: Path):
+    """JSON from ``path``; a truncated, empty or non-JSON file is named in one line."""
+    try:
+        return json.loads(Path(path).read_text())
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a JSON text file") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({'empty file' if not err.doc.strip() else err})") from None
+
+
+def read_yaml_file(path: Path):
+    """Plain YAML (``yaml.safe_load``) from ``path``; tags that would build Python objects are refused, named."""
+    import yaml  # here: the model classes do not need it
+
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a YAML text file") from None
+    except yaml.YAMLError as err:
+        reason = getattr(err, "problem", None) or str(err).strip().splitlines()[0]
+        raise ValueError(f"{path} is not plain YAML: {reason}"
+                         + (f" (line {err.problem_mark.line + 1})" if getattr(err, "problem_mark", None) else "")) from None
+
+
+# ------------------------------------------------------------------------------------- staged writes
 
 
 def stage_path(path: Path, kind: str = "tmp") -> Path:

@@ -17,6 +17,7 @@ This file is copied next to saved models for ``trust_remote_code``: it imports t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ IGNORE_LABEL_ID = -100  # label of an unsupervised position (docs/numerics.md#ig
 PAD_ID = 0
 BLANK_PUZZLE_NAME = "<blank>"
 
+SUDOKU_BLANK_ID = 1  # digit d -> token d + 1
 SUDOKU_DIGIT_OF_CHAR = {".": 0, **{str(d): d for d in range(10)}}
 MAZE_CHARS = "# SGo"  # token id = index + 1
 MAZE_TOKEN_OF_CHAR = {char: token for token, char in enumerate(MAZE_CHARS, start=1)}
@@ -256,19 +258,9 @@ class PuzzleProcessor(ProcessorMixin):
         """
         grid = self._token_grid(input_ids)
         if self.task == "sudoku":
-            return _sudoku_duplicate(np.clip(grid - 1, 0, None))
+            return _sudoku_repeat_problem(grid, sudoku_repeats(grid[None])[0])
         if self.task == "maze":
-            path_cells = np.argwhere(grid == MAZE_PATH_ID)
-            if len(path_cells):
-                r, c = path_cells[0]
-                return f"row {r}, column {c} is a path cell 'o'; a maze question has only '#', ' ', 'S' and 'G'"
-            for token, name in ((MAZE_START_ID, "start 'S'"), (MAZE_GOAL_ID, "goal 'G'")):
-                count = int((grid == token).sum())
-                if count != 1:
-                    return f"a maze needs exactly one {name}, this one has {count}"
-            start, goal = (tuple(np.argwhere(grid == token)[0]) for token in (MAZE_START_ID, MAZE_GOAL_ID))
-            if goal not in _reachable(grid != MAZE_WALL_ID, start):
-                return f"the goal 'G' at row {goal[0]}, column {goal[1]} cannot be reached from 'S' through open cells"
+            return _maze_givens_problem(grid, check_mazes(grid[None]), 0)
         return None
 
     def check_solution(self, input_ids, predictions):
@@ -292,38 +284,21 @@ class PuzzleProcessor(ProcessorMixin):
                 f"check_solution expects puzzles and answers as token ids of one shape [B, {self.seq_len}] or "
                 f"[{self.seq_len}], got {puzzles.shape} and {answers.shape}."
             )
-        problems = [self._solution_problem(self._token_grid(puzzle), self._token_grid(answer))
-                    for puzzle, answer in zip(puzzles.reshape(-1, self.seq_len), answers.reshape(-1, self.seq_len))]
-        return problems[0] if puzzles.ndim == 1 else problems
+        single = puzzles.ndim == 1
+        puzzles, answers = (x.reshape(-1, self.grid_size, self.grid_size) for x in (puzzles, answers))
+        if self.task == "sudoku":
+            check, givens = check_sudokus(puzzles, answers), sudoku_repeats(puzzles)
+            problems = [_sudoku_solution_problem(puzzle, answer, givens[i], check, i)
+                        for i, (puzzle, answer) in enumerate(zip(puzzles, answers))]
+        else:
+            check = check_mazes(puzzles, answers)
+            problems = [_maze_solution_problem(puzzle, answer, check, i)
+                        for i, (puzzle, answer) in enumerate(zip(puzzles, answers))]
+        return problems[0] if single else problems
 
     def _token_grid(self, tokens) -> np.ndarray:
         tokens = np.asarray(tokens.detach().cpu() if hasattr(tokens, "detach") else tokens, dtype=np.int64)
         return tokens.reshape(self.grid_size, self.grid_size)
-
-    def _solution_problem(self, puzzle: np.ndarray, answer: np.ndarray) -> str | None:
-        unsolvable = self.givens_problem(puzzle)
-        if unsolvable is not None:
-            return f"the puzzle has no solution: {unsolvable}"
-        if self.task == "sudoku":
-            digits, givens = answer - 1, np.clip(puzzle - 1, 0, None)
-            for r, c in np.argwhere((digits < 1) | (digits > self.grid_size)):
-                return f"row {r}, column {c} is not a digit"
-            for r, c in np.argwhere((givens > 0) & (givens != digits)):
-                return f"row {r}, column {c} changes the given {givens[r, c]} to {digits[r, c]}"
-            return _sudoku_duplicate(digits)
-        kept = puzzle != MAZE_OPEN_ID  # walls, start and goal stay where they are
-        for r, c in np.argwhere((kept & (answer != puzzle)) | (~kept & ~np.isin(answer, (MAZE_OPEN_ID, MAZE_PATH_ID)))):
-            was, now = (_maze_char(token) for token in (puzzle[r, c], answer[r, c]))
-            return f"row {r}, column {c} changes {was!r} to {now!r}"
-        path = answer == MAZE_PATH_ID
-        start, goal = (tuple(np.argwhere(puzzle == token)[0]) for token in (MAZE_START_ID, MAZE_GOAL_ID))
-        reached = _reachable(path | (puzzle == MAZE_GOAL_ID), start)
-        if goal not in reached:
-            return "the path cells 'o' do not connect 'S' to 'G'"
-        stray = [cell for cell in map(tuple, np.argwhere(path)) if cell not in reached]
-        if stray:
-            return f"the path cell at row {stray[0][0]}, column {stray[0][1]} is not connected to the path"
-        return None
 
     # ----------------------------------------------------------------------------------------------
     # decoding
@@ -440,39 +415,191 @@ def grid_hash(grid) -> str:
     return hashlib.sha256(bytes(grid.shape) + grid.tobytes()).hexdigest()
 
 
-def _sudoku_duplicate(digits: np.ndarray) -> str | None:
-    """The first digit found twice in a row, column or box of a digit grid (0 = blank), or None."""
-    size = digits.shape[0]
+# ----------------------------------------------------------------------------------------------
+# The rules of Sudoku and mazes, vectorised over a batch of token grids [B, h, w]: the one implementation,
+# used by the processor's messages, the dataset readers, the evaluation metrics and the refinement pictures.
+
+
+def sudoku_units(size: int) -> np.ndarray:
+    """Flat cell indices ``[3 * size, size]`` of the rows, then the columns, then the boxes (each row-major)."""
     box_rows, box_cols = SUDOKU_BOX_SHAPES[size]
-    units = [(f"row {r}", [(r, c) for c in range(size)]) for r in range(size)]
-    units += [(f"column {c}", [(r, c) for r in range(size)]) for c in range(size)]
-    for top in range(0, size, box_rows):
-        for left in range(0, size, box_cols):
-            cells = [(r, c) for r in range(top, top + box_rows) for c in range(left, left + box_cols)]
-            units.append((f"the box of rows {top}-{top + box_rows - 1}, columns {left}-{left + box_cols - 1}", cells))
-    for name, cells in units:
-        first_seen = {}
-        for r, c in cells:
-            digit = int(digits[r, c])
-            if digit == 0:
-                continue
-            if digit in first_seen:
-                (r0, c0) = first_seen[digit]
-                return f"{name} has two {digit}s (row {r0}, column {c0} and row {r}, column {c})"
-            first_seen[digit] = (r, c)
+    cells = np.arange(size * size).reshape(size, size)
+    boxes = cells.reshape(size // box_rows, box_rows, size // box_cols, box_cols).swapaxes(1, 2).reshape(size, size)
+    return np.concatenate([cells, cells.T, boxes])
+
+
+def _sudoku_unit_name(size: int, unit: int) -> str:
+    """``"row 3"``, ``"column 3"`` or ``"the box of rows 0-2, columns 3-5"``: a row of `sudoku_units`."""
+    kind, index = divmod(unit, size)
+    if kind < 2:
+        return f"{('row', 'column')[kind]} {index}"
+    box_rows, box_cols = SUDOKU_BOX_SHAPES[size]
+    top, left = index // (size // box_cols) * box_rows, index % (size // box_cols) * box_cols
+    return f"the box of rows {top}-{top + box_rows - 1}, columns {left}-{left + box_cols - 1}"
+
+
+def sudoku_repeats(grids) -> np.ndarray:
+    """bool ``[B, 3n, n]`` of token grids ``[B, n, n]``: cell k of unit u (`sudoku_units`) holds a digit that
+    another cell of the unit holds too (blanks and PAD never repeat)."""
+    grids = np.asarray(grids)
+    size = grids.shape[-1]
+    tokens = grids.reshape(len(grids), -1)[:, sudoku_units(size)].astype(np.uint16)
+    bits = np.where(tokens > SUDOKU_BLANK_ID, np.uint16(1) << tokens, np.uint16(0))  # a digit as a bit
+    seen, twice = np.zeros(bits.shape[:2], np.uint16), np.zeros(bits.shape[:2], np.uint16)
+    for cell in range(size):  # per unit, the digits seen once and those seen again (uint16 bitmasks)
+        twice |= seen & bits[..., cell]
+        seen |= bits[..., cell]
+    return (bits & twice[..., None]) != 0
+
+
+@dataclasses.dataclass
+class SudokuCheck:
+    """`check_sudokus`: the cells of each answer that break a rule."""
+
+    not_digit: np.ndarray  # [B, n, n] cells without a digit (blank or PAD)
+    changed: np.ndarray  # [B, n, n] givens the answer changes
+    repeats: np.ndarray  # [B, 3n, n] `sudoku_repeats` of the answer
+
+    @property
+    def valid(self) -> np.ndarray:
+        """[B]: every cell a digit, every given kept, each digit once in every row, column and box."""
+        return ~(self.not_digit.any((1, 2)) | self.changed.any((1, 2)) | self.repeats.any((1, 2)))
+
+    @property
+    def wrong_cells(self) -> np.ndarray:
+        """[B, n, n]: blanks, changed givens and every digit that stands twice in a row, column or box."""
+        count, size = self.not_digit.shape[:2]
+        repeated = np.zeros((count, size * size), bool)
+        np.logical_or.at(repeated, (np.arange(count)[:, None, None], sudoku_units(size)), self.repeats)
+        return self.not_digit | self.changed | repeated.reshape(count, size, size)
+
+
+def check_sudokus(puzzles, answers) -> SudokuCheck:
+    """The Sudoku rules for ``answers`` to ``puzzles``, token grids ``[B, n, n]`` (blank 1, digit d = d + 1)."""
+    puzzles, answers = np.asarray(puzzles, np.int64), np.asarray(answers, np.int64)
+    size = puzzles.shape[-1]
+    return SudokuCheck(not_digit=(answers <= SUDOKU_BLANK_ID) | (answers > size + 1),
+                       changed=(puzzles > SUDOKU_BLANK_ID) & (answers != puzzles), repeats=sudoku_repeats(answers))
+
+
+def maze_distances(passable, start) -> np.ndarray:
+    """Breadth-first search over a batch: moves from the ``start`` cell (a bool mask ``[B, h, w]``, one cell
+    per grid or none) to each cell in 4-neighbour moves through ``passable`` cells; -1 where unreachable."""
+    passable, frontier = np.asarray(passable, bool), np.asarray(start, bool).copy()
+    distances = np.where(frontier, 0, -1)
+    moves = 0
+    while frontier.any():
+        moves += 1
+        grown = np.zeros_like(frontier)
+        grown[:, 1:] |= frontier[:, :-1]
+        grown[:, :-1] |= frontier[:, 1:]
+        grown[:, :, 1:] |= frontier[:, :, :-1]
+        grown[:, :, :-1] |= frontier[:, :, 1:]
+        frontier = grown & passable & (distances < 0)
+        distances[frontier] = moves
+    return distances
+
+
+@dataclasses.dataclass
+class MazeCheck:
+    """`check_mazes`: what breaks a rule in each question and, when given, each answer."""
+
+    starts: np.ndarray  # [B] cells 'S' of the question
+    goals: np.ndarray  # [B] cells 'G'
+    given_path: np.ndarray  # [B, h, w] path cells 'o' in the question (a question has none)
+    shortest: np.ndarray  # [B] moves of a shortest route from S to G through open cells; -1: none
+    changed: np.ndarray | None = None  # [B, h, w] a wall, S or G changed, an open cell neither ' ' nor 'o'
+    stray: np.ndarray | None = None  # [B, h, w] path cells not connected to S through path cells
+    connected: np.ndarray | None = None  # [B] the path cells connect S to G
+    path_cells: np.ndarray | None = None  # [B] path cells in the answer
+
+    @property
+    def valid_question(self) -> np.ndarray:
+        """[B]: one S, one G, no path cell, G reachable."""
+        return (self.starts == 1) & (self.goals == 1) & ~self.given_path.any((1, 2)) & (self.shortest >= 0)
+
+    @property
+    def valid(self) -> np.ndarray:
+        """[B]: the answer keeps the maze and its path cells connect S to G with none left over."""
+        return self.valid_question & ~self.changed.any((1, 2)) & self.connected & ~self.stray.any((1, 2))
+
+    @property
+    def shortest_path(self) -> np.ndarray:
+        """[B]: a valid answer whose path is a shortest one."""
+        return self.valid & (self.path_cells + 1 == self.shortest)
+
+    @property
+    def wrong_cells(self) -> np.ndarray:
+        """[B, h, w]: changed cells and path cells not connected to S."""
+        return self.changed | self.stray
+
+
+def check_mazes(questions, answers=None) -> MazeCheck:
+    """The maze rules for ``questions`` and, when given, ``answers``: token grids ``[B, h, w]``."""
+    questions = np.asarray(questions, np.int64)
+    start, goal = questions == MAZE_START_ID, questions == MAZE_GOAL_ID
+    starts, goals = start.sum((1, 2)), goal.sum((1, 2))
+    start &= ((starts == 1) & (goals == 1))[:, None, None]  # no route without one S and one G
+    shortest = np.where(goal, maze_distances(questions != MAZE_WALL_ID, start), -1).max((1, 2))
+    question = dict(starts=starts, goals=goals, given_path=questions == MAZE_PATH_ID, shortest=shortest)
+    if answers is None:
+        return MazeCheck(**question)
+    answers = np.asarray(answers, np.int64)
+    path = answers == MAZE_PATH_ID
+    reached = maze_distances(path | goal, start) >= 0  # through path cells, from S
+    changed = np.where(questions == MAZE_OPEN_ID, ~np.isin(answers, (MAZE_OPEN_ID, MAZE_PATH_ID)), answers != questions)
+    return MazeCheck(**question, changed=changed, stray=path & ~reached, connected=(reached & goal).any((1, 2)),
+                     path_cells=path.sum((1, 2)))
+
+
+def _sudoku_repeat_problem(grid: np.ndarray, repeats: np.ndarray) -> str | None:
+    """The first digit found twice in a row, column or box (`sudoku_repeats` of one grid), or None."""
+    if not repeats.any():
+        return None
+    size = len(grid)
+    unit = int(np.argmax(repeats.any(1)))
+    cells = sudoku_units(size)[unit]
+    tokens = grid.reshape(-1)[cells]
+    later = next(k for k in range(size) if repeats[unit, k] and tokens[k] in tokens[:k])
+    (r0, c0), (r, c) = (divmod(int(cells[k]), size) for k in (int(np.argmax(tokens == tokens[later])), later))
+    digit = tokens[later] - 1
+    return f"{_sudoku_unit_name(size, unit)} has two {digit}s (row {r0}, column {c0} and row {r}, column {c})"
+
+
+def _sudoku_solution_problem(puzzle, answer, given_repeats, check: SudokuCheck, index: int) -> str | None:
+    unsolvable = _sudoku_repeat_problem(puzzle, given_repeats)
+    if unsolvable is not None:
+        return f"the puzzle has no solution: {unsolvable}"
+    for r, c in np.argwhere(check.not_digit[index]):
+        return f"row {r}, column {c} is not a digit"
+    for r, c in np.argwhere(check.changed[index]):
+        return f"row {r}, column {c} changes the given {puzzle[r, c] - 1} to {answer[r, c] - 1}"
+    return _sudoku_repeat_problem(answer, check.repeats[index])
+
+
+def _maze_givens_problem(question, check: MazeCheck, index: int) -> str | None:
+    for r, c in np.argwhere(check.given_path[index]):
+        return f"row {r}, column {c} is a path cell 'o'; a maze question has only '#', ' ', 'S' and 'G'"
+    for count, name in ((check.starts[index], "start 'S'"), (check.goals[index], "goal 'G'")):
+        if count != 1:
+            return f"a maze needs exactly one {name}, this one has {count}"
+    if check.shortest[index] < 0:
+        r, c = np.argwhere(question == MAZE_GOAL_ID)[0]
+        return f"the goal 'G' at row {r}, column {c} cannot be reached from 'S' through open cells"
     return None
 
 
-def _reachable(passable: np.ndarray, start: tuple[int, int]) -> set[tuple[int, int]]:
-    """Cells reachable from `start` in 4-neighbour moves over `passable` cells (start included)."""
-    seen, frontier = {start}, [start]
-    while frontier:
-        r, c = frontier.pop()
-        for cell in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-            if 0 <= cell[0] < passable.shape[0] and 0 <= cell[1] < passable.shape[1] and passable[cell] and cell not in seen:
-                seen.add(cell)
-                frontier.append(cell)
-    return seen
+def _maze_solution_problem(question, answer, check: MazeCheck, index: int) -> str | None:
+    unsolvable = _maze_givens_problem(question, check, index)
+    if unsolvable is not None:
+        return f"the puzzle has no solution: {unsolvable}"
+    for r, c in np.argwhere(check.changed[index]):
+        return f"row {r}, column {c} changes {_maze_char(question[r, c])!r} to {_maze_char(answer[r, c])!r}"
+    if not check.connected[index]:
+        return "the path cells 'o' do not connect 'S' to 'G'"
+    for r, c in np.argwhere(check.stray[index]):
+        return f"the path cell at row {r}, column {c} is not connected to the path"
+    return None
 
 
 def _maze_char(token: int) -> str:

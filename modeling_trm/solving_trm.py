@@ -35,6 +35,9 @@ SOLVE_CONFIG_NAME = "solve_config.json"
 CARD_INPUT_FILES = ("processor_config.json", "eval_results.json", "training_config.yaml", "training_config.json",
                     "puzzle_dataset.json", "accuracy_vs_steps.png")
 HALTING_MODES = ("fixed", "adaptive")
+# The installed trm-hf package registers its model card renderer under this entry-point group (pyproject.toml);
+# this file travels with saved weights and imports no package of its own, so it finds the renderer by name.
+MODEL_CARD_ENTRY_POINTS = "trm_hf.model_card"
 
 
 @dataclass
@@ -209,14 +212,15 @@ class PuzzleSolverMixin:
                     tags: list[str] | None = None) -> str:
         """`PreTrainedModel.push_to_hub` with this package's model card instead of transformers' generic one.
 
-        With the trm-hf package installed, the card is rendered for `repo_id` (`model_cards`) from the
-        folder the model was loaded from: its ``eval_results.json`` (model-index), training config, dataset
-        metadata and processor, which are uploaded with the weights. Without it (remote code only), the
-        card of that folder is kept if it has one, else the repo's existing card.
+        With the trm-hf package installed, the card is rendered for `repo_id` (by the renderer the package
+        registers as the ``trm_hf.model_card`` entry point, `model_cards.render`) from the folder the model was
+        loaded from: its ``eval_results.json`` (model-index), training config, dataset metadata and processor,
+        which are uploaded with the weights. Without it (remote code only), the card of that folder is kept if
+        it has one, else the repo's existing card.
         """
-        import importlib
         import shutil
         import tempfile
+        from importlib.metadata import entry_points
 
         from huggingface_hub import HfApi
         from transformers.utils.hub import create_and_tag_model_card
@@ -229,9 +233,9 @@ class PuzzleSolverMixin:
             for name in CARD_INPUT_FILES if source is not None else ():
                 if (source / name).is_file() and not (Path(work_dir) / name).exists():
                     shutil.copyfile(source / name, Path(work_dir) / name)
-            try:  # the package's card renderer, when the package is installed
-                render = importlib.import_module("model_cards.render").render_model_card
-            except ImportError:
+            try:  # the installed package's renderer; remote code alone has none
+                render = next((entry.load() for entry in entry_points(group=MODEL_CARD_ENTRY_POINTS)), None)
+            except ImportError:  # the package's metadata without its modules
                 render = None
             if render is not None:
                 card = render(work_dir, repo_id=repo_id, model=self, save=False)

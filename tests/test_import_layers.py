@@ -1,7 +1,8 @@
 """The packages import only downwards: modeling_trm <- hub_datasets <- model_cards <- training.
 
 `modeling_trm` is the bottom (its remote-code files travel with saved models and import only each other);
-the `trm` command, which dispatches to every package, lives at the top (`training.cli`).
+the `trm` command, which dispatches to every package, and the apps around `solve` (`trm solve`, `trm demo`,
+the refinement animations) live at the top (`training`). No exceptions.
 """
 
 from __future__ import annotations
@@ -11,14 +12,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["modeling_trm", "hub_datasets", "model_cards", "training"]  # each may import those before it
-KNOWN_UPWARD = {
-    # commands that live beside the models and draw with the dataset pictures / generators (lazy imports)
-    "modeling_trm/demo.py": {"hub_datasets", "training"},
-    "modeling_trm/refinement.py": {"hub_datasets"},
-    "modeling_trm/cli.py": {"training"},  # the deprecated `python -m modeling_trm.cli`, forwarding to training.cli
-    # push_to_hub renders the package's model card when the package is installed (an optional, lazy import)
-    "modeling_trm/solving_trm.py": {"model_cards"},
-}
 
 
 def _imported_packages(path: Path) -> set[str]:
@@ -46,21 +39,18 @@ def test_every_package_imports_only_the_packages_below_it():
         above = set(LAYERS[level + 1 :])
         for path in sorted((REPO_ROOT / package).rglob("*.py")):
             name = path.relative_to(REPO_ROOT).as_posix()
-            wrong = (_imported_packages(path) & above) - KNOWN_UPWARD.get(name, set())
+            wrong = _imported_packages(path) & above
             if wrong:
                 upward[name] = sorted(wrong)
     assert upward == {}
 
 
-def test_the_trm_command_is_the_top_package_and_the_old_entry_point_forwards(capsys):
-    import warnings
+def test_the_trm_command_is_the_top_package_and_the_model_card_is_found_by_entry_point():
+    import tomllib
 
-    from modeling_trm import cli as old_cli
+    from modeling_trm.solving_trm import MODEL_CARD_ENTRY_POINTS
 
-    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
-    assert 'trm = "training.cli:main"' in pyproject
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert old_cli.main(["--help"]) == 0
-    assert any(issubclass(w.category, DeprecationWarning) and "training.cli" in str(w.message) for w in caught)
-    assert "usage: trm <command>" in capsys.readouterr().out
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["trm"] == "training.cli:main"
+    # `model.push_to_hub` renders the package's card without importing the package above it
+    assert project["entry-points"][MODEL_CARD_ENTRY_POINTS] == {"render": "model_cards.render:render_model_card"}

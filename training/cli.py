@@ -15,8 +15,8 @@ SUBCOMMANDS = {
     "data": ("hub_datasets.cli:main", "build, generate and show puzzle datasets"),
     "train": ("training.train:main", "train a TRM/HRM with Accelerate (deep supervision, EMA, AdamATan2)"),
     "eval": ("training.evaluation.cli:main", "evaluate a model folder or Hub repo on a dataset split"),
-    "solve": ("modeling_trm.solve_cli:main", "solve puzzles given on the command line or in a file"),
-    "demo": ("modeling_trm.demo:main", "a Gradio app: watch a model refine its answer step by step"),
+    "solve": ("training.solve_cli:main", "solve puzzles given on the command line or in a file"),
+    "demo": ("training.demo:main", "a Gradio app: watch a model refine its answer step by step"),
     "convert": ("modeling_trm.convert_original_checkpoint:main", "convert an official TRM/HRM checkpoint"),
     "card": ("model_cards.render:main", "(re)render the model card of a model folder"),
     "push": ("training.publish:main", "upload a model folder (weights, code, card) to the Hub"),
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         # Libraries report a malformed file (PyYAML, pickle, safetensors) or a network failure (httpx) in
         # their own classes; the readers name the file, and this keeps any path they miss to one line too.
-        from modeling_trm.loading import is_connection_error, unreachable_hub_error
+        from hub_datasets.hub_access import is_connection_error, unreachable_hub_error
 
         if is_connection_error(error):
             print(f"trm {name}: error: {unreachable_hub_error(f'run trm {name}', error)}", file=sys.stderr)

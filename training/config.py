@@ -117,7 +117,7 @@ class TrainingConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainingConfig:
-        from modeling_trm.loading import read_yaml_file
+        from modeling_trm.folders import read_yaml_file
 
         values = read_yaml_file(path) or {}
         if not isinstance(values, dict):

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hub_datasets.hub_access import local_folder_or_repo_id
 from modeling_trm.folders import remove_stale_stages, stage_path
-from modeling_trm.loading import local_folder_or_repo_id
 from modeling_trm.processing_trm import IGNORE_LABEL_ID
 
 DATASET_CACHE = Path(os.environ.get("TRM_DATASETS_CACHE", "~/.cache/trm-hf/datasets")).expanduser()

@@ -11,7 +11,7 @@ puzzles; exact accuracy needs every supervised cell right; the halting head is "
 
 from __future__ import annotations
 
-from collections import deque
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +19,7 @@ import torch
 
 from hub_datasets import augment
 from hub_datasets.augment import ARC_SEPARATOR
-from modeling_trm.processing_trm import IGNORE_LABEL_ID, crop_arc_grid, grid_hash
-from modeling_trm.processing_trm import MAZE_GOAL_ID as MAZE_GOAL
-from modeling_trm.processing_trm import MAZE_OPEN_ID as MAZE_OPEN
-from modeling_trm.processing_trm import MAZE_PATH_ID as MAZE_PATH
-from modeling_trm.processing_trm import MAZE_START_ID as MAZE_START
-from modeling_trm.processing_trm import MAZE_WALL_ID as MAZE_WALL
+from modeling_trm.processing_trm import IGNORE_LABEL_ID, check_mazes, check_sudokus, crop_arc_grid, grid_hash
 
 ARC_PASS_KS = (1, 2, 5, 10, 100, 1000)
 EVALUATE_MODULES_DIR = Path(__file__).resolve().parent / "evaluate_modules"
@@ -145,38 +140,27 @@ def summarize(sums: dict, num_examples: float | None = None) -> dict[str, float]
 # --------------------------------------------------------------------------------------------------
 
 
-def sudoku_validity(solutions, givens, box_shape: tuple[int, int] = (3, 3)) -> np.ndarray:
+def sudoku_validity(solutions, givens) -> np.ndarray:
     """Per puzzle: is the predicted grid a legal, complete sudoku that keeps the givens?
 
-    Both are digit grids `[B, n, n]` (or `[B, n*n]`) with `n = box rows * box columns`: solutions 1..n
-    (anything else is illegal), givens 0 for blanks. Legal = every row, column and box holds 1..n
-    exactly once, and every given digit is unchanged.
+    Both are digit grids `[B, n, n]` (or `[B, n*n]`, n = 4, 6, 8 or 9 with the boxes of `SUDOKU_BOX_SHAPES`):
+    solutions 1..n (anything else is illegal), givens 0 for blanks. Legal = every row, column and box holds
+    1..n exactly once, and every given digit is unchanged (the processor's rule, `check_sudokus`).
     """
-    box_rows, box_cols = box_shape
-    n = box_rows * box_cols
-    solutions = np.asarray(solutions).reshape(-1, n, n)
-    givens = np.asarray(givens).reshape(-1, n, n)
+    givens = np.asarray(givens, dtype=np.int64)
+    size = math.isqrt(givens[0].size)
+    solutions, givens = np.asarray(solutions, dtype=np.int64).reshape(-1, size, size), givens.reshape(-1, size, size)
     if solutions.shape != givens.shape:
         raise ValueError(f"{solutions.shape[0]} solutions for {givens.shape[0]} sudoku puzzles")
-    boxes = solutions.reshape(-1, n // box_rows, box_rows, n // box_cols, box_cols).transpose(0, 1, 3, 2, 4)
-    digits = np.arange(1, n + 1)
-
-    def each_digit_once(units):  # units [B, n units, n cells]
-        return ((units[..., None] == digits).sum(-2) == 1).all(axis=(-1, -2))
-
-    keeps_givens = ((givens == 0) | (givens == solutions)).all(axis=(-1, -2))
-    return (
-        each_digit_once(solutions)
-        & each_digit_once(solutions.transpose(0, 2, 1))
-        & each_digit_once(boxes.reshape(-1, n, n))
-        & keeps_givens
-    )
+    return check_sudokus(givens + 1, solutions + 1).valid  # digit d is token d + 1, blank 0 is token 1
 
 
-def sudoku_validity_from_tokens(predictions, inputs, box_shape: tuple[int, int] = (3, 3)) -> np.ndarray:
-    """`sudoku_validity` on token sequences (docs/numerics.md#vocabularies: digit d is token d + 1, blank is token 1)."""
-    predictions, inputs = np.asarray(predictions, dtype=np.int64), np.asarray(inputs, dtype=np.int64)
-    return sudoku_validity(np.where(predictions >= 2, predictions - 1, 0), np.clip(inputs - 1, 0, None), box_shape)
+def sudoku_validity_from_tokens(predictions, inputs) -> np.ndarray:
+    """`sudoku_validity` on token sequences `[B, n*n]` (docs/numerics.md#vocabularies: digit d is token d + 1,
+    blank is token 1)."""
+    inputs = np.asarray(inputs, dtype=np.int64)
+    size = math.isqrt(inputs.shape[-1])
+    return check_sudokus(inputs.reshape(-1, size, size), np.asarray(predictions).reshape(-1, size, size)).valid
 
 
 def maze_path_validity(predictions, inputs, grid_shape: tuple[int, int] = (30, 30)) -> dict[str, np.ndarray]:
@@ -184,42 +168,13 @@ def maze_path_validity(predictions, inputs, grid_shape: tuple[int, int] = (30, 3
 
     `valid_path`: walls, start and goal are unchanged, path cells (`o`) lie only on open cells of the
     maze, and they connect start to goal (4-neighbour moves) with no stray path cell left over.
-    `shortest_path`: additionally the path has the length of a shortest start-goal route (BFS over
-    the open cells), so it *is* a shortest path.
+    `shortest_path`: additionally the path has the length of a shortest start-goal route, so it *is* a
+    shortest path (the processor's rule, `check_mazes`). A maze without one start and one goal is an error.
     """
-    predictions = np.asarray(predictions).reshape(-1, *grid_shape)
-    inputs = np.asarray(inputs).reshape(-1, *grid_shape)
-    valid = np.zeros(len(inputs), bool)
-    shortest = np.zeros(len(inputs), bool)
-    for i, (pred, maze) in enumerate(zip(predictions, inputs)):
-        path = pred == MAZE_PATH
-        fixed = maze != MAZE_OPEN  # walls, start, goal must survive
-        if not ((pred[fixed] == maze[fixed]).all() and np.isin(pred[~fixed], (MAZE_OPEN, MAZE_PATH)).all()):
-            continue
-        starts, goals = np.argwhere(maze == MAZE_START), np.argwhere(maze == MAZE_GOAL)
-        if len(starts) != 1 or len(goals) != 1:
-            raise ValueError(f"maze {i} needs exactly one start and one goal, has {len(starts)} and {len(goals)}")
-        start, goal = tuple(starts[0]), tuple(goals[0])
-        along_path = _bfs_distances(path | (maze == MAZE_GOAL), start)
-        reached_path_cells = sum(1 for cell in along_path if path[cell])
-        if goal not in along_path or reached_path_cells != path.sum():
-            continue
-        valid[i] = True
-        shortest_route = _bfs_distances(maze != MAZE_WALL, start)[goal]
-        shortest[i] = path.sum() == shortest_route - 1
-    return {"valid_path": valid, "shortest_path": shortest}
-
-
-def _bfs_distances(passable: np.ndarray, start: tuple[int, int]) -> dict[tuple[int, int], int]:
-    distances, queue = {start: 0}, deque([start])
-    while queue:
-        r, c = queue.popleft()
-        for nr, nc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-            inside = 0 <= nr < passable.shape[0] and 0 <= nc < passable.shape[1]
-            if inside and passable[nr, nc] and (nr, nc) not in distances:
-                distances[nr, nc] = distances[r, c] + 1
-                queue.append((nr, nc))
-    return distances
+    check = check_mazes(np.asarray(inputs).reshape(-1, *grid_shape), np.asarray(predictions).reshape(-1, *grid_shape))
+    for i in np.flatnonzero((check.starts != 1) | (check.goals != 1)):
+        raise ValueError(f"maze {i} needs exactly one start and one goal, has {check.starts[i]} and {check.goals[i]}")
+    return {"valid_path": check.valid, "shortest_path": check.shortest_path}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import torch
 from transformers import AutoConfig, AutoModel
 
 import modeling_trm  # noqa: F401  (registers TRM/HRM with the Auto classes)
-from modeling_trm.loading import local_folder_or_repo_id
+from hub_datasets.hub_access import local_folder_or_repo_id
 from modeling_trm.processing_trm import PuzzleProcessor
 from training.hardware import resolve_forward_dtype
 

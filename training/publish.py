@@ -17,7 +17,8 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
 
-from modeling_trm.loading import check_hub_reachable, naming_hub_failures, read_json_file
+from hub_datasets.hub_access import check_hub_reachable, naming_hub_failures
+from modeling_trm.folders import read_json_file
 
 logger = logging.getLogger(__name__)
 

@@ -12,23 +12,27 @@ from training.data import collate
 SAMPLE_CANDIDATES = 64  # test puzzles searched for one the model solves
 
 
-def answer_verdict(processor, question, answer, solution) -> tuple[bool, str]:
-    """``(solved, text)`` for one decoded answer: does it match the held-out solution, and (Sudoku) is it a
-    valid grid that keeps every given — checked by the rules, independently of the solution."""
-    matches = bool(np.array_equal(np.asarray(answer), np.asarray(solution)))
-    if processor.task == "sudoku":
-        from hub_datasets.sudoku import sudoku_errors
+# what a valid solution is, in the words of the sample
+RULES = {"sudoku": "every row, column and box holds 1..{size} once; every given kept",
+         "maze": "walls, S and G kept; the path cells 'o' connect S to G"}
 
-        error = sudoku_errors(np.asarray(question)[None], np.asarray(answer)[None])[0]
-        size = processor.grid_size
-        rules = (f"valid solution (every row, column and box holds 1..{size} once; every given kept)" if error is None
-                 else f"not valid: {error}")
-        return matches and error is None, rules + ("; matches the held-out solution" if matches
-                                                   else "; differs from the held-out solution")
-    if matches:
-        return True, "matches the held-out solution"
-    wrong = int((np.asarray(answer) != np.asarray(solution)).sum()) if np.shape(answer) == np.shape(solution) else None
-    return False, "wrong: differs from the held-out solution" + (f" in {wrong} cells" if wrong is not None else "")
+
+def answer_verdict(processor, input_ids, answer_ids, solution_ids) -> tuple[bool, str]:
+    """``(solved, text)`` for one answer, token ids ``[S]`` as the puzzle's and the held-out solution's: does
+    it match the held-out solution, and (Sudoku, maze) is it a valid solution by the task's rules
+    (`PuzzleProcessor.check_solution`, independently of the held-out solution)."""
+    answer, solution = np.asarray(processor.decode(answer_ids)), np.asarray(processor.decode(solution_ids))
+    matches = answer.shape == solution.shape and bool((answer == solution).all())
+    if processor.task == "arc":  # no rules: the held-out solution decides
+        if matches:
+            return True, "matches the held-out solution"
+        wrong = f" in {int((answer != solution).sum())} cells" if answer.shape == solution.shape else ""
+        return False, "wrong: differs from the held-out solution" + wrong
+    problem = processor.check_solution(input_ids, answer_ids)
+    rules = (f"valid solution ({RULES[processor.task].format(size=processor.grid_size)})" if problem is None
+             else f"not valid: {problem}")
+    return matches and problem is None, rules + ("; matches the held-out solution" if matches
+                                                 else "; differs from the held-out solution")
 
 
 @torch.no_grad()
@@ -39,11 +43,10 @@ def sample_solution_text(model, test_dataset, processor, device="cpu", exact_acc
     count = min(SAMPLE_CANDIDATES, len(test_dataset))
     batch = collate(test_dataset, np.arange(count), device)
     output = model.solve(batch["input_ids"], puzzle_ids=batch["puzzle_ids"], halting="fixed")
-    questions = processor.decode(batch["input_ids"].cpu())
-    answers = processor.decode(output.predictions.cpu())
-    labels = batch["labels"].cpu()
-    solutions = processor.decode(torch.where(labels == IGNORE_LABEL_ID, batch["input_ids"].cpu(), labels))
-    verdicts = [answer_verdict(processor, q, a, s) for q, a, s in zip(questions, answers, solutions)]
+    inputs, labels = batch["input_ids"].cpu(), batch["labels"].cpu()
+    answers = output.predictions.cpu()
+    solutions = torch.where(labels == IGNORE_LABEL_ID, inputs, labels)
+    verdicts = [answer_verdict(processor, *puzzle) for puzzle in zip(inputs, answers, solutions)]
     solved = [index for index, (ok, _) in enumerate(verdicts) if ok]
     index = solved[0] if solved else 0
     notes = [f"{len(solved)} of these {count} solved"]
@@ -54,5 +57,6 @@ def sample_solution_text(model, test_dataset, processor, device="cpu", exact_acc
     else:
         which = f"Test puzzle #1 (the model solves none of the first {count} test puzzles)"
     which += f" [{'; '.join(notes)}]"
-    return (f"{which}:\n{processor.to_text(questions[index])}\nModel's answer after {int(output.steps[index])} "
-            f"supervision steps — {verdicts[index][1]}:\n{processor.to_text(answers[index])}")
+    return (f"{which}:\n{processor.to_text(processor.decode(inputs[index]))}\nModel's answer after "
+            f"{int(output.steps[index])} supervision steps — {verdicts[index][1]}:\n"
+            f"{processor.to_text(processor.decode(answers[index]))}")

@@ -73,7 +73,7 @@ def test_data_build_push_to_hub_fails_before_building(closed_hub, tmp_path, caps
 
 def test_data_build_names_the_saved_copy_when_the_hub_goes_away_during_the_build(closed_hub, tmp_path, capsys,
                                                                                  monkeypatch):
-    monkeypatch.setattr("modeling_trm.loading.check_hub_reachable", lambda *args, **kwargs: None)  # it answered then
+    monkeypatch.setattr("hub_datasets.hub_access.check_hub_reachable", lambda *args, **kwargs: None)  # it answered then
     assert trm(["data", "build", "sudoku4x4-gen", "--output", str(tmp_path / "data"), "--push-to-hub", "me/data",
                 "--set", "num_train=4", "--set", "num_test=4"]) == 1
     line = _one_error_line(capsys, "data")

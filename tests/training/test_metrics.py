@@ -81,7 +81,7 @@ def test_sudoku_validity_of_a_6x6_sudoku_with_2x3_boxes():
                        [5, 6, 4, 2, 3, 1], [3, 1, 2, 6, 4, 5], [6, 4, 5, 3, 1, 2]])
     columns_swapped_across_boxes = solved[:, [0, 1, 3, 2, 4, 5]]  # rows and columns still fine, boxes not
     givens = np.zeros((2, 6, 6), int)
-    assert sudoku_validity(np.stack([solved, columns_swapped_across_boxes]), givens, box_shape=(2, 3)).tolist() == [
+    assert sudoku_validity(np.stack([solved, columns_swapped_across_boxes]), givens).tolist() == [
         True, False]
 
 

@@ -1,5 +1,5 @@
 """The sample `trm train` prints: the first held-out puzzle the model solves, with a verdict computed from
-the answer (Sudoku rules + the held-out solution), or the first puzzle's failure when none is solved."""
+the answer (the task's rules + the held-out solution), or the first puzzle's failure when none is solved."""
 
 from __future__ import annotations
 
@@ -54,9 +54,7 @@ def test_a_model_that_solves_nothing_shows_the_first_puzzle_and_why_it_is_wrong(
     test, labels, processor = sudoku4
     text = sample_solution_text(ScriptedModel(labels, solved=[], wrong=swap_two_rows_digits), test, processor)
     assert text.startswith("Test puzzle #1 (the model solves none of the first")
-    question = processor.decode(np.asarray(test["inputs"][0]))
-    expected = answer_verdict(processor, question, processor.decode(swap_two_rows_digits(labels[0])),
-                              processor.decode(labels[0]))
+    expected = answer_verdict(processor, np.asarray(test["inputs"][0]), swap_two_rows_digits(labels[0]), labels[0])
     assert expected[0] is False and expected[1].startswith("not valid: ") and expected[1] in text
 
 
@@ -64,8 +62,9 @@ def test_verdict_checks_the_rules_not_only_the_solution():
     processor = PuzzleProcessor(task="sudoku", grid_size=4)
     solution = np.array([[1, 2, 3, 4], [3, 4, 1, 2], [2, 1, 4, 3], [4, 3, 2, 1]])
     question = np.where(np.eye(4, dtype=bool), solution, 0)
-    assert answer_verdict(processor, question, solution, solution) == (
+    tokens = lambda digits: digits.reshape(-1) + 1  # blank 0 -> token 1, digit d -> d + 1
+    assert answer_verdict(processor, tokens(question), tokens(solution), tokens(solution)) == (
         True, "valid solution (every row, column and box holds 1..4 once; every given kept); matches the held-out solution")
     other = solution[[1, 0, 3, 2]]  # a valid grid, but it changes the givens on the diagonal
-    solved, text = answer_verdict(processor, question, other, solution)
-    assert not solved and text.startswith("not valid: answer has") and "where the question gives" in text
+    solved, text = answer_verdict(processor, tokens(question), tokens(other), tokens(solution))
+    assert not solved and text == "not valid: row 0, column 0 changes the given 1 to 3; differs from the held-out solution"

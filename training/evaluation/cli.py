@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
+from hub_datasets.cli import positive_int
 from model_cards.render import RESULTS_FILENAME
-from modeling_trm.cli import positive_int
 from training.evaluation.evaluator import (
     check_dataset_matches_model,
     evaluate,
@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from hub_datasets import load_dataset_metadata, load_puzzle_dataset
-    from modeling_trm.loading import load_model_for_solving
+    from training.loading import load_model_for_solving
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_model_for_solving(args.model, args.revision).to(device)

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hub_datasets.augment import SUDOKU_BOX_SHAPES
 from hub_datasets.progress import progress_bar
 from modeling_trm.processing_trm import DEFAULT_GRID_SIZE
 from training import metrics
@@ -211,8 +210,7 @@ def choose_halt_confidence(scored: list[dict], target: float) -> float | None:
 def _validity(task, predictions, inputs, grid_shape) -> dict[str, np.ndarray]:
     """Rule checks on the answers (also the wrong ones): is it a legal sudoku / a real maze path?"""
     if task == "sudoku":
-        size = grid_shape[0] if grid_shape else math.isqrt(predictions.shape[1])
-        return {"sudoku_valid_rate": metrics.sudoku_validity_from_tokens(predictions, inputs, SUDOKU_BOX_SHAPES[size])}
+        return {"sudoku_valid_rate": metrics.sudoku_validity_from_tokens(predictions, inputs)}
     if task == "maze":
         size = math.isqrt(predictions.shape[1])
         checks = metrics.maze_path_validity(predictions, inputs, grid_shape or (size, size))

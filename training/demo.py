@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .processing_trm import SUDOKU_BOX_SHAPES, PuzzleProcessor
-from .refinement import Refinement, draw_step, refine, solve_with_refinements
+from modeling_trm.processing_trm import SUDOKU_BOX_SHAPES, PuzzleProcessor
+from training.refinement import Refinement, draw_step, refine, solve_with_refinements
 
 DEFAULT_MODEL_DIR = "trm-sudoku6x6"  # where the README's `trm train` puts the default model
 MAX_DEMO_STEPS = 64
@@ -61,8 +61,8 @@ class DemoModel:
 
 def load_demo_model(source: str, name: str | None = None) -> DemoModel:
     """A model folder or Hub repo id with the processor saved beside it (no download beyond the model)."""
-    from .loading import load_model_for_solving
-    from .solve_cli import load_processor
+    from training.loading import load_model_for_solving
+    from training.solve_cli import load_processor
 
     model = load_model_for_solving(source)  # a missing folder or an unreachable Hub is named in one line
     return DemoModel(name or short_names([source])[0], model, load_processor(source, None, model.config, None))
@@ -655,7 +655,7 @@ def _augmented(variant_name: str, grid):
 
 SPACE_APP = '''"""A Hugging Face Space: `trm demo` for the model in ./model (written by `trm demo --export-space`)."""
 
-from modeling_trm.demo import build_app, launch_app, load_demo_model
+from training.demo import build_app, launch_app, load_demo_model
 
 demo = build_app([load_demo_model("model", name=MODEL_NAME)])
 

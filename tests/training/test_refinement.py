@@ -1,4 +1,4 @@
-"""Refinement records and animations (`modeling_trm.refinement`), and the demo's input parsing (no Gradio needed)."""
+"""Refinement records and animations (`training.refinement`), and the demo's input parsing (no Gradio needed)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from modeling_trm import PuzzleProcessor, TRMConfig, TRMForPuzzleSolving
-from modeling_trm.refinement import animate_solve, changed_cells, refine
+from training.refinement import animate_solve, changed_cells, refine
 
 SUDOKU_6X6 = ".45..26.1.....6.5..1.......1...5.4.."  # generate_sudoku(1, size=6, seed=3)
 
@@ -63,7 +63,7 @@ def test_animate_solve_writes_the_puzzle_and_every_step(tmp_path):
 
 
 def test_parse_puzzle_accepts_the_printed_grid_and_names_problems():
-    from modeling_trm.demo import parse_puzzle
+    from training.demo import parse_puzzle
 
     processor = PuzzleProcessor("sudoku", grid_size=6)
     printed = processor.to_text(SUDOKU_6X6)  # "a b c | d e f" rows with "------+------" rules
@@ -78,7 +78,7 @@ def test_parse_puzzle_accepts_the_printed_grid_and_names_problems():
 
 def test_without_a_model_the_demo_uses_the_default_run_or_trains_it(tmp_path, monkeypatch):
     import training.train
-    from modeling_trm import demo
+    from training import demo
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match="no model given and no ./trm-sudoku6x6"):
@@ -99,7 +99,7 @@ def test_without_a_model_the_demo_uses_the_default_run_or_trains_it(tmp_path, mo
 
 
 def test_cells_that_break_a_rule_are_marked_for_the_picture():
-    from modeling_trm.refinement import Refinement, draw_step, wrong_cells
+    from training.refinement import Refinement, draw_step, wrong_cells
 
     processor = PuzzleProcessor("sudoku", grid_size=6)
     puzzle = processor([SUDOKU_6X6])["input_ids"][0].numpy()
@@ -118,7 +118,7 @@ def test_cells_that_break_a_rule_are_marked_for_the_picture():
 
 def test_maze_cells_that_break_a_rule():
     from modeling_trm.processing_trm import MAZE_CHARS
-    from modeling_trm.refinement import Refinement, wrong_cells
+    from training.refinement import Refinement, wrong_cells
 
     processor = PuzzleProcessor("maze", grid_size=5)
     puzzle = processor([["#####", "#S  #", "# # #", "#  G#", "#####"]])["input_ids"][0].numpy()

@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 from transformers.utils import cached_file
 
-from . import PuzzleProcessor  # also registers the model classes with AutoModel
-from .cli import positive_int
-from .loading import load_model_for_solving
-from .refinement import save_refinement_animation, solve_with_refinements
+from hub_datasets.cli import positive_int
+from modeling_trm import PuzzleProcessor  # also registers the model classes with AutoModel
+from training.loading import load_model_for_solving
+from training.refinement import save_refinement_animation, solve_with_refinements
 
 
 def build_parser() -> argparse.ArgumentParser:

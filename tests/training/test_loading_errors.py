@@ -10,7 +10,7 @@ import torch
 
 from hub_datasets import build_dataset, save_puzzle_dataset
 from modeling_trm import PuzzleProcessor, TRMConfig, TRMForPuzzleSolving
-from modeling_trm.solve_cli import main as solve_main
+from training.solve_cli import main as solve_main
 from training.evaluation import main as eval_main
 
 SUDOKU4 = "1...........3..."

@@ -23,7 +23,7 @@ gradio = pytest.importorskip("gradio")
 def demo_server():
     from gradio_client import Client
 
-    from modeling_trm.demo import DemoModel, build_app
+    from training.demo import DemoModel, build_app
 
     sudoku_model, sudoku_processor = tiny_model("sudoku", 6)
     halting_model, _ = tiny_model("sudoku", 6)
@@ -57,7 +57,7 @@ def solve(client, model: str, text: str, max_steps: int = 4, halting: str = "fix
 
 
 def test_app_solves_shows_every_step_and_says_whether_the_answer_is_valid(demo_server):
-    from modeling_trm.demo import one_based
+    from training.demo import one_based
 
     models, client = demo_server
     model, processor = models["sudoku"].model, models["sudoku"].processor
@@ -130,7 +130,7 @@ def test_app_shows_bad_grids_as_errors_a_person_understands(demo_server):
 
 
 def test_errors_count_rows_and_columns_from_one():
-    from modeling_trm.demo import one_based
+    from training.demo import one_based
 
     assert one_based("the box of rows 0-1, columns 0-2 has two 5s (row 0, column 2 and row 1, column 0)") == (
         "the box of rows 1-2, columns 1-3 has two 5s (row 1, column 3 and row 2, column 1)")
@@ -172,7 +172,7 @@ def test_app_random_puzzles_come_from_the_generators_and_clear_the_old_answer(de
 
 
 def test_random_sudokus_are_capped_where_the_generator_stays_quick():
-    from modeling_trm.demo import SUDOKU_MAX_DIFFICULTY, difficulty_range, random_puzzle
+    from training.demo import SUDOKU_MAX_DIFFICULTY, difficulty_range, random_puzzle
 
     processor = PuzzleProcessor("sudoku", grid_size=6)
     assert difficulty_range(processor) == ("difficulty", SUDOKU_MAX_DIFFICULTY[6], 0)
@@ -211,8 +211,8 @@ def test_examples_are_puzzles_on_which_the_model_changes_its_mind(monkeypatch):
     import numpy as np
 
     from hub_datasets.sudoku import SudokuSolver
-    from modeling_trm import demo
-    from modeling_trm.refinement import Refinement
+    from training import demo
+    from training.refinement import Refinement
 
     model, processor = tiny_model("sudoku", 6, max_supervision_steps=4)
     demo_model = demo.DemoModel("sudoku", model, processor)
@@ -242,7 +242,7 @@ def test_examples_are_puzzles_on_which_the_model_changes_its_mind(monkeypatch):
 
 
 def test_the_page_explains_the_model_with_its_own_numbers():
-    from modeling_trm.demo import DemoModel, how_it_works
+    from training.demo import DemoModel, how_it_works
 
     model, processor = tiny_model("sudoku", 6, max_supervision_steps=5)
     model.config.num_latent_updates, model.config.num_recursions = 3, 2  # the text reads them from the config
@@ -254,7 +254,7 @@ def test_the_page_explains_the_model_with_its_own_numbers():
 
 
 def test_the_menu_shows_short_model_names():
-    from modeling_trm.demo import short_names
+    from training.demo import short_names
 
     assert short_names(["/work/runs/sudoku6x6", "/tmp/maze/", "user/trm-arc1"]) == ["sudoku6x6", "maze", "trm-arc1"]
     assert short_names(["a/final", "b/final"]) == ["a/final", "b/final"]  # told apart by their parent folders
@@ -262,7 +262,7 @@ def test_the_menu_shows_short_model_names():
 
 def test_trm_demo_without_arguments_serves_the_shipped_models_and_never_trains_them(tmp_path, monkeypatch):
     import training.pretrained
-    from modeling_trm import demo
+    from training import demo
 
     monkeypatch.setattr(demo, "find_or_train_default_model", lambda: pytest.fail("trained although models are shipped"))
     monkeypatch.setattr(training.pretrained, "shipped_models",
@@ -280,7 +280,7 @@ def test_trm_demo_without_arguments_serves_the_shipped_models_and_never_trains_t
 def test_export_space_is_self_contained(tmp_path):
     from huggingface_hub import SpaceCard
 
-    from modeling_trm.demo import main
+    from training.demo import main
 
     model, processor = tiny_model()
     model.save_pretrained(tmp_path / "model")
@@ -313,7 +313,7 @@ def test_export_space_is_self_contained(tmp_path):
 
 def test_step_counts_from_the_api_are_whole_numbers(demo_server):
     """A Gradio API client may send 2.5 for max_steps: refused (the app shows it as an input error), not floored."""
-    from modeling_trm.demo import whole_number
+    from training.demo import whole_number
 
     _, client = demo_server
     status, grid, _ = solve(client, "sudoku", SUDOKU_6X6, max_steps=2.5)
@@ -325,7 +325,7 @@ def test_step_counts_from_the_api_are_whole_numbers(demo_server):
 
 
 def test_a_missing_model_folder_is_named(tmp_path, capsys):
-    from modeling_trm.demo import main
+    from training.demo import main
 
     assert main([str(tmp_path / "none")]) == 2
     # the last line says what is wrong (before it, the progress line that was loading it)

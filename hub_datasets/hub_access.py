@@ -1,16 +1,13 @@
-"""Load a saved model for ``trm solve`` / ``trm eval``, naming what is wrong instead of guessing.
+"""Reaching the Hub: a local folder or a repo id, and one line naming the endpoint when it cannot be reached.
 
-``AutoModel.from_pretrained`` only warns when the weights leave parameters at their random
-initialisation (a config with a layer more than the checkpoint), and reports a missing folder as
-"Repo id must be in the form ...". A command that answers puzzles must not run a partly random model,
-nor run code shipped with a checkpoint (``trust_remote_code`` stays off: this package provides the
-classes).
+``huggingface_hub`` reports a missing local folder as "Repo id must be in the form ..." and a network failure
+after retries, wrapped by transformers and datasets in their own words. Loading datasets and models and
+uploading them name instead what was meant and what was kept.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 from pathlib import Path
@@ -19,46 +16,6 @@ from pathlib import Path
 def looks_like_a_path(name: str) -> bool:
     """A Hub repo id is ``name`` or ``owner/name``; anything else (``./x``, ``/x``, ``a/b/c``) is a folder."""
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
-
-
-def load_model_for_solving(model_path: str, revision: str | None = None):
-    """`AutoModel.from_pretrained` that refuses a missing folder, a folder without ``config.json``, and
-    weights that do not cover the config's parameters exactly; Hub failures become one-line errors."""
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-    from transformers import AutoModel
-
-    import modeling_trm  # noqa: F401  (registers the TRM/HRM classes with the Auto API)
-
-    model_path = local_folder_or_repo_id(model_path, "model")
-    path = Path(model_path).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(
-                f"{model_path} has no config.json, so it is not a saved model folder "
-                "(`trm convert` turns an official checkpoint into one)"
-            )
-        model_path = str(path)
-    try:
-        model, info = AutoModel.from_pretrained(model_path, revision=revision, output_loading_info=True)
-    except RepositoryNotFoundError:
-        raise FileNotFoundError(f"{model_path!r} is neither a local folder nor a model repo on the Hub") from None
-    except (HfHubHTTPError, OSError, ValueError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        if is_connection_error(error):
-            raise unreachable_hub_error(f"load the model {model_path!r}", error,
-                                        "give a local model folder, or check the network and HF_ENDPOINT") from None
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        hint = " (check the network and HF_ENDPOINT, or give a local folder)" if "connect" in reason else ""
-        raise OSError(f"cannot load model {model_path!r}: {reason}{hint}") from None
-    problems = {kind: sorted(keys) for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")
-                if (keys := info.get(kind))}
-    if problems:
-        listed = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(map(str, keys[:6]))}"
-                           f"{f' (+{len(keys) - 6} more)' if len(keys) > 6 else ''}" for kind, keys in problems.items())
-        raise ValueError(f"the weights in {model_path} do not match its config.json ({listed}); a model with "
-                         "randomly initialised parts would give wrong answers")
-    return model
 
 
 def local_folder_or_repo_id(name: str, what: str = "folder") -> str:
@@ -86,33 +43,6 @@ def _can_be_repo_id(name: str) -> bool:
     except HFValidationError:
         return False
     return True
-
-
-# ------------------------------------------------------------------------------------- files
-
-
-def read_json_file(path: Path):
-    """JSON from ``path``; a truncated, empty or non-JSON file is named in one line."""
-    try:
-        return json.loads(Path(path).read_text())
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a JSON text file") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({'empty file' if not err.doc.strip() else err})") from None
-
-
-def read_yaml_file(path: Path):
-    """Plain YAML (``yaml.safe_load``) from ``path``; tags that would build Python objects are refused, named."""
-    import yaml  # here: the model classes do not need it
-
-    try:
-        return yaml.safe_load(Path(path).read_text())
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a YAML text file") from None
-    except yaml.YAMLError as err:
-        reason = getattr(err, "problem", None) or str(err).strip().splitlines()[0]
-        raise ValueError(f"{path} is not plain YAML: {reason}"
-                         + (f" (line {err.problem_mark.line + 1})" if getattr(err, "problem_mark", None) else "")) from None
 
 
 # ------------------------------------------------------------------------------------- an unreachable Hub

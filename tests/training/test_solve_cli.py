@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from modeling_trm import PuzzleProcessor, SolveConfig, TRMConfig, TRMForPuzzleSolving
-from modeling_trm.solve_cli import main
+from training.solve_cli import main
 from training.cli import main as trm_main
 
 SUDOKU = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."

@@ -60,7 +60,7 @@ def open_page(browser, app, width: int, height: int):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from modeling_trm.demo import launch_app
+    from training.demo import launch_app
 
     _, url, _ = launch_app(app, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
@@ -111,7 +111,7 @@ def watch_play(browser, steps: int, timeout: float = 60) -> list[int]:
 
 @pytest.fixture
 def demo_model():
-    from modeling_trm.demo import DemoModel, load_demo_model
+    from training.demo import DemoModel, load_demo_model
 
     if os.environ.get("TRM_DEMO_MODEL"):
         return load_demo_model(os.environ["TRM_DEMO_MODEL"])
@@ -123,8 +123,8 @@ def test_a_first_visit_at_1400x1000(browser, demo_model, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from modeling_trm.demo import build_app, parse_puzzle, showcase_puzzles, text_box_lines
-    from modeling_trm.refinement import refine
+    from training.demo import build_app, parse_puzzle, showcase_puzzles, text_box_lines
+    from training.refinement import refine
 
     processor, model, steps = demo_model.processor, demo_model.model, demo_model.default_steps
     example_text, example_label = showcase_puzzles(demo_model)[0]
@@ -236,7 +236,7 @@ def test_each_model_gets_its_own_controls_at_800x900(browser):
     from selenium.webdriver.common.by import By
 
     from modeling_trm import PuzzleProcessor
-    from modeling_trm.demo import DemoModel, build_app
+    from training.demo import DemoModel, build_app
 
     sudoku, sudoku_processor = tiny_model("sudoku", 6)
     maze, maze_processor = tiny_model("maze", 5)

@@ -3,10 +3,10 @@ confidence, where adaptive halting would stop, and whether the answer is a valid
 
 Shared by ``trm demo`` (the Gradio app), ``trm solve --animate`` and the Python API::
 
-    from modeling_trm.refinement import animate_solve
+    from training.refinement import animate_solve
     animate_solve(model, processor, "......1.2..4.....534.....2..31...2..", "refinement.gif", max_steps=16)
 
-Frames are drawn with `hub_datasets.pictures` (the package's puzzle pictures). Not part of the remote code.
+Frames are drawn with `hub_datasets.pictures` (the package's puzzle pictures).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from hub_datasets.pictures import grid_image, save_animation
-
-from .processing_trm import PuzzleProcessor
+from modeling_trm.processing_trm import PuzzleProcessor, check_mazes, check_sudokus
 
 
 @dataclasses.dataclass
@@ -116,47 +115,14 @@ def changed_cells(processor: PuzzleProcessor, refinement: Refinement, step: int)
 def wrong_cells(processor: PuzzleProcessor, refinement: Refinement, step: int) -> np.ndarray:
     """Cells of the answer at ``step`` that break the puzzle's rules, to mark in red (none for step 0 and
     ARC). Sudoku: blanks, changed givens and every digit twice in a row, column or box; maze: changed
-    walls, start or goal, and path cells not connected to the start."""
-    puzzle = drawable_grid(processor, refinement.input_ids)
-    answer = drawable_grid(processor, refinement.step_ids[step - 1]) if step else puzzle
+    walls, start or goal, and path cells not connected to the start (the processor's rules)."""
     if step == 0 or refinement.problems is None or refinement.problems[step - 1] is None:
-        return np.zeros(answer.shape, bool)  # (an ARC answer's shape may differ from the puzzle's)
-    if processor.task == "sudoku":
-        return (answer == 0) | ((puzzle > 0) & (answer != puzzle)) | _sudoku_repeats(answer)
-    open_, start, goal, path = 1, 2, 3, 4  # maze codes of "# SGo"
-    kept = puzzle != open_
-    wrong = (kept & (answer != puzzle)) | (~kept & ~np.isin(answer, (open_, path)))
-    reached = _reachable((answer == path) | (puzzle == goal), tuple(np.argwhere(puzzle == start)[0]))
-    return wrong | ((answer == path) & ~reached)
-
-
-def _sudoku_repeats(digits: np.ndarray) -> np.ndarray:
-    """Cells whose digit occurs more than once in their row, column or box (0 = blank, never counted)."""
-    from .processing_trm import SUDOKU_BOX_SHAPES
-
-    size = digits.shape[0]
-    box_rows, box_cols = SUDOKU_BOX_SHAPES[size]
-    boxes = (np.arange(size)[:, None] // box_rows) * (size // box_cols) + np.arange(size)[None, :] // box_cols
-    repeated = np.zeros(digits.shape, bool)
-    for unit_of_cell in (np.arange(size)[:, None].repeat(size, 1), np.arange(size)[None, :].repeat(size, 0), boxes):
-        for unit in range(size):
-            cells = unit_of_cell == unit
-            values, counts = np.unique(digits[cells & (digits > 0)], return_counts=True)
-            repeated |= cells & np.isin(digits, values[counts > 1])
-    return repeated
-
-
-def _reachable(passable: np.ndarray, start: tuple[int, int]) -> np.ndarray:
-    """Cells reachable from ``start`` over ``passable`` cells in 4-neighbour moves, as a mask."""
-    reached, frontier = np.zeros(passable.shape, bool), [start]
-    reached[start] = True
-    while frontier:
-        r, c = frontier.pop()
-        for cell in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
-            if 0 <= cell[0] < passable.shape[0] and 0 <= cell[1] < passable.shape[1] and passable[cell] and not reached[cell]:
-                reached[cell] = True
-                frontier.append(cell)
-    return reached
+        answer = refinement.step_ids[step - 1] if step else refinement.input_ids
+        return np.zeros(drawable_grid(processor, answer).shape, bool)  # an ARC answer's shape may differ
+    puzzle, answer = (np.asarray(tokens).reshape(1, processor.grid_size, processor.grid_size)
+                      for tokens in (refinement.input_ids, refinement.step_ids[step - 1]))
+    check = check_sudokus(puzzle, answer) if processor.task == "sudoku" else check_mazes(puzzle, answer)
+    return check.wrong_cells[0]
 
 
 def step_title(refinement: Refinement, step: int) -> str:
