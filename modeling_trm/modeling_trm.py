@@ -481,6 +481,18 @@ class ACTSupervisionMixin:
         halt_logits, continue_logits = self.q_head(answer[:, 0]).float().unbind(-1)
         return logits, halt_logits, continue_logits
 
+    def wants_to_halt(self, halt_logits: torch.Tensor, continue_logits: torch.Tensor,
+                      confidence: float = 0.5) -> torch.BoolTensor:
+        """The halting rule, without exploration (docs/numerics.md#halting-and-exploration): does each slot
+        want to stop after this step? The margin is the halt logit (minus the continue logit with
+        ``act_continue``); it must exceed ``logit(confidence)``, i.e. ``sigmoid(margin) > confidence``.
+        At the default 0.5 the threshold is exactly 0, the training rule (``halt > 0``, or ``halt > continue``:
+        ``a - b > 0`` and ``a > b`` agree on every float). Training halts with it (plus exploration), adaptive
+        `solve` with ``SolveConfig.halt_confidence``; [B] logits -> [B] bool."""
+        threshold = math.log(confidence / (1.0 - confidence))
+        margin = halt_logits - continue_logits if self.config.act_continue else halt_logits
+        return margin > threshold
+
     def initial_state(self, input_ids, puzzle_ids, labels=None) -> TRMState:
         """A fresh state: every slot halted, so the next call resets every slot and loads the batch."""
         batch = input_ids.shape[0]
@@ -531,10 +543,7 @@ class ACTSupervisionMixin:
             is_last_step = steps >= self.config.max_supervision_steps
             halted, target_continue = is_last_step, None
             if self.training and self.config.max_supervision_steps > 1:
-                if self.config.act_continue:
-                    halted = halted | (halt_logits > continue_logits)
-                else:
-                    halted = halted | (halt_logits > 0)
+                halted = halted | self.wants_to_halt(halt_logits, continue_logits)
                 # Exploration only delays halting: a random minimum of 2..N_sup steps
                 # (docs/numerics.md#halting-and-exploration).
                 explore = torch.rand_like(halt_logits) < self.config.halt_exploration_prob
@@ -596,9 +605,9 @@ class ACTSupervisionMixin:
 
     def _check_inputs(self, input_ids, puzzle_ids, labels, state) -> torch.Tensor:
         config = self.config
-        if input_ids.ndim != 2 or input_ids.shape[1] != config.seq_len:
+        if input_ids.ndim != 2 or input_ids.shape[1] != config.seq_len or input_ids.shape[0] == 0:
             raise ValueError(
-                f"input_ids must have shape [batch, seq_len={config.seq_len}], got {tuple(input_ids.shape)}"
+                f"input_ids must have shape [batch >= 1, seq_len={config.seq_len}], got {tuple(input_ids.shape)}"
             )
         for name, ids in (("input_ids", input_ids), ("puzzle_ids", puzzle_ids), ("labels", labels)):
             if ids is not None and (ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool):
