@@ -542,7 +542,7 @@ class ACTSupervisionMixin:
         return output if return_dict else output.to_tuple()
 
     def _supervision_step(self, input_ids, puzzle_ids, labels=None, state=None) -> TRMOutput:
-        """`forward` on inputs already validated (`solve` checks its inputs once, not once per step)."""
+        """`forward` on inputs already validated (the step `solve` compiles: it checks its inputs once)."""
         fresh = self.initial_state(input_ids, puzzle_ids, labels)
         if state is None:
             state = fresh

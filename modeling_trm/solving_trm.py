@@ -361,11 +361,12 @@ class PuzzleSolverMixin:
         halt_logits = torch.full((max_steps, batch_size), float("nan"), device=device)
         intermediate, logits_per_step, logits = [], [], None
 
-        supervision_step = self._compiled_supervision_step(config.compile) if config.compile else self._supervision_step
+        # Each step is a module call, so the hooks of a wrapper run (FSDP2 gathers its shards there); the
+        # compiled step skips the input checks, which `solve` ran once.
+        supervision_step = self._compiled_supervision_step(config.compile) if config.compile else self
         state = None
         for step in range(1, max_steps + 1):
-            # One supervision step; the inputs were validated once, in `solve`. A fresh state (step 1)
-            # loads every puzzle and starts from the initial latents.
+            # One supervision step. A fresh state (step 1) loads every puzzle and starts from the initial latents.
             if state is None:
                 output = supervision_step(input_ids, puzzle_ids)
             else:
