@@ -343,8 +343,8 @@ class PuzzleSolverMixin:
         return _concatenate_chunks(outputs)
 
     def _check_solve_inputs(self, input_ids, puzzle_ids):
-        """Arrays, lists or tensors as int64 tensors on the model's device, checked once per call by the
-        model's own input check (dtype, shape, id ranges); `forward` is then called without it."""
+        """Arrays, lists or tensors as int64 tensors on the model's device, checked by the model's own input
+        check (dtype, shape, id ranges) before the cast to int64 could hide a float or a bool."""
         input_ids = _as_tensor("input_ids", input_ids, self.device)
         if input_ids.ndim == 1:
             input_ids = input_ids[None]
