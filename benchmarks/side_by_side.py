@@ -50,7 +50,11 @@ import harness  # the repository root on sys.path; shared helpers (benchmarks/ha
 import torch
 from harness import REPO_ROOT, matmul_peak_gflops
 
-from modeling_trm.convert_original_checkpoint import convert_official_state_dict, rename_official_state_dict
+from modeling_trm.convert_original_checkpoint import (
+    convert_official_state_dict,
+    rename_official_state_dict,
+    translate_official_config,
+)
 from training.optim import AdamATan2, SparsePuzzleEmbeddingSignSGD
 
 RESULTS = harness.RESULTS_ROOT / "side_by_side.json"
@@ -404,7 +408,7 @@ def official_with_our_weights(official, model, batch_size: int):
     arch = model.config.model_type
     class_name = ("recursive_reasoning.hrm@HierarchicalReasoningModel_ACTV1" if arch == "hrm"
                   else "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1")
-    kwargs = dict(model.config.to_official_config(), batch_size=batch_size)
+    kwargs = dict(translate_official_config(model.config, arch, to_official=True), batch_size=batch_size)
     loss_class = official.load_model_class("losses@ACTLossHead")
     official_model = loss_class(official.load_model_class(class_name)(kwargs), loss_type="stablemax_cross_entropy")
     official_model.load_state_dict(official_state_dict(model, official_model.state_dict()), strict=True)

@@ -2,14 +2,13 @@
 Model (HRM) it simplifies.
 
 Field names say what a field means; the official names (``SamsungSAILMontreal/TinyRecursiveModels``)
-are given in brackets in the docstrings, and ``from_official_config`` / ``to_official_config``
-translate between the two.
+are given in brackets in the docstrings, and the checkpoint converter translates between the two
+(``convert_original_checkpoint.OFFICIAL_NAMES``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from transformers import PreTrainedConfig
 from transformers.utils import logging
@@ -20,11 +19,6 @@ TOKEN_MIXERS = ("attention", "mlp")
 POSITION_ENCODINGS = ("rope", "learned", "none")
 FORWARD_DTYPES = ("float32", "bfloat16")
 GRADIENT_MODES = ("last_recursion", "one_step")
-
-# Keys of the official configs that carry no model information: `batch_size` only sized scratch
-# buffers, `causal` was always False and dropped by the official pydantic model, `name`/`loss` are
-# the Hydra class selectors of `all_config.yaml`'s `arch:` section.
-_IGNORED_OFFICIAL_KEYS = {"batch_size", "causal", "name", "loss"}
 
 
 def _fail(config: PreTrainedConfig, field: str, message: str) -> None:
@@ -189,46 +183,6 @@ class TRMConfig(_PuzzleModelConfig):
             return 0
         return self.puzzle_prefix_len or math.ceil(self.puzzle_embedding_dim / self.hidden_size)
 
-    _OFFICIAL_NAMES = {
-        "num_attention_heads": "num_heads", "num_layers": "L_layers", "num_recursions": "H_cycles",
-        "num_latent_updates": "L_cycles", "max_supervision_steps": "halt_max_steps",
-        "position_encoding": "pos_encodings", "puzzle_embedding_dim": "puzzle_emb_ndim",
-        "puzzle_prefix_len": "puzzle_emb_len",
-    }
-    _OFFICIAL_SAME = ("vocab_size", "seq_len", "hidden_size", "expansion", "rope_theta", "rms_norm_eps",
-                      "halt_exploration_prob", "num_puzzle_identifiers", "forward_dtype")
-
-    @classmethod
-    def from_official_config(cls, official: dict[str, Any], **overrides) -> TRMConfig:
-        """Build from the keyword arguments of the official ``TinyRecursiveReasoningModel_ACTV1``
-        (a JSON dict of them, or the ``arch:`` section of a run's ``all_config.yaml``)."""
-        official = _strip_official(official, ignore={"H_layers"})
-        kwargs = {ours: official.pop(theirs) for ours, theirs in cls._OFFICIAL_NAMES.items() if theirs in official}
-        kwargs.update({key: official.pop(key) for key in cls._OFFICIAL_SAME if key in official})
-        if "mlp_t" in official:
-            kwargs["token_mixer"] = "mlp" if official.pop("mlp_t") else "attention"
-        if "no_ACT_continue" in official:
-            kwargs["act_continue"] = not official.pop("no_ACT_continue")
-        if kwargs.get("position_encoding") not in (None, "rope", "learned"):
-            kwargs["position_encoding"] = "none"  # the official code treats any other string as none
-        _refuse_unknown(cls, official)
-        # Official defaults where ours differ: puzzle_emb_ndim 0 and puzzle_emb_len 16, no_ACT_continue True.
-        kwargs.setdefault("puzzle_embedding_dim", 0)
-        kwargs.update(overrides)
-        return cls(**kwargs)
-
-    def to_official_config(self) -> dict[str, Any]:
-        """The keyword arguments of the official ``TinyRecursiveReasoningModel_ACTV1``."""
-        if self.single_latent or self.gradient_mode != "last_recursion":
-            raise ValueError("TRMConfig.to_official_config: the ablations single_latent / gradient_mode "
-                             "have no field in the official TRM config")
-        out = {theirs: getattr(self, ours) for ours, theirs in self._OFFICIAL_NAMES.items()}
-        out.update({key: getattr(self, key) for key in self._OFFICIAL_SAME})
-        out.update(mlp_t=self.token_mixer == "mlp", no_ACT_continue=not self.act_continue, H_layers=0)
-        if self.puzzle_embedding_dim == 0:
-            out["puzzle_emb_len"] = 0
-        return out
-
 
 class HRMConfig(_PuzzleModelConfig):
     r"""Configuration of an [`HRMForPuzzleSolving`]: two networks (high and low level) with the 1-step
@@ -279,40 +233,3 @@ class HRMConfig(_PuzzleModelConfig):
     @property
     def puzzle_prefix_length(self) -> int:
         return math.ceil(self.puzzle_embedding_dim / self.hidden_size)
-
-    _OFFICIAL_NAMES = {
-        "num_attention_heads": "num_heads", "num_high_layers": "H_layers", "num_low_layers": "L_layers",
-        "high_cycles": "H_cycles", "low_cycles": "L_cycles", "max_supervision_steps": "halt_max_steps",
-        "position_encoding": "pos_encodings", "puzzle_embedding_dim": "puzzle_emb_ndim",
-    }
-    _OFFICIAL_SAME = TRMConfig._OFFICIAL_SAME
-
-    @classmethod
-    def from_official_config(cls, official: dict[str, Any], **overrides) -> HRMConfig:
-        """Build from the keyword arguments of the official ``HierarchicalReasoningModel_ACTV1``."""
-        official = _strip_official(official, ignore=set())
-        kwargs = {ours: official.pop(theirs) for ours, theirs in cls._OFFICIAL_NAMES.items() if theirs in official}
-        kwargs.update({key: official.pop(key) for key in cls._OFFICIAL_SAME if key in official})
-        if official.pop("mlp_t", False):
-            raise ValueError("HRMConfig.from_official_config: mlp_t=True is not an HRM option")
-        if kwargs.get("position_encoding") not in (None, "rope", "learned"):
-            kwargs["position_encoding"] = "none"
-        _refuse_unknown(cls, official)
-        kwargs.setdefault("puzzle_embedding_dim", 0)
-        kwargs.update(overrides)
-        return cls(**kwargs)
-
-    def to_official_config(self) -> dict[str, Any]:
-        out = {theirs: getattr(self, ours) for ours, theirs in self._OFFICIAL_NAMES.items()}
-        out.update({key: getattr(self, key) for key in self._OFFICIAL_SAME})
-        return out
-
-
-def _strip_official(official: dict[str, Any], ignore: set[str]) -> dict[str, Any]:
-    return {k: v for k, v in official.items()
-            if not k.startswith("_") and k not in _IGNORED_OFFICIAL_KEYS | ignore}
-
-
-def _refuse_unknown(cls, leftover: dict[str, Any]) -> None:
-    if leftover:
-        raise ValueError(f"{cls.__name__}.from_official_config: unknown official keys {sorted(leftover)}")

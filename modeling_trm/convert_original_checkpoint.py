@@ -99,6 +99,74 @@ def rename_official_state_dict(state_dict: dict[str, torch.Tensor], arch: str) -
     return renamed
 
 
+# ---------------------------------------------------------------------------------------------
+# Configs: the official names
+# ---------------------------------------------------------------------------------------------
+
+_SAME_NAME = ("vocab_size", "seq_len", "hidden_size", "expansion", "rope_theta", "rms_norm_eps",
+              "halt_exploration_prob", "num_puzzle_identifiers", "forward_dtype")
+_SHARED_NAMES = {**{name: name for name in _SAME_NAME}, "num_heads": "num_attention_heads",
+                 "halt_max_steps": "max_supervision_steps", "pos_encodings": "position_encoding",
+                 "puzzle_emb_ndim": "puzzle_embedding_dim", "mlp_t": "token_mixer"}
+# Official config key -> our field, one table per architecture (docs/architecture.md, Configs).
+OFFICIAL_NAMES = {
+    "trm": {**_SHARED_NAMES, "L_layers": "num_layers", "H_cycles": "num_recursions", "L_cycles": "num_latent_updates",
+            "puzzle_emb_len": "puzzle_prefix_len", "no_ACT_continue": "act_continue"},
+    "hrm": {**_SHARED_NAMES, "H_layers": "num_high_layers", "L_layers": "num_low_layers", "H_cycles": "high_cycles",
+            "L_cycles": "low_cycles"},
+}
+# Values the official code spells differently: official key -> (official -> ours, our config -> official).
+_OFFICIAL_VALUES = {
+    "mlp_t": (lambda mlp: "mlp" if mlp else "attention", lambda config: config.token_mixer == "mlp"),
+    "no_ACT_continue": (lambda no_continue: not no_continue, lambda config: not config.act_continue),
+    # the official code treats any string but these two as no positions
+    "pos_encodings": (lambda name: name if name in ("rope", "learned") else "none",
+                      lambda config: config.position_encoding),
+    # without a puzzle embedding we have no prefix; the official code would still prepend puzzle_emb_len positions
+    "puzzle_emb_len": (lambda length: length, lambda config: config.puzzle_prefix_len if config.puzzle_embedding_dim else 0),
+}
+# Official defaults that differ from ours (a config that leaves the key out means these).
+_OFFICIAL_DEFAULTS = {"puzzle_emb_ndim": 0}
+# Official keys without model information: `batch_size` only sized scratch buffers, `causal` was always False
+# and dropped by the official pydantic model, `name`/`loss` are the Hydra class selectors of `all_config.yaml`'s
+# `arch:` section; TRM's config keeps an unused `H_layers` (written as 0).
+_IGNORED_OFFICIAL_KEYS = {"trm": {"batch_size", "causal", "name", "loss", "H_layers"},
+                          "hrm": {"batch_size", "causal", "name", "loss"}}
+_OFFICIAL_CONSTANTS = {"trm": {"H_layers": 0}, "hrm": {}}
+
+
+def translate_official_config(official, arch: str, to_official: bool = False):
+    """Official architecture kwargs (a JSON dict of them, or the ``arch:`` section of a run's ``all_config.yaml``)
+    -> our config of ``arch``, or with ``to_official`` our config -> the official kwargs. Unknown official keys,
+    official values our architecture cannot hold (HRM with ``mlp_t``) and our fields without an official name
+    (the ablation switches) set away from their default are refused."""
+    names = OFFICIAL_NAMES[arch]
+    config_class = CONFIG_MAPPING[arch]
+    if to_official:
+        config = official
+        unnamed = [field for field in type(config).__annotations__ if field not in names.values()
+                   and getattr(config, field) != getattr(type(config), field)]
+        if unnamed:
+            raise ValueError(f"{type(config).__name__}: {', '.join(unnamed)} has no field in the official "
+                             f"{arch.upper()} config")
+        out = {key: _OFFICIAL_VALUES[key][1](config) if key in _OFFICIAL_VALUES else getattr(config, ours)
+               for key, ours in names.items()}
+        return {**out, **_OFFICIAL_CONSTANTS[arch]}
+    official = {**_OFFICIAL_DEFAULTS, **{key: value for key, value in official.items()
+                                         if not key.startswith("_") and key not in _IGNORED_OFFICIAL_KEYS[arch]}}
+    unknown = sorted(set(official) - set(names))
+    if unknown:
+        raise ValueError(f"{config_class.__name__}: unknown official keys {unknown}")
+    kwargs = {names[key]: _OFFICIAL_VALUES[key][0](value) if key in _OFFICIAL_VALUES else value
+              for key, value in official.items()}
+    probe = config_class()
+    for key, ours in names.items():  # a fixed property of this architecture (HRM: attention only, act_continue)
+        if ours in kwargs and isinstance(getattr(config_class, ours, None), property):
+            if kwargs.pop(ours) != getattr(probe, ours):
+                raise ValueError(f"{config_class.__name__}: {key}={official[key]!r} is not an {arch.upper()} option")
+    return config_class(**kwargs)
+
+
 def config_from_official(official: dict[str, Any], arch: str, state_dict: dict[str, torch.Tensor] | None = None):
     """The config class of ``arch`` from official kwargs; sizes that runs take from the dataset
     (vocab_size, num_puzzle_identifiers, seq_len) are read off the weights when the kwargs lack them."""
@@ -117,7 +185,7 @@ def config_from_official(official: dict[str, Any], arch: str, state_dict: dict[s
                     "seq_len is not in the official config and RoPE models do not store it in their weights; "
                     "pass --seq-len (81 for Sudoku, 900 for Maze and ARC), --task, or --identifiers DATA_FOLDER"
                 )
-    return CONFIG_MAPPING[arch].from_official_config(official)
+    return translate_official_config(official, arch)
 
 
 def _seq_len_from_weights(official: dict[str, Any], weights: dict[str, torch.Tensor]) -> int | None:

@@ -83,17 +83,6 @@ def rms_norm(hidden_states: torch.Tensor, eps: float, dim: int = -1) -> torch.Te
     return hidden_states.to(dtype)
 
 
-def rms_norm_(hidden_states: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
-    """`rms_norm` overwriting its input where it can (inference: no autograd graph to keep).
-
-    Bit-identical to `rms_norm`; it saves allocating, and first touching, [B, N, D] tensors, which
-    costs as much as the arithmetic on a CPU."""
-    dtype = hidden_states.dtype
-    hidden_states = hidden_states.float()
-    hidden_states.mul_(torch.rsqrt(hidden_states.square().mean(dim, keepdim=True).add_(eps)))
-    return hidden_states.to(dtype)
-
-
 def _cast(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return tensor if tensor.dtype == dtype else tensor.to(dtype)
 
@@ -112,6 +101,42 @@ def apply_rotary_pos_emb(query, key, cos, sin):
     return _cast(query, dtype), _cast(key, dtype)
 
 
+def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    """Plain softmax attention, [B, H, N, hd] -> [B, N, H, hd] (the transformers interface)."""
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = F.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    output = torch.matmul(weights, value).transpose(1, 2).contiguous()
+    return output, weights
+
+
+# ---------------------------------------------------------------------------------------------
+# In-place inference twins
+# ---------------------------------------------------------------------------------------------
+# Without autograd (evaluation, `solve`, the T-1 no-grad recursions of training) the blocks run twins of
+# `rms_norm`, `apply_rotary_pos_emb`, silu(gate) * up and `TRMBlock.forward` that overwrite fresh buffers
+# instead of allocating new ones: the same floats, fewer [B, N, D] tensors (on a CPU, allocating and first
+# touching them costs as much as the arithmetic). `IN_PLACE_INFERENCE = False` turns all of them off;
+# tests/modeling_trm/test_modeling_forward.py::test_in_place_inference_twins_match_autograd_bit_for_bit
+# pins them to the autograd path.
+
+IN_PLACE_INFERENCE = True
+
+
+def in_place_inference() -> bool:
+    """Whether the twins run: the switch is on and no autograd graph is being recorded."""
+    return IN_PLACE_INFERENCE and not torch.is_grad_enabled()
+
+
+def rms_norm_(hidden_states: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
+    """`rms_norm` overwriting its input where it can."""
+    dtype = hidden_states.dtype
+    hidden_states = hidden_states.float()
+    hidden_states.mul_(torch.rsqrt(hidden_states.square().mean(dim, keepdim=True).add_(eps)))
+    return hidden_states.to(dtype)
+
+
 def apply_rotary_pos_emb_(query_key: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """`apply_rotary_pos_emb` for query and key at once, [B, N, 2, H, hd] -> new [B, N, 2, H, hd], without
     autograd: q*cos + rotate_half(q)*sin written as q*cos, then -/+ (half * sin) into each half. The
@@ -124,16 +149,6 @@ def apply_rotary_pos_emb_(query_key: torch.Tensor, cos: torch.Tensor, sin: torch
     rotated[..., :half].sub_(second * sin[..., :half])
     rotated[..., half:].add_(first * sin[..., half:])
     return _cast(rotated, dtype)
-
-
-def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
-    """Plain softmax attention, [B, H, N, hd] -> [B, N, H, hd] (the transformers interface)."""
-    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
-    if attention_mask is not None:
-        weights = weights + attention_mask
-    weights = F.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
-    output = torch.matmul(weights, value).transpose(1, 2).contiguous()
-    return output, weights
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +208,7 @@ class TRMAttention(nn.Module):
     def forward(self, hidden_states: torch.Tensor, position_embeddings=None) -> torch.Tensor:
         batch, length, _ = hidden_states.shape
         qkv = self.qkv_proj(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim)
-        if position_embeddings is not None and not torch.is_grad_enabled():
+        if position_embeddings is not None and in_place_inference():
             query, key = apply_rotary_pos_emb_(qkv[:, :, :2], *position_embeddings).permute(2, 0, 3, 1, 4).unbind(0)
             value = qkv[:, :, 2].transpose(1, 2)
         else:
@@ -228,10 +243,10 @@ class TRMSwiGLU(nn.Module):
 
 
 def _silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    """silu(gate) * up; without autograd in place, in the projection's output (same values)."""
-    if torch.is_grad_enabled():
-        return F.silu(gate) * up
-    return F.silu(gate, inplace=True).mul_(up)
+    """silu(gate) * up; its twin works in place, in the projection's output (same values)."""
+    if in_place_inference():
+        return F.silu(gate, inplace=True).mul_(up)
+    return F.silu(gate) * up
 
 
 def _left_matmul(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -258,7 +273,7 @@ class TRMBlock(nn.Module):
         self.mlp = TRMSwiGLU(config.hidden_size, config.expansion)
 
     def forward(self, hidden_states: torch.Tensor, position_embeddings=None) -> torch.Tensor:
-        if not torch.is_grad_enabled():
+        if in_place_inference():
             return self._forward_inplace(hidden_states, position_embeddings)
         if hasattr(self, "token_mlp"):
             # mixes positions per channel; its residual norm also runs over *positions*
@@ -481,6 +496,18 @@ class ACTSupervisionMixin:
         halt_logits, continue_logits = self.q_head(answer[:, 0]).float().unbind(-1)
         return logits, halt_logits, continue_logits
 
+    def wants_to_halt(self, halt_logits: torch.Tensor, continue_logits: torch.Tensor,
+                      confidence: float = 0.5) -> torch.BoolTensor:
+        """The halting rule, without exploration (docs/numerics.md#halting-and-exploration): does each slot
+        want to stop after this step? The margin is the halt logit (minus the continue logit with
+        ``act_continue``); it must exceed ``logit(confidence)``, i.e. ``sigmoid(margin) > confidence``.
+        At the default 0.5 the threshold is exactly 0, the training rule (``halt > 0``, or ``halt > continue``:
+        ``a - b > 0`` and ``a > b`` agree on every float). Training halts with it (plus exploration), adaptive
+        `solve` with ``SolveConfig.halt_confidence``; [B] logits -> [B] bool."""
+        threshold = math.log(confidence / (1.0 - confidence))
+        margin = halt_logits - continue_logits if self.config.act_continue else halt_logits
+        return margin > threshold
+
     def initial_state(self, input_ids, puzzle_ids, labels=None) -> TRMState:
         """A fresh state: every slot halted, so the next call resets every slot and loads the batch."""
         batch = input_ids.shape[0]
@@ -515,7 +542,7 @@ class ACTSupervisionMixin:
         return output if return_dict else output.to_tuple()
 
     def _supervision_step(self, input_ids, puzzle_ids, labels=None, state=None) -> TRMOutput:
-        """`forward` on inputs already validated (`solve` checks its inputs once, not once per step)."""
+        """`forward` on inputs already validated (the step `solve` compiles: it checks its inputs once)."""
         fresh = self.initial_state(input_ids, puzzle_ids, labels)
         if state is None:
             state = fresh
@@ -531,10 +558,7 @@ class ACTSupervisionMixin:
             is_last_step = steps >= self.config.max_supervision_steps
             halted, target_continue = is_last_step, None
             if self.training and self.config.max_supervision_steps > 1:
-                if self.config.act_continue:
-                    halted = halted | (halt_logits > continue_logits)
-                else:
-                    halted = halted | (halt_logits > 0)
+                halted = halted | self.wants_to_halt(halt_logits, continue_logits)
                 # Exploration only delays halting: a random minimum of 2..N_sup steps
                 # (docs/numerics.md#halting-and-exploration).
                 explore = torch.rand_like(halt_logits) < self.config.halt_exploration_prob
@@ -596,9 +620,9 @@ class ACTSupervisionMixin:
 
     def _check_inputs(self, input_ids, puzzle_ids, labels, state) -> torch.Tensor:
         config = self.config
-        if input_ids.ndim != 2 or input_ids.shape[1] != config.seq_len:
+        if input_ids.ndim != 2 or input_ids.shape[1] != config.seq_len or input_ids.shape[0] == 0:
             raise ValueError(
-                f"input_ids must have shape [batch, seq_len={config.seq_len}], got {tuple(input_ids.shape)}"
+                f"input_ids must have shape [batch >= 1, seq_len={config.seq_len}], got {tuple(input_ids.shape)}"
             )
         for name, ids in (("input_ids", input_ids), ("puzzle_ids", puzzle_ids), ("labels", labels)):
             if ids is not None and (ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool):

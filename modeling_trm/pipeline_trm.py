@@ -53,7 +53,7 @@ class PuzzleSolvingPipeline(Pipeline):
         if unknown:
             raise TypeError(f"unknown puzzle-solving option(s) {sorted(unknown)}; known: puzzle_names, "
                             f"{', '.join(SOLVE_OPTIONS)}")
-        return {}, {k: v for k, v in kwargs.items() if v is not None}, {}
+        return {}, kwargs, {}  # `solve` keeps the saved value of an option given as None
 
     def __call__(self, inputs, puzzle_names=None, **kwargs):
         # One puzzle may itself be a list (the rows of a grid): tell it from a list of puzzles here, and pair

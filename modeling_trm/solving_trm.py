@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import pickle
 from collections.abc import Callable
@@ -93,10 +92,28 @@ class SolveConfig:
 
     def update(self, **overrides) -> SolveConfig:
         """A validated copy with some fields replaced; unknown names are an error."""
-        unknown = set(overrides) - {field.name for field in dataclasses.fields(self)}
+        self._refuse_unknown(overrides)
+        return dataclasses.replace(self, **overrides)
+
+    def _refuse_unknown(self, options: dict) -> None:
+        unknown = set(options) - {field.name for field in dataclasses.fields(self)}
         if unknown:
             raise TypeError(f"Unknown solve option(s) {sorted(unknown)}; SolveConfig has {self.to_dict()}.")
-        return dataclasses.replace(self, **overrides)
+
+    def resolve(self, model_config, **overrides) -> SolveConfig:
+        """The settings one `solve` call runs with, and the one place their defaults are filled in: this
+        config with ``overrides`` applied (`None` keeps the field's value) and ``max_steps`` set (`None`:
+        the model's ``max_supervision_steps``). A ``halt_confidence`` given with fixed halting is refused:
+        every puzzle runs ``max_steps`` steps, so it would be silently ignored."""
+        self._refuse_unknown(overrides)  # None values included
+        resolved = self.update(**{key: value for key, value in overrides.items() if value is not None})
+        if overrides.get("halt_confidence") is not None and resolved.halting == "fixed":
+            raise ValueError(f"halt_confidence={overrides['halt_confidence']!r} applies to adaptive halting only: with "
+                             "halting='fixed' every puzzle runs max_steps steps and it would be ignored; pass "
+                             "halting='adaptive' (--halting adaptive) or leave it out.")
+        if resolved.max_steps is None:
+            resolved.max_steps = model_config.max_supervision_steps
+        return resolved
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -306,17 +323,13 @@ class PuzzleSolverMixin:
             solve_config (`SolveConfig`, *optional*): defaults to `model.solve_config`.
             callback (`Callable[[int, SolveStep], None]`, *optional*): called after every supervision step
                 (1-based) with the predictions of the puzzles still running, to watch answers being refined.
-            overrides: fields of `SolveConfig` for this call, e.g. `max_steps=32, halting="adaptive"`.
+            overrides: fields of `SolveConfig` for this call, e.g. `max_steps=32, halting="adaptive"` (`None`
+                keeps the config's value; see `SolveConfig.resolve`).
 
         Returns:
             `SolveOutput`. `model.solve(**processor(puzzles))` works.
         """
-        config = (solve_config if solve_config is not None else self.solve_config).update(**overrides)
-        if overrides.get("halt_confidence") is not None and config.halting == "fixed":
-            raise ValueError(f"halt_confidence={overrides['halt_confidence']!r} applies to adaptive halting only: with "
-                             "halting='fixed' every puzzle runs max_steps steps and it would be ignored; pass "
-                             "halting='adaptive' (--halting adaptive) or leave it out.")
-        max_steps = config.max_steps if config.max_steps is not None else self.config.max_supervision_steps
+        config = (solve_config if solve_config is not None else self.solve_config).resolve(self.config, **overrides)
         input_ids, puzzle_ids = self._check_solve_inputs(input_ids, puzzle_ids)
 
         was_training = self.training
@@ -326,7 +339,7 @@ class PuzzleSolverMixin:
                 chunk = config.batch_size or input_ids.shape[0]
                 outputs = [
                     self._solve_chunk(input_ids[start : start + chunk], puzzle_ids[start : start + chunk],
-                                      config, max_steps, callback, offset=start)
+                                      config, callback, offset=start)
                     for start in range(0, input_ids.shape[0], chunk)
                 ]
         finally:
@@ -334,37 +347,30 @@ class PuzzleSolverMixin:
         return _concatenate_chunks(outputs)
 
     def _check_solve_inputs(self, input_ids, puzzle_ids):
-        device = self.device
-        input_ids = _as_ids("input_ids", input_ids, device)
+        """Arrays, lists or tensors as int64 tensors on the model's device, checked by the model's own input
+        check (dtype, shape, id ranges) before the cast to int64 could hide a float or a bool."""
+        input_ids = _as_tensor("input_ids", input_ids, self.device)
         if input_ids.ndim == 1:
             input_ids = input_ids[None]
-        if input_ids.ndim != 2 or input_ids.shape[1] != self.config.seq_len or input_ids.shape[0] == 0:
-            raise ValueError(
-                f"input_ids must have shape [batch, {self.config.seq_len}] (the model's seq_len), "
-                f"got {tuple(input_ids.shape)}."
-            )
-        if puzzle_ids is None:
-            puzzle_ids = torch.zeros(input_ids.shape[0], dtype=torch.long, device=device)
-        puzzle_ids = _as_ids("puzzle_ids", puzzle_ids, device).reshape(-1)
-        if puzzle_ids.shape[0] != input_ids.shape[0]:
-            raise ValueError(f"Got {input_ids.shape[0]} puzzles but {puzzle_ids.shape[0]} puzzle_ids.")
-        _check_ids("input_ids", input_ids, self.config.vocab_size, "vocab_size")
-        _check_ids("puzzle_ids", puzzle_ids, self.config.num_puzzle_identifiers, "num_puzzle_identifiers")
-        return input_ids, puzzle_ids
+        if puzzle_ids is not None:
+            puzzle_ids = _as_tensor("puzzle_ids", puzzle_ids, self.device).reshape(-1)
+        puzzle_ids = self._check_inputs(input_ids, puzzle_ids, labels=None, state=None)
+        return input_ids.long(), puzzle_ids.long()
 
-    def _solve_chunk(self, input_ids, puzzle_ids, config: SolveConfig, max_steps: int, callback, offset: int):
-        batch_size, device = input_ids.shape[0], input_ids.device
+    def _solve_chunk(self, input_ids, puzzle_ids, config: SolveConfig, callback, offset: int):
+        max_steps, batch_size, device = config.max_steps, input_ids.shape[0], input_ids.device
         active = torch.arange(batch_size, device=device)  # batch positions of the puzzles still running
         predictions = torch.zeros_like(input_ids)
         steps = torch.zeros(batch_size, dtype=torch.long, device=device)
         halt_logits = torch.full((max_steps, batch_size), float("nan"), device=device)
         intermediate, logits_per_step, logits = [], [], None
 
-        supervision_step = self._compiled_supervision_step(config.compile) if config.compile else self._supervision_step
+        # Each step is a module call, so the hooks of a wrapper run (FSDP2 gathers its shards there); the
+        # compiled step skips the input checks, which `solve` ran once.
+        supervision_step = self._compiled_supervision_step(config.compile) if config.compile else self
         state = None
         for step in range(1, max_steps + 1):
-            # One supervision step; the inputs were validated once, in `solve`. A fresh state (step 1)
-            # loads every puzzle and starts from the initial latents.
+            # One supervision step. A fresh state (step 1) loads every puzzle and starts from the initial latents.
             if state is None:
                 output = supervision_step(input_ids, puzzle_ids)
             else:
@@ -383,7 +389,7 @@ class PuzzleSolverMixin:
 
             halted = torch.full_like(active, step == max_steps, dtype=torch.bool)
             if config.halting == "adaptive":
-                halted |= self._wants_to_halt(output, config.halt_confidence)
+                halted |= self.wants_to_halt(output.halt_logits, output.continue_logits, config.halt_confidence)
             if callback is not None:
                 callback(step, SolveStep(step_predictions, active + offset, output.halt_logits.float(),
                                          output.continue_logits.float(), halted))
@@ -412,29 +418,18 @@ class PuzzleSolverMixin:
             compiled[key] = torch.compile(self._supervision_step, backend=key)
         return compiled[key]
 
-    def _wants_to_halt(self, output, confidence: float = 0.5) -> torch.BoolTensor:
-        """The model's halting rule without exploration (docs/numerics.md#halting-and-exploration), at a
-        required confidence: sigmoid(logit) > confidence  <=>  logit > log(confidence / (1 - confidence)),
-        which is exactly `logit > 0` (the training rule) at 0.5."""
-        threshold = math.log(confidence / (1.0 - confidence))
-        if self.config.act_continue:
-            return output.halt_logits - output.continue_logits > threshold
-        return output.halt_logits > threshold
 
-
-def _as_ids(name: str, ids, device) -> torch.Tensor:
-    """Integer ids as int64; floats (NaN included) and bools are refused rather than cast; puzzles given as
-    text (strings, lists of characters) are pointed at the processor that encodes them."""
+def _as_tensor(name: str, ids, device) -> torch.Tensor:
+    """``ids`` as a tensor on ``device``, its dtype kept (the model's input check refuses floats and bools
+    rather than casting them); puzzles given as text (strings, lists of characters) are pointed at the
+    processor that encodes them."""
     if not isinstance(ids, torch.Tensor) and _holds_text(ids):
         raise ValueError(f"{name} must be token ids, got text: encode puzzles with the model's processor first, "
                          "e.g. model.solve(**processor(puzzles)) with processor = AutoProcessor.from_pretrained(...).")
     try:
-        ids = torch.as_tensor(ids, device=device)
+        return torch.as_tensor(ids, device=device)
     except (TypeError, ValueError, RuntimeError) as error:
         raise ValueError(f"{name} must be a [batch, seq_len] array of integer token ids ({error}).") from None
-    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        raise ValueError(f"{name} must be integer token ids, got dtype {ids.dtype}.")
-    return ids.long()
 
 
 def _holds_text(value, depth: int = 0) -> bool:
@@ -444,15 +439,6 @@ def _holds_text(value, depth: int = 0) -> bool:
         return _holds_text(value[0], depth + 1)
     return isinstance(value, np.ndarray) and value.dtype.kind in "USO" and value.size > 0 and \
         isinstance(value.flat[0], (str, bytes))
-
-
-def _check_ids(name: str, ids: torch.Tensor, limit: int, limit_name: str) -> None:
-    bad = (ids < 0) | (ids >= limit)
-    if bad.any():
-        index = tuple(bad.nonzero()[0].tolist())
-        raise ValueError(
-            f"{name}[{', '.join(map(str, index))}] = {ids[index].item()} is outside [0, {limit_name}={limit})."
-        )
 
 
 def _select_slots(state, keep: torch.BoolTensor):

@@ -46,7 +46,7 @@ class DemoModel:
 
     @property
     def default_steps(self) -> int:
-        return self.model.solve_config.max_steps or self.model.config.max_supervision_steps
+        return self.model.solve_config.resolve(self.model.config).max_steps
 
     @property
     def puzzle_kind(self) -> str:

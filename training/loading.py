@@ -14,9 +14,11 @@ from pathlib import Path
 from hub_datasets.hub_access import is_connection_error, local_folder_or_repo_id, unreachable_hub_error
 
 
-def load_model_for_solving(model_path: str, revision: str | None = None):
+def load_model_for_solving(model_path: str, revision: str | None = None, **config_overrides):
     """`AutoModel.from_pretrained` that refuses a missing folder, a folder without ``config.json``, and
-    weights that do not cover the config's parameters exactly; Hub failures become one-line errors."""
+    weights that do not cover the config's parameters exactly; Hub failures become one-line errors.
+    ``config_overrides`` (e.g. ``forward_dtype``) go to ``from_pretrained``; fine-tuning loads its base
+    model here too."""
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
     from transformers import AutoModel
 
@@ -32,7 +34,8 @@ def load_model_for_solving(model_path: str, revision: str | None = None):
             )
         model_path = str(path)
     try:
-        model, info = AutoModel.from_pretrained(model_path, revision=revision, output_loading_info=True)
+        model, info = AutoModel.from_pretrained(model_path, revision=revision, output_loading_info=True,
+                                                **config_overrides)
     except RepositoryNotFoundError:
         raise FileNotFoundError(f"{model_path!r} is neither a local folder nor a model repo on the Hub") from None
     except (HfHubHTTPError, OSError, ValueError) as error:

@@ -1,7 +1,8 @@
 """The model a run trains: a fresh one sized by the dataset, or ``init_from`` a pretrained one (fine-tuning).
 
 Both go through the Auto classes that ``modeling_trm`` registers (``AutoConfig.for_model``,
-``AutoModel.from_config`` / ``from_pretrained``), so a new architecture needs no change here.
+``AutoModel.from_config``; ``init_from`` through `modeling_trm.loading.load_model_for_solving`, the strict
+loader of ``trm solve``), so a new architecture needs no change here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import modeling_trm  # noqa: F401  (registers TRM/HRM with the Auto classes)
 from hub_datasets.hub_access import local_folder_or_repo_id
 from modeling_trm.processing_trm import PuzzleProcessor
 from training.hardware import resolve_forward_dtype
+from training.loading import load_model_for_solving
 
 
 def build_model(config, metadata, device="cpu"):
@@ -36,7 +38,8 @@ def build_model(config, metadata, device="cpu"):
         return AutoModel.from_config(AutoConfig.for_model(config.model_type, **{**dataset_fields, **options}))
 
     local_folder_or_repo_id(config.init_from, "init_from")  # a missing folder is named, not looked up on the Hub
-    model = AutoModel.from_pretrained(config.init_from, **options)
+    # the loader of `trm solve`: weights that leave any parameter random are refused, naming the folder
+    model = load_model_for_solving(config.init_from, **options)
     if model.puzzle_embedding is not None:
         table, matched = transfer_puzzle_table(
             model.puzzle_embedding.weight, _puzzle_names(config.init_from), list(metadata.puzzle_identifiers),

@@ -60,16 +60,15 @@ def solve_with_refinements(model, processor: PuzzleProcessor, inputs, max_steps:
     batch = len(inputs["input_ids"])
     wants_to_halt: dict[int, torch.Tensor] = {}  # step -> [batch] bool
 
-    overrides = {key: value for key, value in (("max_steps", max_steps), ("halting", halting),
-                                               ("batch_size", batch_size), ("halt_confidence", halt_confidence))
-                 if value is not None}
-    confidence = overrides.get("halt_confidence", model.solve_config.halt_confidence)
+    config = model.solve_config.resolve(model.config, max_steps=max_steps, halting=halting, batch_size=batch_size,
+                                        halt_confidence=halt_confidence, return_intermediate=True)
 
     def record(step, solve_step):  # the halting rule of `solve(halting="adaptive")`, at every step
         halts = wants_to_halt.setdefault(step, torch.zeros(batch, dtype=torch.bool))
-        halts[solve_step.indices.cpu()] = model._wants_to_halt(solve_step, confidence).cpu()
+        halts[solve_step.indices.cpu()] = model.wants_to_halt(solve_step.halt_logits, solve_step.continue_logits,
+                                                              config.halt_confidence).cpu()
 
-    output = model.solve(**inputs, return_intermediate=True, callback=record, **overrides)
+    output = model.solve(**inputs, solve_config=config, callback=record)
     all_inputs = inputs["input_ids"].cpu().numpy()
     refinements = []
     for index, input_ids in enumerate(all_inputs):
@@ -84,7 +83,7 @@ def solve_with_refinements(model, processor: PuzzleProcessor, inputs, max_steps:
             adaptive_stop=stops[0] if stops else None,
             problems=None if processor.task == "arc" else processor.check_solution(
                 np.broadcast_to(input_ids, step_ids.shape), step_ids),
-            halting=overrides.get("halting", model.solve_config.halting),
+            halting=config.halting,
         ))
     return output, refinements
 

@@ -47,7 +47,7 @@ from training.config import (
 )
 from training.data import PuzzleIndex, TrainBatchSampler, collate, load_training_data, split_off_calibration
 from training.hardware import choose_num_threads, resolve_forward_dtype
-from training.metrics import add_sums, summarize
+from training.metrics import add_sums, score_sums, summarize
 from training.models import build_model, check_dataset_fits, make_processor
 from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, lr_lambda
 
@@ -312,28 +312,28 @@ class Trainer:
     # ----------------------------------------------------------------------------- evaluation
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Paper metrics on the test split with the EMA weights: the eval rollout (fresh state, all
-        ``max_supervision_steps`` steps), loss-head sums of the final step over all processes."""
+        """Paper metrics on the test split with the EMA weights: `solve` with fixed halting on each process's
+        rows (the official evaluation rollout: a fresh state, all ``max_supervision_steps`` steps), scored by
+        `score_sums` as `training.evaluation.evaluate` scores them, summed over all processes."""
         accelerator, config, model = self.accelerator, self.config, self.unwrapped
         test = self.dataset["test"]
         num_examples = len(test) if config.eval_max_examples is None else min(len(test), config.eval_max_examples)
         batch_size = config.eval_batch_size or self.rank_batch_size
         global_batch = batch_size * accelerator.num_processes
-        sums: dict[str, torch.Tensor] = {}
+        sums: dict[str, float] = {}
         with self.ema.applied_to(model) if self.ema is not None else contextlib.nullcontext():
-            model.eval()
             for start in range(0, num_examples, global_batch):
                 first = start + accelerator.process_index * batch_size
                 rows = np.arange(first, min(first + batch_size, num_examples))
+                # padded rows (ignored labels) keep every process running the same steps
                 batch = collate(test, rows, accelerator.device, pad_to=batch_size)
-                state = None
-                for _ in range(model.config.max_supervision_steps):
-                    output = model(**batch, state=state)
-                    state = output.state
-                add_sums(sums, output.metrics)
-            model.train()
+                output = model.solve(batch["input_ids"], batch["puzzle_ids"], halting="fixed",
+                                     max_steps=model.config.max_supervision_steps)
+                add_sums(sums, score_sums(output.predictions.cpu().numpy(), batch["labels"].cpu().numpy(),
+                                          output.halt_logits[-1].cpu().numpy(), output.steps.cpu().numpy()))
         keys = sorted(sums)
-        totals = accelerator.reduce(torch.stack([sums[k] for k in keys]).to(accelerator.device), "sum")
+        totals = accelerator.reduce(torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=accelerator.device),
+                                    "sum")
         return summarize(dict(zip(keys, totals.tolist())))
 
     def _log_eval(self, step: int) -> dict[str, float]:

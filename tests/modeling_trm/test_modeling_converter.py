@@ -9,7 +9,13 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from modeling_trm.convert_original_checkpoint import convert_official_state_dict, infer_arch, main
+from modeling_trm.configuration_trm import TRMConfig
+from modeling_trm.convert_original_checkpoint import (
+    convert_official_state_dict,
+    infer_arch,
+    main,
+    translate_official_config,
+)
 from modeling_trm.modeling_hrm import HRMForPuzzleSolving
 from modeling_trm.modeling_trm import TRMForPuzzleSolving
 from training.cli import main as trm_main
@@ -19,6 +25,48 @@ def _reference(reference_dir, name):
     folder = reference_dir / name
     return load_file(folder / "model.safetensors"), json.loads((folder / "config.json").read_text()), \
         load_file(folder / "expected.safetensors")
+
+
+@pytest.mark.parametrize("name", ["trm_small_att", "trm_small_mlp"])
+def test_trm_official_names_translate_both_ways(reference_dir, name):
+    official = json.loads((reference_dir / name / "config.json").read_text())
+    config = translate_official_config(official, "trm")  # ignores _metadata, batch_size, causal, H_layers
+    assert (config.num_recursions, config.num_latent_updates, config.num_layers) == (2, 2, 2)
+    assert config.max_supervision_steps == 4 and config.act_continue is False
+    assert config.total_seq_len == 18 and config.puzzle_prefix_length == 2 and config.head_dim == 16
+    assert config.intermediate_size == 256
+    back = translate_official_config(config, config.model_type, to_official=True)
+    for key, value in official.items():
+        if not key.startswith("_") and key not in ("batch_size", "causal", "H_layers"):
+            assert back[key] == value, key
+    assert translate_official_config(back, "trm").to_dict() == config.to_dict()
+
+
+def test_mlp_reference_uses_the_automatic_prefix(reference_dir):
+    config = translate_official_config(json.loads((reference_dir / "trm_small_mlp" / "config.json").read_text()), "trm")
+    assert config.token_mixer == "mlp" and config.position_encoding == "none"
+    assert config.puzzle_prefix_len == 0 and config.puzzle_prefix_length == 2  # ceil(96 / 64)
+
+
+def test_hrm_official_names(reference_dir):
+    official = json.loads((reference_dir / "hrm_small" / "config.json").read_text())
+    config = translate_official_config(official, "hrm")
+    assert (config.num_high_layers, config.num_low_layers, config.high_cycles, config.low_cycles) == (2, 2, 2, 2)
+    assert config.puzzle_prefix_length == 1 and config.total_seq_len == 17
+    assert config.act_continue and config.token_mixer == "attention"
+    assert translate_official_config(config, config.model_type, to_official=True)["H_layers"] == 2
+
+
+def test_official_values_spelled_differently_and_refusals():
+    config = translate_official_config({"no_ACT_continue": False, "pos_encodings": "whatever",
+                                        "puzzle_emb_ndim": 512, "puzzle_emb_len": 16}, "trm")
+    assert config.act_continue and config.position_encoding == "none"  # official: any other string = none
+    with pytest.raises(ValueError, match=r"unknown official keys \['flux_capacitor'\]"):
+        translate_official_config({"flux_capacitor": 1}, "trm")
+    with pytest.raises(ValueError, match=r"HRMConfig: mlp_t=True is not an HRM option"):
+        translate_official_config({"mlp_t": True}, "hrm")
+    with pytest.raises(ValueError, match=r"TRMConfig: single_latent has no field in the official TRM config"):
+        translate_official_config(TRMConfig(single_latent=True), "trm", to_official=True)
 
 
 @pytest.mark.parametrize("name, model_class", [("trm_small_att", TRMForPuzzleSolving),

@@ -29,8 +29,8 @@ class ReplayModel:
         self.config = SimpleNamespace(max_supervision_steps=2)
         self.solve_config = SolveConfig()
 
-    def solve(self, input_ids, puzzle_ids, halting, max_steps, return_intermediate, halt_confidence=None):
-        assert (halting, max_steps, halt_confidence, return_intermediate) == ("fixed", 2, None, True)
+    def solve(self, input_ids, puzzle_ids, solve_config):
+        assert solve_config == SolveConfig(halting="fixed", max_steps=2, return_intermediate=True)
         rows = [self.answers[(int(p), row.numpy().astype(np.int64).tobytes())] for p, row in zip(puzzle_ids, input_ids)]
         final = torch.tensor(np.stack([answer for answer, _ in rows]))
         halt = torch.tensor([q for _, q in rows], dtype=torch.float32)

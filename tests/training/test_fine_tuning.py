@@ -183,3 +183,27 @@ def test_arc_test_time_adaptation_finds_every_row_by_name_and_scores_pass_at_k(t
                 str(tmp_path / "eval.json")]) == 0
     results = json.loads((tmp_path / "eval.json").read_text())
     assert results["num_tasks"] == 2 and 0 <= results["pass@1"] <= results["pass@2"] <= 1
+
+
+def test_init_from_refuses_weights_that_leave_parameters_random(sudoku4_dataset, tmp_path, capsys):
+    """Fine-tuning loads its base model with the loader of `trm solve`: a config.json that asks for a layer
+    the weights lack is refused in one line naming the folder and the missing weights."""
+    from modeling_trm.configuration_trm import TRMConfig
+    from training.cli import main as trm
+
+    base = tmp_path / "base"
+    TRMForPuzzleSolving(TRMConfig(vocab_size=6, seq_len=16, hidden_size=16, num_attention_heads=2, num_layers=1,
+                                  num_recursions=1, num_latent_updates=1, max_supervision_steps=2,
+                                  puzzle_embedding_dim=16, puzzle_prefix_len=1)).save_pretrained(base)
+    PuzzleProcessor("sudoku", grid_size=4).save_pretrained(base)
+    config = json.loads((base / "config.json").read_text())
+    (base / "config.json").write_text(json.dumps({**config, "num_layers": 2}))
+
+    assert trm(["train", "--preset", "sudoku4x4", "--max-steps", "1", "--output-dir", str(tmp_path / "run"),
+                f"dataset={sudoku4_dataset}", f"init_from={base}"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("trm train: error:")]
+    assert len(errors) == 1, errors
+    error = errors[0]
+    assert error.startswith(f"trm train: error: the weights in {base} do not match its config.json (missing keys: "
+                            "network.layers.1."), error
+    assert not (tmp_path / "run" / "checkpoints").exists()

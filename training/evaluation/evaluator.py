@@ -70,11 +70,9 @@ def evaluate(
     if len(dataset) == 0:
         raise ValueError("the dataset split is empty: nothing to evaluate")
     trained_steps = model.config.max_supervision_steps
-    max_steps = max_steps or model.solve_config.max_steps or trained_steps
-    if halt_confidence is not None and halting == "fixed":  # it would be ignored: say so instead
-        raise ValueError(f"halt_confidence={halt_confidence!r} applies to adaptive halting only: with halting='fixed' "
-                         "every puzzle runs max_steps steps; pass halting='adaptive' (--halting adaptive) or leave it out")
-    halt_confidence = model.solve_config.halt_confidence if halt_confidence is None else halt_confidence
+    solve_config = model.solve_config.resolve(model.config, halting=halting, max_steps=max_steps,
+                                              halt_confidence=halt_confidence, return_intermediate=True)
+    max_steps = solve_config.max_steps
     grid_shape = tuple(metadata.grid_shape) if metadata is not None and metadata.grid_shape else None
     # The official voting crops answers from ARC's 30x30 canvas; ARC-like sets on a smaller one (the fine-tuning
     # benchmark's 4x4 recolourings) get the generic metrics only.
@@ -90,14 +88,8 @@ def evaluate(
     with progress_bar(total=len(dataset), unit="puzzle", desc="evaluate", disable=not progress) as bar:
         for batch in dataset.select_columns(columns).with_format("numpy").iter(batch_size=batch_size):
             labels = batch["labels"].astype(np.int64)
-            output = model.solve(
-                torch.from_numpy(batch["inputs"].astype(np.int64)),
-                torch.from_numpy(batch["puzzle_id"].astype(np.int64)),
-                halting=halting,
-                max_steps=max_steps,
-                **({"halt_confidence": halt_confidence} if halting == "adaptive" else {}),
-                return_intermediate=True,
-            )
+            output = model.solve(torch.from_numpy(batch["inputs"].astype(np.int64)),
+                                 torch.from_numpy(batch["puzzle_id"].astype(np.int64)), solve_config=solve_config)
             predictions, steps = output.predictions.cpu().numpy(), output.steps.cpu().numpy()
             # The halting logit of the step whose answer is scored (the last one each puzzle ran).
             halt_logits = output.halt_logits.float().cpu().numpy()[steps - 1, np.arange(len(steps))]
@@ -135,7 +127,7 @@ def evaluate(
     }
     results.update(halting=halting, max_steps=max_steps, trained_steps=trained_steps)
     if halting == "adaptive":
-        results["halt_confidence"] = halt_confidence
+        results["halt_confidence"] = solve_config.halt_confidence
     return results
 
 
@@ -150,24 +142,27 @@ def calibrate_halt_confidence(model, dataset, *, max_steps: int | None = None,
 
     Use puzzles outside the test split (a validation split, or freshly generated ones): choosing the
     confidence on the test puzzles would overstate what it gives. One fixed-halting rollout of `max_steps`
-    (default: the model's `solve_config`, else the trained number) records every step's answer and halting
-    margin; adaptive halting at confidence ``c`` stops a puzzle at the first step whose margin exceeds
-    ``logit(c)`` (the rule of `SolveConfig.halt_confidence`), so every candidate is scored from that one
-    rollout. The target is the fixed-halting exact accuracy after `max_steps` steps.
+    (default: the model's `solve_config`, else the trained number) records every step's answer and, per
+    candidate ``c``, the model's halting rule at that confidence (`wants_to_halt`); adaptive halting at ``c``
+    stops a puzzle at the first step where the rule fires, so every candidate is scored from that one rollout. The target is the fixed-halting exact accuracy after `max_steps` steps.
 
     Returns:
         ``{"halt_confidence": the chosen candidate (None if none reaches the target),
         "target_exact_accuracy", "max_steps", "num_puzzles", "candidates": [{"halt_confidence",
         "exact_accuracy", "mean_steps"}, ...]}``.
     """
-    max_steps = max_steps or model.solve_config.max_steps or model.config.max_supervision_steps
-    exact_per_step, margins = [], []  # per batch: [steps, B] bools over supervised rows, [steps, B] logits
+    candidates = sorted(candidates)
+    for confidence in candidates:
+        if not 0.0 < confidence < 1.0:
+            raise ValueError(f"halting confidences must be in (0, 1), got {confidence!r}")
+    max_steps = model.solve_config.resolve(model.config, max_steps=max_steps).max_steps
+    exact_per_step, halts = [], []  # per batch: [steps, B] bools over supervised rows, [candidates, steps, B] bools
     for batch in dataset.select_columns(["inputs", "labels", "puzzle_id"]).with_format("numpy").iter(batch_size):
-        step_margins = []
+        step_halts = []
 
         def record(step, solve_step):  # every puzzle runs every step under fixed halting
-            margin = solve_step.halt_logits - (solve_step.continue_logits if model.config.act_continue else 0.0)
-            step_margins.append(margin.float().cpu().numpy())
+            step_halts.append([model.wants_to_halt(solve_step.halt_logits, solve_step.continue_logits, confidence)
+                               .cpu().numpy() for confidence in candidates])
 
         labels = batch["labels"].astype(np.int64)
         output = model.solve(torch.from_numpy(batch["inputs"].astype(np.int64)),
@@ -177,17 +172,14 @@ def calibrate_halt_confidence(model, dataset, *, max_steps: int | None = None,
         exact = np.stack([metrics.puzzle_correctness(step, labels)[0]
                           for step in output.intermediate_predictions.cpu().numpy()])
         exact_per_step.append(exact[:, supervised])
-        margins.append(np.stack(step_margins)[:, supervised])
-    exact, margin = np.concatenate(exact_per_step, axis=1), np.concatenate(margins, axis=1)  # [steps, N]
+        halts.append(np.stack(step_halts, axis=1)[:, :, supervised])
+    exact, halt = np.concatenate(exact_per_step, axis=1), np.concatenate(halts, axis=2)  # [steps, N], [C, steps, N]
     if exact.shape[1] == 0:
         raise ValueError("no row of the calibration split has a supervised label: nothing to calibrate on")
     puzzles = np.arange(exact.shape[1])
     target = float(exact[-1].mean())
     scored = []
-    for confidence in sorted(candidates):
-        if not 0.0 < confidence < 1.0:
-            raise ValueError(f"halting confidences must be in (0, 1), got {confidence!r}")
-        fires = margin > np.log(confidence / (1.0 - confidence))
+    for confidence, fires in zip(candidates, halt):
         stop = np.where(fires.any(axis=0), fires.argmax(axis=0), max_steps - 1)  # 0-based step index
         scored.append({"halt_confidence": float(confidence), "exact_accuracy": float(exact[stop, puzzles].mean()),
                        "mean_steps": float(stop.mean() + 1)})
