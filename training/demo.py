@@ -21,7 +21,7 @@ import math
 import re
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,7 @@ class DemoModel:
     name: str  # the short name the page shows
     model: object
     processor: PuzzleProcessor
+    recipe: dict = field(default_factory=dict)  # the generator options it was trained on (training_config.yaml)
 
     @property
     def default_steps(self) -> int:
@@ -65,7 +66,20 @@ def load_demo_model(source: str, name: str | None = None) -> DemoModel:
     from training.solve_cli import load_processor
 
     model = load_model_for_solving(source)  # a missing folder or an unreachable Hub is named in one line
-    return DemoModel(name or short_names([source])[0], model, load_processor(source, None, model.config, None))
+    return DemoModel(name or short_names([source])[0], model, load_processor(source, None, model.config, None),
+                     training_recipe(source))
+
+
+def training_recipe(source: str) -> dict:
+    """The dataset options a local model folder was trained with (its ``training_config.yaml``), so the page
+    draws puzzles like those: a maze model trained on mazes with one shortest path of more than 20 moves
+    solves few others. Empty for a Hub model or a folder without the file."""
+    path = Path(source).expanduser() / "training_config.yaml"
+    if not path.is_file():
+        return {}
+    from training.config import TrainingConfig
+
+    return dict(TrainingConfig.from_yaml(path).dataset_options)
 
 
 def short_names(sources: list[str]) -> list[str]:
@@ -205,8 +219,9 @@ def one_based(message: str) -> str:
     return ROW_OR_COLUMN.sub(shift, message)
 
 
-def random_puzzle(processor: PuzzleProcessor, difficulty: int, seed: int) -> str:
-    """A fresh puzzle from the package's generators, as the text the page shows."""
+def random_puzzle(processor: PuzzleProcessor, difficulty: int, seed: int, recipe: dict | None = None) -> str:
+    """A fresh puzzle from the package's generators, as the text the page shows (mazes with a single shortest
+    path where the model's training ``recipe`` had them)."""
     if processor.task == "sudoku":
         from hub_datasets.sudoku import generate_sudoku
 
@@ -217,15 +232,20 @@ def random_puzzle(processor: PuzzleProcessor, difficulty: int, seed: int) -> str
         from hub_datasets.maze import CHARSET, generate_mazes
 
         moves = min(difficulty, processor.grid_size**2 // 3)
-        records = generate_mazes(1, size=processor.grid_size, min_moves=moves, seed=seed)
+        records = generate_mazes(1, size=processor.grid_size, min_moves=moves, seed=seed,
+                                 unique_path=bool((recipe or {}).get("unique_path")))
         return "\n".join("".join(CHARSET[code] for code in row) for row in records.questions[0])
     raise ValueError("there is no ARC generator: paste a task JSON (e.g. a file of the ARC-AGI repository)")
 
 
-def difficulty_range(processor: PuzzleProcessor) -> tuple[str, int, int]:
-    """(label, maximum, default) of the generator's difficulty for this task."""
+def difficulty_range(processor: PuzzleProcessor, recipe: dict | None = None) -> tuple[str, int, int]:
+    """(label, maximum, default) of the generator's difficulty for this task; a maze model's default is the
+    path length it was trained on."""
     if processor.task == "maze":  # shortest path longer than this many moves (Maze-Hard: 110 on 30x30)
         top = max(2, round(110 * processor.grid_size**2 / 900))
+        trained = (recipe or {}).get("min_moves")
+        if trained is not None and trained < processor.grid_size**2 // 3:
+            return "path length", max(top, trained * 3 // 2), trained
         return "path length", top, top // 2
     if processor.task == "sudoku":  # the solver's guesses, capped where the generator stays quick
         return "difficulty", SUDOKU_MAX_DIFFICULTY[processor.grid_size], 0
@@ -239,7 +259,7 @@ def showcase_puzzles(demo_model: DemoModel, count: int = 3, candidates: int = 32
     processor = demo_model.processor
     if processor.task == "arc":
         return []
-    texts = _hardest_generated(processor, candidates, seed)
+    texts = _hardest_generated(processor, candidates, seed, demo_model.recipe)
     inputs = processor([parse_puzzle(processor.task, text) for text in texts])
     _, refinements = solve_with_refinements(demo_model.model, processor, inputs, max_steps=demo_model.default_steps,
                                             halting="fixed")
@@ -261,13 +281,13 @@ def showcase_puzzles(demo_model: DemoModel, count: int = 3, candidates: int = 32
     return [(text, f"{demo_model.puzzle_kind}: {label}") for _, _, text, label in scored[:count]]
 
 
-def _hardest_generated(processor: PuzzleProcessor, count: int, seed: int) -> list[str]:
+def _hardest_generated(processor: PuzzleProcessor, count: int, seed: int, recipe: dict | None = None) -> list[str]:
     """``count`` generated puzzles as page text: the Sudokus needing the most solver guesses among many
     plain random ones (drawn in milliseconds each, where asking the generator for a minimum difficulty
     costs up to seconds each), mazes with paths of at least half the page's maximum length."""
     if processor.task == "maze":
-        _, top, _ = difficulty_range(processor)
-        return [random_puzzle(processor, top // 2, seed + index) for index in range(count)]
+        _, _, default = difficulty_range(processor, recipe)
+        return [random_puzzle(processor, default, seed + index, recipe) for index in range(count)]
     from hub_datasets.sudoku import generate_sudoku
 
     pool = generate_sudoku(count * (16 if processor.grid_size <= 6 else 4), size=processor.grid_size, seed=seed)
@@ -439,7 +459,7 @@ def build_app(models: list[DemoModel]):
 
     by_name = {m.name: m for m in models}
     first = models[0]
-    label, top, default = difficulty_range(first.processor)
+    label, top, default = difficulty_range(first.processor, first.recipe)
     showcases = {m.name: showcase_puzzles(m) for m in models}
 
     def threshold(demo_model):
@@ -448,7 +468,7 @@ def build_app(models: list[DemoModel]):
     def controls(demo_model):
         """What depends on the model's task: input box, hints, generator, ARC inputs, examples."""
         task = demo_model.processor.task
-        label, top, default = difficulty_range(demo_model.processor)
+        label, top, default = difficulty_range(demo_model.processor, demo_model.recipe)
         return [demo_model.describe(), how_it_works(demo_model),
                 gr.update(value="", lines=text_box_lines(demo_model.processor),  # another model, another puzzle
                           placeholder=input_hint(demo_model.processor), label=f"puzzle ({demo_model.puzzle_kind})"),
@@ -469,7 +489,7 @@ def build_app(models: list[DemoModel]):
         demo_model = by_name[name]
         progress(0, desc=f"drawing a {demo_model.puzzle_kind} (difficulty {int(difficulty)}): up to a few seconds")
         try:
-            text = random_puzzle(demo_model.processor, int(difficulty), int(seed))
+            text = random_puzzle(demo_model.processor, int(difficulty), int(seed), demo_model.recipe)
         except ValueError as error:
             return [gr.update(), seed, error_html(error)] + cleared()[1:]
         return [text, int(seed) + 1] + cleared()

@@ -1,7 +1,7 @@
 """The model a run trains: a fresh one sized by the dataset, or ``init_from`` a pretrained one (fine-tuning).
 
 Both go through the Auto classes that ``modeling_trm`` registers (``AutoConfig.for_model``,
-``AutoModel.from_config``; ``init_from`` through `modeling_trm.loading.load_model_for_solving`, the strict
+``AutoModel.from_config``; ``init_from`` through `training.loading.load_model_for_solving`, the strict
 loader of ``trm solve``), so a new architecture needs no change here.
 """
 

@@ -180,6 +180,23 @@ def test_random_sudokus_are_capped_where_the_generator_stays_quick():
     assert SUDOKU_MAX_DIFFICULTY[4] == 0  # a 4x4 never needs a guess: asking for one would never end
 
 
+def test_a_maze_model_gets_random_mazes_like_those_it_was_trained_on():
+    from hub_datasets.maze import CHARSET, generate_mazes
+    from training.demo import difficulty_range, load_demo_model, random_puzzle
+    from training.pretrained import shipped_models
+
+    demo_model = load_demo_model(str(shipped_models()["maze11x11"]))
+    recipe = demo_model.recipe
+    assert recipe["unique_path"] is True
+    _, top, default = difficulty_range(demo_model.processor, recipe)
+    assert default == recipe["min_moves"] < top
+    text = random_puzzle(demo_model.processor, default, seed=3, recipe=recipe)
+    expected = generate_mazes(1, size=11, min_moves=default, seed=3, unique_path=True).questions[0]
+    assert text == "\n".join("".join(CHARSET[code] for code in row) for row in expected)
+    # a model without a recipe (a Hub id, an old folder) keeps the generic range
+    assert difficulty_range(demo_model.processor) == ("path length", 15, 7)
+
+
 def test_app_arc_task_votes_over_the_models_variants(demo_server):
     import json
 

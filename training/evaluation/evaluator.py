@@ -183,8 +183,8 @@ def calibrate_halt_confidence(model, dataset, *, max_steps: int | None = None,
         stop = np.where(fires.any(axis=0), fires.argmax(axis=0), max_steps - 1)  # 0-based step index
         scored.append({"halt_confidence": float(confidence), "exact_accuracy": float(exact[stop, puzzles].mean()),
                        "mean_steps": float(stop.mean() + 1)})
-    return {"halt_confidence": choose_halt_confidence(scored, target), "target_exact_accuracy": target, "max_steps": max_steps, "num_puzzles": int(exact.shape[1]),
-            "candidates": scored}
+    return {"halt_confidence": choose_halt_confidence(scored, target), "target_exact_accuracy": target,
+            "max_steps": max_steps, "num_puzzles": int(exact.shape[1]), "candidates": scored}
 
 
 def choose_halt_confidence(scored: list[dict], target: float) -> float | None:
