@@ -17,7 +17,8 @@ def test_the_readme_block_is_the_committed_results():
     assert (shipped.RESULTS_DIR / "results.md").read_text() == shipped.results_table(results)
     for name, entry in results["models"].items():
         assert entry["num_puzzles"] == 256 and 1 <= entry["adaptive"]["mean_steps"] <= entry["trained_steps"]
-        assert sum(band["num_puzzles"] for band in entry["bands"]) == entry["num_puzzles"]
+        if entry["task"] == "sudoku":  # difficulty bands: the solver's guesses
+            assert sum(band["num_puzzles"] for band in entry["bands"]) == entry["num_puzzles"]
 
 
 def test_a_model_is_scored_by_the_rules_on_its_own_held_out_split(tiny_sudoku_model):
