@@ -281,14 +281,13 @@ class OfficialTrainer:
         self.config = pretrain.PretrainConfig(arch=arch_config, data_paths=[], global_batch_size=batch_size, epochs=1,
                                               lr_min_ratio=1.0, lr_warmup_steps=0, **OPTIM)
         model = official_model.train()
-        optimizers = [
-            official.pretrain.CastedSparseEmbeddingSignSGD_Distributed(
-                model.model.puzzle_emb.buffers() if kwargs["puzzle_emb_ndim"] else [], lr=0, weight_decay=OPTIM["puzzle_emb_weight_decay"], world_size=1),
-            AdamATan2(model.parameters(), lr=0, weight_decay=OPTIM["weight_decay"], betas=(OPTIM["beta1"], OPTIM["beta2"])),
-        ]
-        lrs = [OPTIM["puzzle_emb_lr"], OPTIM["lr"]]
-        if kwargs["puzzle_emb_ndim"] == 0:  # as pretrain.create_model: no puzzle embedding, no sign-SGD
-            optimizers, lrs = optimizers[1:], lrs[1:]
+        optimizers = [AdamATan2(model.parameters(), lr=0, weight_decay=OPTIM["weight_decay"],
+                                betas=(OPTIM["beta1"], OPTIM["beta2"]))]
+        lrs = [OPTIM["lr"]]
+        if kwargs["puzzle_emb_ndim"] > 0:  # as pretrain.create_model: sign-SGD only for a puzzle embedding
+            optimizers.insert(0, official.pretrain.CastedSparseEmbeddingSignSGD_Distributed(
+                model.model.puzzle_emb.buffers(), lr=0, weight_decay=OPTIM["puzzle_emb_weight_decay"], world_size=1))
+            lrs.insert(0, OPTIM["puzzle_emb_lr"])
         self.state = pretrain.TrainState(model=model, optimizers=optimizers, optimizer_lrs=lrs,
                                          carry=None, step=0, total_steps=10**9)
         self.batch_size, self.train_batch = batch_size, pretrain.train_batch
