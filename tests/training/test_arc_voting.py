@@ -79,22 +79,16 @@ def test_round1_matches_official(arc_reference):
     assert voting.submission()["a1a1a1a1"][0]["attempt_2"] == []
 
 
-def test_round2_aggregated_voting_keeps_earlier_votes(arc_reference):
+@pytest.mark.parametrize("aggregated_voting, official_run", [
+    (True, "round2_aggregated_voting_true"), (False, "round2_aggregated_voting_false")])
+def test_round2_aggregated_voting(arc_reference, aggregated_voting, official_run):
+    """With aggregated voting round 2 adds to round 1's votes; without it only the last round counts."""
     scenario, expected = arc_reference
-    voting = ARCVoting(scenario["test_puzzles"], aggregated_voting=True)
+    voting = ARCVoting(scenario["test_puzzles"], aggregated_voting=aggregated_voting)
     feed_round(voting, scenario, "round1")
     voting.begin_round()
     feed_round(voting, scenario, "round2")
-    check_run(voting, expected["round2_aggregated_voting_true"])
-
-
-def test_round2_without_aggregation_counts_only_the_last_round(arc_reference):
-    scenario, expected = arc_reference
-    voting = ARCVoting(scenario["test_puzzles"], aggregated_voting=False)
-    feed_round(voting, scenario, "round1")
-    voting.begin_round()
-    feed_round(voting, scenario, "round2")
-    check_run(voting, expected["round2_aggregated_voting_false"])
+    check_run(voting, expected[official_run])
 
 
 def blank_d4_pair0(scenario) -> set:
