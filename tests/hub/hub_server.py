@@ -738,15 +738,18 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         if not name or name.startswith("refs/") or ".." in name or name.endswith("/") or re.search(r"[\s~^:?*\[\\]", name):
             raise HubError(400, f"Invalid reference name {name!r}")
 
+    def _create_ref(self, repo: Repo, refs: dict, kind: str, name: str, revision: str):
+        """Point the new ref ``refs/<kind>/<name>`` (``refs``: the repo's branches or tags) at ``revision``."""
+        self._check_ref_name(name)
+        with self.server.storage.lock:
+            if name in refs:
+                raise HubError(409, f"Reference already exists: refs/{kind}/{name}")
+            refs[name] = repo.resolve(revision).oid
+        self.send_json({})
+
     def create_branch(self, repo: Repo, branch: str):
         self.require_write()
-        self._check_ref_name(branch)
-        start = self.json_body().get("startingPoint") or "main"
-        with self.server.storage.lock:
-            if branch in repo.branches:
-                raise HubError(409, f"Reference already exists: refs/heads/{branch}")
-            repo.branches[branch] = repo.resolve(start).oid
-        self.send_json({})
+        self._create_ref(repo, repo.branches, "heads", branch, self.json_body().get("startingPoint") or "main")
 
     def delete_branch(self, repo: Repo, branch: str):
         self.require_write()
@@ -760,13 +763,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
 
     def create_tag(self, repo: Repo, revision: str):
         self.require_write()
-        tag = self.json_body().get("tag")
-        self._check_ref_name(tag or "")
-        with self.server.storage.lock:
-            if tag in repo.tags:
-                raise HubError(409, f"Reference already exists: refs/tags/{tag}")
-            repo.tags[tag] = repo.resolve(revision).oid
-        self.send_json({})
+        self._create_ref(repo, repo.tags, "tags", self.json_body().get("tag") or "", revision)
 
     def delete_tag(self, repo: Repo, tag: str):
         self.require_write()
