@@ -217,13 +217,19 @@ def parse(augmentation: str) -> Augmentation:
         ) from None
 
 
-def apply(augmentation: str | Augmentation, grids: np.ndarray) -> np.ndarray:
-    """Apply an augmentation to a grid ``[H, W]`` or a batch ``[B, H, W]`` (the offset, a canvas
-    property, is not applied here: see ``modeling_trm.processing_trm.arc_canvas``)."""
+def _parsed_and_batched(augmentation: str | Augmentation, grids) -> tuple[Augmentation, np.ndarray, bool]:
+    """What ``apply`` and ``invert`` work on: the parsed augmentation, the grids as a batch ``[B, H, W]``,
+    and whether ``grids`` was a single grid ``[H, W]`` (to return one)."""
     aug = parse(augmentation) if isinstance(augmentation, str) else augmentation
     batch = np.asarray(grids)
     single = batch.ndim == 2
-    batch = batch[None] if single else batch
+    return aug, batch[None] if single else batch, single
+
+
+def apply(augmentation: str | Augmentation, grids: np.ndarray) -> np.ndarray:
+    """Apply an augmentation to a grid ``[H, W]`` or a batch ``[B, H, W]`` (the offset, a canvas
+    property, is not applied here: see ``modeling_trm.processing_trm.arc_canvas``)."""
+    aug, batch, single = _parsed_and_batched(augmentation, grids)
     if aug.is_sudoku:
         out = apply_sudoku_transforms(batch, aug._sudoku(len(batch)))
     else:
@@ -234,10 +240,7 @@ def apply(augmentation: str | Augmentation, grids: np.ndarray) -> np.ndarray:
 
 def invert(augmentation: str | Augmentation, grids: np.ndarray) -> np.ndarray:
     """Exact inverse of ``apply``: dihedral first, then colours (the official evaluator's order)."""
-    aug = parse(augmentation) if isinstance(augmentation, str) else augmentation
-    batch = np.asarray(grids)
-    single = batch.ndim == 2
-    batch = batch[None] if single else batch
+    aug, batch, single = _parsed_and_batched(augmentation, grids)
     if aug.is_sudoku:
         out = invert_sudoku_transforms(batch, aug._sudoku(len(batch)))
     else:
