@@ -213,24 +213,15 @@ def apply_overrides(values: dict[str, Any], overrides: dict[str, Any]) -> dict[s
 # ---------------------------------------------------------------------------------------------
 # Presets
 
-# Common to every official TRM run (docs/numerics.md#recipes; config/arch/trm.yaml + cfg_pretrain.yaml).
-_TRM_PAPER_MODEL = dict(
-    hidden_size=512,
-    num_attention_heads=8,
-    expansion=4,
-    num_layers=2,
-    num_recursions=3,
-    puzzle_embedding_dim=512,
-    puzzle_prefix_len=16,
-    max_supervision_steps=16,
-    halt_exploration_prob=0.1,
-    act_continue=False,
-    token_mixer="attention",
-    position_encoding="rope",
-    rope_theta=10000.0,
-    rms_norm_eps=1e-5,
-    forward_dtype="bfloat16",
+# Common to every official run, TRM and HRM (docs/numerics.md#recipes): width, halting, positions, numerics.
+_PAPER_NETWORK = dict(
+    hidden_size=512, num_attention_heads=8, expansion=4, puzzle_embedding_dim=512,
+    max_supervision_steps=16, halt_exploration_prob=0.1,
+    position_encoding="rope", rope_theta=10000.0, rms_norm_eps=1e-5, forward_dtype="bfloat16",
 )
+# TRM (config/arch/trm.yaml + cfg_pretrain.yaml): one 2-layer network, 3 recursions, 16 prefix slots.
+_TRM_PAPER_MODEL = dict(_PAPER_NETWORK, num_layers=2, num_recursions=3, puzzle_prefix_len=16, act_continue=False,
+                        token_mixer="attention")
 # halt_calibration_puzzles=0: the official recipes train on every puzzle of their data, so none is held out.
 _PAPER_OPTIM = dict(global_batch_size=768, lr=1e-4, lr_warmup_steps=2000, lr_min_ratio=1.0, beta1=0.9, beta2=0.95,
                     ema=True, ema_rate=0.999, seed=0, halt_calibration_puzzles=0)
@@ -238,58 +229,31 @@ _SUDOKU_MAZE_OPTIM = dict(epochs=50_000, eval_interval=5_000, puzzle_emb_lr=1e-4
                           puzzle_emb_weight_decay=1.0)
 _ARC_OPTIM = dict(epochs=100_000, eval_interval=10_000, puzzle_emb_lr=1e-2, weight_decay=0.1,
                   puzzle_emb_weight_decay=0.1)
-
-
-def _trm(**model_deltas) -> dict[str, Any]:
-    return {**_TRM_PAPER_MODEL, **model_deltas}
-
-
 # HRM (docs/numerics.md#recipes): two 4-layer modules, 2x2 cycles, one prefix slot, no EMA in the HRM repo.
-_HRM_PAPER_MODEL = dict(
-    hidden_size=512,
-    num_attention_heads=8,
-    expansion=4,
-    num_high_layers=4,
-    num_low_layers=4,
-    high_cycles=2,
-    low_cycles=2,
-    puzzle_embedding_dim=512,
-    max_supervision_steps=16,
-    halt_exploration_prob=0.1,
-    position_encoding="rope",
-    rope_theta=10000.0,
-    rms_norm_eps=1e-5,
-    forward_dtype="bfloat16",
-)
+_HRM_PAPER_MODEL = dict(_PAPER_NETWORK, num_high_layers=4, num_low_layers=4, high_cycles=2, low_cycles=2)
+
+
+def _paper_trm(dataset_recipe: str, optim: dict[str, Any], **model_deltas) -> TrainingConfig:
+    """A paper TRM recipe: the paper's network with ``model_deltas``, the paper's optimizer with ``optim``."""
+    return TrainingConfig(dataset_recipe=dataset_recipe, model={**_TRM_PAPER_MODEL, **model_deltas},
+                          **_PAPER_OPTIM, **optim)
+
+
+def _paper_hrm(dataset_recipe: str, optim: dict[str, Any]) -> TrainingConfig:
+    """A paper HRM recipe: the paper's HRM network, the paper's optimizer without EMA, with ``optim``."""
+    return TrainingConfig(dataset_recipe=dataset_recipe, model_type="hrm", model=dict(_HRM_PAPER_MODEL),
+                          **{**_PAPER_OPTIM, "ema": False}, **optim)
+
 
 PRESETS: dict[str, TrainingConfig] = {
     # The paper's recipes. Each needs its full dataset built first (see `trm data`); the recipe
     # names are hub_datasets recipes, `dataset=PATH_OR_REPO` points at an already built copy.
-    "sudoku-mlp": TrainingConfig(
-        dataset_recipe="sudoku-extreme-1k-aug-1000",
-        model=_trm(num_latent_updates=6, token_mixer="mlp", position_encoding="none"),
-        **_PAPER_OPTIM, **_SUDOKU_MAZE_OPTIM,
-    ),
-    "sudoku-att": TrainingConfig(
-        dataset_recipe="sudoku-extreme-1k-aug-1000",
-        model=_trm(num_latent_updates=6),
-        **_PAPER_OPTIM, **_SUDOKU_MAZE_OPTIM,
-    ),
-    "maze-att": TrainingConfig(
-        dataset_recipe="maze-30x30-hard-1k",
-        model=_trm(num_latent_updates=4),
-        **_PAPER_OPTIM, **_SUDOKU_MAZE_OPTIM,
-    ),
-    "arc1": TrainingConfig(
-        dataset_recipe="arc1concept-aug-1000",
-        model=_trm(num_latent_updates=4),
-        **_PAPER_OPTIM, **_ARC_OPTIM,
-    ),
-    "arc2": TrainingConfig(
-        dataset_recipe="arc2concept-aug-1000",
-        model=_trm(num_latent_updates=4),
-        **_PAPER_OPTIM, **_ARC_OPTIM,
-    ),
+    "sudoku-mlp": _paper_trm("sudoku-extreme-1k-aug-1000", _SUDOKU_MAZE_OPTIM,
+                             num_latent_updates=6, token_mixer="mlp", position_encoding="none"),
+    "sudoku-att": _paper_trm("sudoku-extreme-1k-aug-1000", _SUDOKU_MAZE_OPTIM, num_latent_updates=6),
+    "maze-att": _paper_trm("maze-30x30-hard-1k", _SUDOKU_MAZE_OPTIM, num_latent_updates=4),
+    "arc1": _paper_trm("arc1concept-aug-1000", _ARC_OPTIM, num_latent_updates=4),
+    "arc2": _paper_trm("arc2concept-aug-1000", _ARC_OPTIM, num_latent_updates=4),
     # ARC test-time adaptation (arXiv 2511.02886): full fine-tuning of a pretrained ARC model
     # (`init_from=`, e.g. a converted official checkpoint) on the evaluation tasks' demonstrations,
     # 12,500 optimizer steps as in that paper, else the pretraining recipe (docs/fine-tuning.md).
@@ -301,20 +265,9 @@ PRESETS: dict[str, TrainingConfig] = {
         dataset_recipe="arc2concept-tta", **_PAPER_OPTIM, **{**_ARC_OPTIM, "epochs": 100, "eval_interval": 100},
         max_steps=12_500,
     ),
-    "hrm-sudoku": TrainingConfig(
-        dataset_recipe="sudoku-extreme-1k-aug-1000",
-        model_type="hrm",
-        model=dict(_HRM_PAPER_MODEL),
-        **{**_PAPER_OPTIM, "ema": False},
-        epochs=20_000, eval_interval=2_000, puzzle_emb_lr=1e-4, weight_decay=1.0, puzzle_emb_weight_decay=1.0,
-    ),
-    "hrm-arc1": TrainingConfig(
-        dataset_recipe="arc1concept-aug-1000",
-        model_type="hrm",
-        model=dict(_HRM_PAPER_MODEL),
-        **{**_PAPER_OPTIM, "ema": False},
-        **_ARC_OPTIM,
-    ),
+    "hrm-sudoku": _paper_hrm("sudoku-extreme-1k-aug-1000",
+                             {**_SUDOKU_MAZE_OPTIM, "epochs": 20_000, "eval_interval": 2_000}),
+    "hrm-arc1": _paper_hrm("arc1concept-aug-1000", _ARC_OPTIM),
 }
 
 DEFAULT_PRESET = "sudoku6x6"
