@@ -44,7 +44,22 @@ def swiglu_intermediate_size(width: int, expansion: float) -> int:
 
 
 class _PuzzleModelConfig(PreTrainedConfig):
-    """Validation and derived sizes shared by TRM and HRM (not a model type of its own)."""
+    """The fields, validation and derived sizes shared by TRM and HRM (not a model type of its own); the
+    fields are documented in [`TRMConfig`]."""
+
+    vocab_size: int = 11
+    seq_len: int = 81
+    hidden_size: int = 512
+    num_attention_heads: int = 8
+    expansion: float = 4.0
+    max_supervision_steps: int = 16
+    halt_exploration_prob: float = 0.1
+    position_encoding: str = "rope"
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    puzzle_embedding_dim: int = 512
+    num_puzzle_identifiers: int = 1
+    forward_dtype: str = "float32"
 
     def _validate_common(self) -> None:
         _check_positive(self, "vocab_size", "seq_len", "hidden_size", "num_attention_heads",
@@ -138,25 +153,12 @@ class TRMConfig(_PuzzleModelConfig):
 
     model_type = "trm"
 
-    vocab_size: int = 11
-    seq_len: int = 81
-    hidden_size: int = 512
-    num_attention_heads: int = 8
-    expansion: float = 4.0
     num_layers: int = 2
     num_recursions: int = 3
     num_latent_updates: int = 6
-    max_supervision_steps: int = 16
-    halt_exploration_prob: float = 0.1
     act_continue: bool = False
     token_mixer: str = "attention"
-    position_encoding: str = "rope"
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    puzzle_embedding_dim: int = 512
     puzzle_prefix_len: int = 16
-    num_puzzle_identifiers: int = 1
-    forward_dtype: str = "float32"
     single_latent: bool = False
     gradient_mode: str = "last_recursion"
 
@@ -203,23 +205,10 @@ class HRMConfig(_PuzzleModelConfig):
 
     model_type = "hrm"
 
-    vocab_size: int = 11
-    seq_len: int = 81
-    hidden_size: int = 512
-    num_attention_heads: int = 8
-    expansion: float = 4.0
     num_high_layers: int = 4
     num_low_layers: int = 4
     high_cycles: int = 2
     low_cycles: int = 2
-    max_supervision_steps: int = 16
-    halt_exploration_prob: float = 0.1
-    position_encoding: str = "rope"
-    rope_theta: float = 10000.0
-    rms_norm_eps: float = 1e-5
-    puzzle_embedding_dim: int = 512
-    num_puzzle_identifiers: int = 1
-    forward_dtype: str = "float32"
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import CONFIG_MAPPING, AutoModel  # TRM/HRM registered by the package's __init__
+from transformers import CONFIG_MAPPING, AutoModel, PreTrainedConfig  # TRM/HRM registered by the package's __init__
 
 from .folders import (
     non_empty,
@@ -144,7 +144,9 @@ def translate_official_config(official, arch: str, to_official: bool = False):
     config_class = CONFIG_MAPPING[arch]
     if to_official:
         config = official
-        unnamed = [field for field in type(config).__annotations__ if field not in names.values()
+        # the model's own fields, inherited ones included, without PreTrainedConfig's
+        fields = [field for field in type(config).__dataclass_fields__ if field not in PreTrainedConfig.__dataclass_fields__]
+        unnamed = [field for field in fields if field not in names.values()
                    and getattr(config, field) != getattr(type(config), field)]
         if unnamed:
             raise ValueError(f"{type(config).__name__}: {', '.join(unnamed)} has no field in the official "

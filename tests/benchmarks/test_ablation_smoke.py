@@ -149,7 +149,7 @@ def test_paper_overrides_are_valid_fields_of_their_presets():
         for override in overrides:
             key = override.split("=")[0]
             if key.startswith("model."):
-                assert key.removeprefix("model.") in config_class.__annotations__, (name, key)
+                assert key.removeprefix("model.") in config_class.__dataclass_fields__, (name, key)
         config_class(**config.model)  # values accepted by the model config
 
 
