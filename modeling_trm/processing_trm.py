@@ -387,6 +387,8 @@ def arc_canvas(grids, offsets=None, size: int = ARC_CANVAS_SIZE) -> np.ndarray:
     return canvas[:, :size, :size].reshape(count, size * size)
 
 
+# training/evaluate_modules/arc_pass_at_k/arc_pass_at_k.py holds a copy of crop_arc_grid and grid_hash: an
+# evaluate module loads from the Hub alone and cannot import them.
 def crop_arc_grid(tokens, canvas: int = ARC_CANVAS_SIZE) -> np.ndarray:
     """The official evaluator's crop (``evaluators/arc.py:_crop``, docs/numerics.md#arc-crop): the
     colours (tokens 2..11) of the largest-area top-left rectangle, as uint8.

@@ -39,6 +39,8 @@ Returns:
     `pass@K` (`float`) for each K, and `num_tasks` (`int`).
 """
 
+# Copied, not imported: an evaluate module loads from the Hub as this one file, so the TRM citation
+# and the MetricInfo boilerplate below stand again in the modules puzzle_accuracy and halting_accuracy.
 _CITATION = """
 @article{jolicoeurmartineau2025trm,
   title={Less is More: Recursive Reasoning with Tiny Networks},
@@ -111,6 +113,8 @@ class ArcPassAtK(evaluate.Metric):
         return {**result, "num_tasks": num_tasks}
 
 
+# _crop and _grid_hash are copies of modeling_trm/processing_trm.py's crop_arc_grid and grid_hash (this module
+# loads from the Hub alone); tests/training/test_evaluate_modules.py checks that the two give the same votes.
 def _crop(tokens) -> np.ndarray:
     """The official crop (`evaluators/arc.py:_crop`): colours of the largest-area top-left rectangle."""
     grid = np.asarray(tokens, dtype=np.int64).reshape(CANVAS, CANVAS)

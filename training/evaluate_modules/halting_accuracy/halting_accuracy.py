@@ -27,6 +27,8 @@ Examples:
     {'halting_accuracy': 0.3333333333333333}
 """
 
+# Copied, not imported: an evaluate module loads from the Hub as this one file, so the TRM citation
+# and the MetricInfo boilerplate below stand again in the modules puzzle_accuracy and arc_pass_at_k.
 _CITATION = """
 @article{jolicoeurmartineau2025trm,
   title={Less is More: Recursive Reasoning with Tiny Networks},

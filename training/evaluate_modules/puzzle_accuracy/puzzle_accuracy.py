@@ -30,6 +30,8 @@ Examples:
     {'exact_accuracy': 0.5, 'cell_accuracy': 0.75, 'num_puzzles': 2}
 """
 
+# Copied, not imported: an evaluate module loads from the Hub as this one file, so the TRM citation
+# and the MetricInfo boilerplate below stand again in the modules halting_accuracy and arc_pass_at_k.
 _CITATION = """
 @article{jolicoeurmartineau2025trm,
   title={Less is More: Recursive Reasoning with Tiny Networks},
