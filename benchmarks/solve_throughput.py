@@ -136,10 +136,9 @@ def markdown_table(report: dict) -> str:
         "| model | batch | halting | backend | mean steps | puzzles/s | GFLOP/s | matmul peak GFLOP/s | % of peak |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in report["results"]:
-        lines.append(f"| {r['model']} | {r['batch_size']} | {r['halting']} | {r['backend']} | {r['mean_steps']:.2f} | "
-                     f"{r['puzzles_per_s']:.2f} | {r['gflops']:.1f} | {r['matmul_peak_gflops']:.1f} | "
-                     f"{100 * r['fraction_of_peak']:.0f}% |")
+    lines += [f"| {r['model']} | {r['batch_size']} | {r['halting']} | {r['backend']} | {r['mean_steps']:.2f} | "
+              f"{r['puzzles_per_s']:.2f} | {r['gflops']:.1f} | {r['matmul_peak_gflops']:.1f} | "
+              f"{100 * r['fraction_of_peak']:.0f}% |" for r in report["results"]]
     return "\n".join(lines)
 
 

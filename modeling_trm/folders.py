@@ -25,28 +25,32 @@ from pathlib import Path
 # ------------------------------------------------------------------------------------- reading files
 
 
+def _read_text_file(path: Path, kind: str, parse, parse_error: type[Exception], reason):
+    """``parse`` of the text of ``path``; a binary file or a ``parse_error`` is named in one line."""
+    try:
+        return parse(Path(path).read_text())
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a {kind} text file") from None
+    except parse_error as err:
+        raise ValueError(f"{path} is not {reason(err)}") from None
+
+
 def read_json_file(path: Path):
     """JSON from ``path``; a truncated, empty or non-JSON file is named in one line."""
-    try:
-        return json.loads(Path(path).read_text())
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a JSON text file") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({'empty file' if not err.doc.strip() else err})") from None
+    return _read_text_file(path, "JSON", json.loads, json.JSONDecodeError,
+                           lambda err: f"valid JSON ({'empty file' if not err.doc.strip() else err})")
 
 
 def read_yaml_file(path: Path):
     """Plain YAML (``yaml.safe_load``) from ``path``; tags that would build Python objects are refused, named."""
     import yaml  # here: the model classes do not need it
 
-    try:
-        return yaml.safe_load(Path(path).read_text())
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a YAML text file") from None
-    except yaml.YAMLError as err:
-        reason = getattr(err, "problem", None) or str(err).strip().splitlines()[0]
-        raise ValueError(f"{path} is not plain YAML: {reason}"
-                         + (f" (line {err.problem_mark.line + 1})" if getattr(err, "problem_mark", None) else "")) from None
+    def reason(err) -> str:
+        problem = getattr(err, "problem", None) or str(err).strip().splitlines()[0]
+        line = f" (line {err.problem_mark.line + 1})" if getattr(err, "problem_mark", None) else ""
+        return f"plain YAML: {problem}{line}"
+
+    return _read_text_file(path, "YAML", yaml.safe_load, yaml.YAMLError, reason)
 
 
 # ------------------------------------------------------------------------------------- staged writes

@@ -112,46 +112,6 @@ def eager_attention_forward(module, query, key, value, attention_mask, scaling, 
 
 
 # ---------------------------------------------------------------------------------------------
-# In-place inference twins
-# ---------------------------------------------------------------------------------------------
-# Without autograd (evaluation, `solve`, the T-1 no-grad recursions of training) the blocks run twins of
-# `rms_norm`, `apply_rotary_pos_emb`, silu(gate) * up and `TRMBlock.forward` that overwrite fresh buffers
-# instead of allocating new ones: the same floats, fewer [B, N, D] tensors (on a CPU, allocating and first
-# touching them costs as much as the arithmetic). `IN_PLACE_INFERENCE = False` turns all of them off;
-# tests/modeling_trm/test_modeling_forward.py::test_in_place_inference_twins_match_autograd_bit_for_bit
-# pins them to the autograd path.
-
-IN_PLACE_INFERENCE = True
-
-
-def in_place_inference() -> bool:
-    """Whether the twins run: the switch is on and no autograd graph is being recorded."""
-    return IN_PLACE_INFERENCE and not torch.is_grad_enabled()
-
-
-def rms_norm_(hidden_states: torch.Tensor, eps: float, dim: int = -1) -> torch.Tensor:
-    """`rms_norm` overwriting its input where it can."""
-    dtype = hidden_states.dtype
-    hidden_states = hidden_states.float()
-    hidden_states.mul_(torch.rsqrt(hidden_states.square().mean(dim, keepdim=True).add_(eps)))
-    return hidden_states.to(dtype)
-
-
-def apply_rotary_pos_emb_(query_key: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """`apply_rotary_pos_emb` for query and key at once, [B, N, 2, H, hd] -> new [B, N, 2, H, hd], without
-    autograd: q*cos + rotate_half(q)*sin written as q*cos, then -/+ (half * sin) into each half. The
-    same floats (-(a*b) = (-a)*b and x - y = x + (-y) exactly) with no negated copy and no concatenation."""
-    dtype, half = query_key.dtype, query_key.shape[-1] // 2
-    query_key = _cast(query_key, cos.dtype)
-    cos, sin = cos[:, None, None], sin[:, None, None]  # [N, 1, 1, hd]: broadcast over q/k and heads
-    first, second = query_key[..., :half], query_key[..., half:]
-    rotated = query_key * cos
-    rotated[..., :half].sub_(second * sin[..., :half])
-    rotated[..., half:].add_(first * sin[..., half:])
-    return _cast(rotated, dtype)
-
-
-# ---------------------------------------------------------------------------------------------
 # Building blocks
 # ---------------------------------------------------------------------------------------------
 
@@ -208,13 +168,9 @@ class TRMAttention(nn.Module):
     def forward(self, hidden_states: torch.Tensor, position_embeddings=None) -> torch.Tensor:
         batch, length, _ = hidden_states.shape
         qkv = self.qkv_proj(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim)
-        if position_embeddings is not None and in_place_inference():
-            query, key = apply_rotary_pos_emb_(qkv[:, :, :2], *position_embeddings).permute(2, 0, 3, 1, 4).unbind(0)
-            value = qkv[:, :, 2].transpose(1, 2)
-        else:
-            query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x [B, H, N, hd]
-            if position_embeddings is not None:
-                query, key = apply_rotary_pos_emb(query, key, *position_embeddings)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x [B, H, N, hd]
+        if position_embeddings is not None:
+            query, key = apply_rotary_pos_emb(query, key, *position_embeddings)
         attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
         )
@@ -233,20 +189,13 @@ class TRMSwiGLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
-        return self.down_proj(_silu_mul(gate, up))
+        return self.down_proj(F.silu(gate) * up)
 
     def mix_positions(self, x: torch.Tensor) -> torch.Tensor:
         """The same MLP applied along axis 1 of x [B, N, D] (weights from the left): equal to
         ``forward(x.transpose(1, 2)).transpose(1, 2)`` without materialising transposes."""
         gate, up = _left_matmul(self.gate_up_proj.weight, x).chunk(2, dim=1)  # [B, I, D] each
-        return _left_matmul(self.down_proj.weight, _silu_mul(gate, up))  # [B, N, D]
-
-
-def _silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    """silu(gate) * up; its twin works in place, in the projection's output (same values)."""
-    if in_place_inference():
-        return F.silu(gate, inplace=True).mul_(up)
-    return F.silu(gate) * up
+        return _left_matmul(self.down_proj.weight, F.silu(gate) * up)  # [B, N, D]
 
 
 def _left_matmul(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -273,8 +222,6 @@ class TRMBlock(nn.Module):
         self.mlp = TRMSwiGLU(config.hidden_size, config.expansion)
 
     def forward(self, hidden_states: torch.Tensor, position_embeddings=None) -> torch.Tensor:
-        if in_place_inference():
-            return self._forward_inplace(hidden_states, position_embeddings)
         if hasattr(self, "token_mlp"):
             # mixes positions per channel; its residual norm also runs over *positions*
             # (docs/numerics.md#post-norm-blocks)
@@ -282,17 +229,6 @@ class TRMBlock(nn.Module):
         else:
             hidden_states = rms_norm(hidden_states + self.self_attn(hidden_states, position_embeddings), self.eps)
         return rms_norm(hidden_states + self.mlp(hidden_states), self.eps)
-
-    def _forward_inplace(self, hidden_states: torch.Tensor, position_embeddings=None) -> torch.Tensor:
-        """`forward` without autograd: residuals added into the sublayer's fresh output (x + f(x) and
-        f(x) + x are the same float) and normalised in place: the same values, fewer [B, N, D] buffers."""
-        if hasattr(self, "token_mlp"):
-            mixed = self.token_mlp.mix_positions(hidden_states).add_(hidden_states)
-            hidden_states = rms_norm_(mixed, self.eps, dim=1)
-        else:
-            attended = self.self_attn(hidden_states, position_embeddings).add_(hidden_states)
-            hidden_states = rms_norm_(attended, self.eps)
-        return rms_norm_(self.mlp(hidden_states).add_(hidden_states), self.eps)
 
 
 class TRMReasoningNetwork(nn.Module):

@@ -152,35 +152,6 @@ def test_bfloat16_training_step_reaches_float32_masters():
     assert grad is not None and grad.dtype == torch.float32 and grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_in_place_inference_twins_match_autograd_bit_for_bit(monkeypatch, variant, dtype):
-    """Without autograd the blocks run in-place twins of RMSNorm, RoPE, SwiGLU and the block; switched off,
-    the same calls run the autograd path's code. Every output and state of a rollout is bit-identical."""
-    import modeling_trm.modeling_trm as modeling
-
-    model = _model(variant, forward_dtype=dtype)
-    ids, puzzle_ids, labels = _batch()
-
-    def rollout():
-        outputs, state = [], None
-        with torch.inference_mode():
-            for _ in range(model.config.max_supervision_steps):
-                output = model(ids, puzzle_ids, labels, state=state)
-                outputs.append(output)
-                state = output.state
-        return outputs
-
-    twins = rollout()
-    monkeypatch.setattr(modeling, "IN_PLACE_INFERENCE", False)
-    plain = rollout()
-    for twin, reference in zip(twins, plain):
-        for name in ("logits", "halt_logits", "continue_logits", "loss"):
-            assert torch.equal(getattr(twin, name), getattr(reference, name)), name
-        assert torch.equal(twin.state.answer_state, reference.state.answer_state)
-        assert torch.equal(twin.state.latent_state, reference.state.latent_state)
-
-
 def test_halted_slots_take_new_rows_and_others_keep_their_own():
     model = _model("trm_rope")
     ids, puzzle_ids, labels = _batch()
