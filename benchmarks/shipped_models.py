@@ -5,8 +5,11 @@ For every model folder in ``training/pretrained/`` (or each ``--model NAME=DIR``
 own recipe is rebuilt from its ``training_config.yaml`` (generated recipes are reproducible from their seed;
 nothing is downloaded) and solved three ways: fixed halting at the trained number of supervision steps (the
 paper's evaluation), fixed at twice that (test-time compute), and adaptive halting at the confidence that
-``trm train`` chose on its calibration puzzles (``solve_config.json``). Sudoku models are also scored per band
-of `benchmarks/sudoku_difficulty.py` (the guesses the package's solver needs; 0 = singles only).
+``trm train`` chose on its calibration puzzles (``solve_config.json``). Test-time compute: fixed halting at four
+times the trained steps, and adaptive halting at the same saved confidence with a budget of four times the
+trained steps (nothing is chosen on the test puzzles). Sudoku models are also scored per band of
+`benchmarks/sudoku_difficulty.py` (the guesses the package's solver needs; 0 = singles only), at the trained
+steps and at four times as many.
 
     python benchmarks/shipped_models.py            # writes results.json/.md and the README's shipped-models block
     python benchmarks/shipped_models.py --model mine=trm-sudoku9x9 --output /tmp/out
@@ -39,7 +42,9 @@ def measure(model, test, metadata) -> dict:
     trained = model.config.max_supervision_steps
     runs = {"fixed": dict(halting="fixed", max_steps=trained),
             "fixed_2x": dict(halting="fixed", max_steps=2 * trained),
-            "adaptive": dict(halting="adaptive", max_steps=trained)}
+            "fixed_4x": dict(halting="fixed", max_steps=4 * trained),
+            "adaptive": dict(halting="adaptive", max_steps=trained),
+            "adaptive_4x": dict(halting="adaptive", max_steps=4 * trained)}
     entry = {"task": metadata.task, "num_puzzles": len(test), "trained_steps": trained,
              "halt_confidence": model.solve_config.halt_confidence,
              "parameters": model.num_parameters(), "forward_dtype": model.config.forward_dtype}
@@ -48,9 +53,10 @@ def measure(model, test, metadata) -> dict:
         entry[name] = {key: scores[key] for key in ("exact_accuracy", "cell_accuracy", "mean_steps")}
         entry[name]["solved"] = scores[SOLVED_BY_THE_RULES[metadata.task]]
     if metadata.task == "sudoku":
-        bands = by_difficulty(model, test, metadata, [trained])
+        bands = by_difficulty(model, test, metadata, [trained, 4 * trained])
         entry["bands"] = [{"band": row["band"], "num_puzzles": row["num_puzzles"],
-                           "exact_accuracy": row[f"exact_accuracy@{trained}"]} for row in bands["bands"]]
+                           "exact_accuracy": row[f"exact_accuracy@{trained}"],
+                           "exact_accuracy_4x": row[f"exact_accuracy@{4 * trained}"]} for row in bands["bands"]]
     return entry
 
 
@@ -61,25 +67,30 @@ def _pct(value) -> str:
 def results_table(results: dict) -> str:
     lines = ["# What the shipped models solve", "",
              "| model | held-out puzzles | solved % (fixed, trained steps) | equal to the label % | cell % "
-             "| solved % (fixed, 2× steps) | solved % (adaptive) | mean steps (adaptive) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| solved % (fixed, 2× / 4× steps) | solved % (adaptive) | mean steps (adaptive) "
+             "| solved % (adaptive, 4× budget) | mean steps (adaptive, 4× budget) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, e in results["models"].items():
         lines.append(f"| `{name}` ({e['parameters']:,} parameters) | {e['num_puzzles']} | "
                      f"{_pct(e['fixed']['solved'])} ({e['trained_steps']} steps) | "
                      f"{_pct(e['fixed']['exact_accuracy'])} | {_pct(e['fixed']['cell_accuracy'])} | "
-                     f"{_pct(e['fixed_2x']['solved'])} | "
+                     f"{_pct(e['fixed_2x']['solved'])} / {_pct(e['fixed_4x']['solved'])} | "
                      f"{_pct(e['adaptive']['solved'])} (confidence {e['halt_confidence']}) | "
-                     f"{e['adaptive']['mean_steps']:.2f} |")
+                     f"{e['adaptive']['mean_steps']:.2f} | {_pct(e['adaptive_4x']['solved'])} | "
+                     f"{e['adaptive_4x']['mean_steps']:.2f} |")
     lines += ["", "Solved = the rules accept the answer: a valid Sudoku solution, a shortest start-to-goal maze "
               "path."]
     for name, e in results["models"].items():
         if "bands" in e:
             lines += ["", f"`{name}` by difficulty (guesses of the package's solver; 0 = singles only), fixed "
-                      f"halting at {e['trained_steps']} steps:", "",
+                      f"halting:", "",
                       "| difficulty | " + " | ".join(row["band"] for row in e["bands"]) + " |",
                       "|---|" + "---:|" * len(e["bands"]),
                       "| puzzles | " + " | ".join(str(row["num_puzzles"]) for row in e["bands"]) + " |",
-                      "| exact % | " + " | ".join(_pct(row["exact_accuracy"]) for row in e["bands"]) + " |"]
+                      f"| exact % ({e['trained_steps']} steps) | "
+                      + " | ".join(_pct(row["exact_accuracy"]) for row in e["bands"]) + " |",
+                      f"| exact % ({4 * e['trained_steps']} steps) | "
+                      + " | ".join(_pct(row["exact_accuracy_4x"]) for row in e["bands"]) + " |"]
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,7 @@ def test_the_readme_block_is_the_committed_results():
     assert (shipped.RESULTS_DIR / "results.md").read_text() == shipped.results_table(results)
     for name, entry in results["models"].items():
         assert entry["num_puzzles"] == 256 and 1 <= entry["adaptive"]["mean_steps"] <= entry["trained_steps"]
+        assert entry["adaptive"]["mean_steps"] <= entry["adaptive_4x"]["mean_steps"] <= 4 * entry["trained_steps"]
         if entry["task"] == "sudoku":  # difficulty bands: the solver's guesses
             assert sum(band["num_puzzles"] for band in entry["bands"]) == entry["num_puzzles"]
 
@@ -30,4 +31,7 @@ def test_a_model_is_scored_by_the_rules_on_its_own_held_out_split(tiny_sudoku_mo
     assert entry["fixed"]["solved"] == entry["fixed"]["exact_accuracy"]  # generated Sudokus: one solution each
     assert entry["fixed"]["mean_steps"] == model.config.max_supervision_steps
     assert entry["fixed_2x"]["mean_steps"] == 2 * model.config.max_supervision_steps
+    assert entry["fixed_4x"]["mean_steps"] == 4 * model.config.max_supervision_steps
+    # adaptive halting at the saved confidence: a larger budget only lets unsure puzzles run longer
+    assert entry["adaptive"]["mean_steps"] <= entry["adaptive_4x"]["mean_steps"] <= 4 * model.config.max_supervision_steps
     assert sum(band["num_puzzles"] for band in entry["bands"]) == len(test)
