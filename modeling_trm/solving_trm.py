@@ -150,6 +150,20 @@ class SolveConfig:
             raise ValueError(f"{path}: {error}") from None
 
 
+def check_weights_cover_config(loading_info: dict, source: str) -> None:
+    """Refuse weights that leave parameters random (the loading report of ``from_pretrained`` lists missing,
+    unexpected or mismatched keys): such a model answers, but wrongly."""
+    problems = {kind: sorted(map(str, keys)) for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")
+                if (keys := loading_info.get(kind))}
+    if problems:
+        listed = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(keys[:6])}"
+                           + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "") for kind, keys in problems.items())
+        raise ValueError(f"the weights in {source} do not match its config.json ({listed}); they would leave parts of "
+                         "the model random, which gives wrong answers (a setting given to from_pretrained such as "
+                         "num_layers, or an edited config.json, does this; output_loading_info=True returns such a "
+                         "model with the report)")
+
+
 def _weights_files(source: str, suffix: str) -> str:
     """The weights files of a local model folder with this suffix, for an error message."""
     files = sorted(Path(source).glob(f"*{suffix}")) if Path(source).is_dir() else []
@@ -286,15 +300,8 @@ class PuzzleSolverMixin:
         except SafetensorError as error:
             raise ValueError(f"{_weights_files(source, '.safetensors')} is not a readable safetensors file "
                              f"({str(error).strip().splitlines()[0] if str(error).strip() else 'unreadable'})") from None
-        problems = {kind: sorted(map(str, keys)) for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")
-                    if (keys := info.get(kind))}
-        if problems and not wants_info:
-            listed = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(keys[:4])}"
-                               + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "") for kind, keys in problems.items())
-            raise ValueError(f"the weights in {source} do not fit the model's config ({listed}): a setting given to "
-                             "from_pretrained (num_layers, hidden_size, ...) or edited in config.json leaves parts of "
-                             "the model random; load without it (output_loading_info=True returns such a model "
-                             "with the report)")
+        if not wants_info:
+            check_weights_cover_config(info, source)
         loaded = (model, info) if wants_info else model
         hub_kwargs = {
             key: kwargs[key]

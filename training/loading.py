@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub_datasets.hub_access import is_connection_error, local_folder_or_repo_id, unreachable_hub_error
+from modeling_trm.solving_trm import check_weights_cover_config
 
 
 def load_model_for_solving(model_path: str, revision: str | None = None, **config_overrides):
@@ -47,11 +48,5 @@ def load_model_for_solving(model_path: str, revision: str | None = None, **confi
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         hint = " (check the network and HF_ENDPOINT, or give a local folder)" if "connect" in reason else ""
         raise OSError(f"cannot load model {model_path!r}: {reason}{hint}") from None
-    problems = {kind: sorted(keys) for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")
-                if (keys := info.get(kind))}
-    if problems:
-        listed = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(map(str, keys[:6]))}"
-                           f"{f' (+{len(keys) - 6} more)' if len(keys) > 6 else ''}" for kind, keys in problems.items())
-        raise ValueError(f"the weights in {model_path} do not match its config.json ({listed}); a model with "
-                         "randomly initialised parts would give wrong answers")
+    check_weights_cover_config(info, model_path)
     return model

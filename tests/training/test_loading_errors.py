@@ -147,10 +147,10 @@ def test_a_structural_override_that_leaves_weights_random_is_an_error(tmp_path):
     from transformers import AutoModel
 
     _save(tmp_path)  # one layer
-    with pytest.raises(ValueError, match=r"the weights in .* do not fit the model's config \(missing keys: "
-                                         r"network\.layers\.1\..*leaves parts of the model random"):
+    with pytest.raises(ValueError, match=r"the weights in .* do not match its config.json \(missing keys: "
+                                         r"network\.layers\.1\..*leave parts of the model random"):
         AutoModel.from_pretrained(tmp_path, num_layers=2)
-    with pytest.raises(ValueError, match="do not fit the model's config"):
+    with pytest.raises(ValueError, match="do not match its config.json"):
         TRMForPuzzleSolving.from_pretrained(tmp_path, num_layers=2)
     # asking for the loading report is asking to judge it yourself; harmless overrides load as before
     model, info = TRMForPuzzleSolving.from_pretrained(tmp_path, num_layers=2, output_loading_info=True)
