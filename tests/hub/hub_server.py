@@ -303,7 +303,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         self.query = parse_qs(split.query)
         self.body = self._read_body() if method in ("POST", "PUT", "DELETE") else b""
-        self.response_status, self.recorded = 500, False
+        self.response_status = None  # set by send_response
         try:
             self.route(method, [unquote(s) for s in split.path.strip("/").split("/")], split.path)
         except HubError as error:
@@ -315,17 +315,16 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             self.server.errors.append(f"{method} {split.path}: {error!r}")
             self.send_json({"error": f"test server error: {error!r}"}, status=500)
         finally:
-            if not self.recorded:  # no response was sent
-                self.server.requests.append((method, split.path, self.response_status))
+            if self.response_status is None:  # no response was sent
+                self.server.requests.append((method, split.path, 500))
 
     def send_response(self, code, message=None):
         # Recorded before the status line goes out, so a client never sees a response that `requests` lacks.
-        self.response_status, self.recorded = code, True
+        self.response_status = code
         self.server.requests.append((getattr(self, "command", None), urlsplit(getattr(self, "path", "")).path, code))
         super().send_response(code, message)
 
     def send_bytes(self, payload: bytes, status: int = 200, headers: dict | None = None, content_type=None):
-        self.response_status = status
         self.send_response(status)
         self.send_header("Content-Type", content_type or "application/octet-stream")
         for key, value in (headers or {}).items():
