@@ -33,6 +33,7 @@ def test_small_preset_builds_its_data_and_trains_at_tiny_scale(name, seq_len, vo
     assert (model.config.seq_len, model.config.vocab_size) == (seq_len, vocab_size)
     assert model.config.max_supervision_steps == preset.model["max_supervision_steps"]
     assert model.config.token_mixer == preset.model["token_mixer"]
+    assert model.config.num_recursions == preset.model["num_recursions"]
     log = json.loads((tmp_path / name / "training_log.json").read_text())
     assert log["train"][-1]["step"] == 2 and log["eval"][-1]["num_puzzles"] == 8
 
