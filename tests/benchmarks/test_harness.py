@@ -48,11 +48,11 @@ def test_every_generated_block_marker_is_written_by_a_script_that_names_it():
     pages = [harness.REPO_ROOT / "README.md", *sorted((harness.REPO_ROOT / "docs").glob("*.md"))]
     found = {}
     for page in pages:
-        for name, writer in re.findall(r"<!-- ([a-z-]+): begin \(written by (benchmarks/[a-z_]+\.py)[^)]*\) -->",
+        for name, writer in re.findall(r"<!-- ([a-z0-9-]+): begin \(written by (benchmarks/[a-z0-9_]+\.py)[^)]*\) -->",
                                        page.read_text()):
             found[name] = (page, writer)
             assert f"<!-- {name}: end -->" in page.read_text()
-    assert set(found) == {"shipped-models", "test-time-compute", "ablation-results", "finetune-results"}
+    assert set(found) == {"shipped-models", "test-time-compute", "ablation-results", "finetune-results", "profile-bf16"}
     for name, (page, writer) in found.items():
         script = (harness.REPO_ROOT / writer).read_text()
         assert f'"{name}"' in script, (name, writer)
