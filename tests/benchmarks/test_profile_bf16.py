@@ -31,5 +31,7 @@ def test_a_profile_accounts_for_a_steps_operator_time(phase, dtype):
     model = profiler.build("sudoku9x9", dtype)
     row = profiler.profile_phase(model, phase, batch=2, steps=1)
     assert sum(row["share"].values()) == pytest.approx(1.0)
-    assert row["share"]["matmul"] > 0  # the network's linear layers were seen
-    assert row["ms_per_step"] > 0 and row["top_ops"][0]["share"] >= row["top_ops"][-1]["share"]
+    assert row["share"]["matmul"] > 0  # the network's linear layers were recognised as matrix multiplies
+    if dtype == "bfloat16":  # the official casts: fp32 parameters to bf16 at use, the state back and forth
+        assert row["share"]["casts"] > 0
+    assert row["top_ops"][0]["share"] >= row["top_ops"][-1]["share"]  # largest first, as the table lists them
