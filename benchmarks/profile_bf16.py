@@ -50,7 +50,7 @@ def group_of(name: str) -> str:
         return "matmul"
     if name in CASTS:
         return "casts"
-    if name.startswith(ELEMENTWISE) or name.endswith("_backward") or name.startswith("SiLUBackward"):
+    if name.startswith(ELEMENTWISE) or name.endswith("_backward"):
         return "elementwise"
     return "other"
 
