@@ -71,8 +71,9 @@ def run_training_step(model, inputs, labels, puzzle_ids, state):
 
 def profile_phase(model, phase: str, batch: int, steps: int) -> dict:
     generator = torch.Generator().manual_seed(0)
-    inputs = torch.randint(1, 11, (batch, 81), generator=generator)
-    labels = torch.randint(2, 11, (batch, 81), generator=generator)
+    cells, vocab = model.config.seq_len, model.config.vocab_size
+    inputs = torch.randint(1, vocab, (batch, cells), generator=generator)
+    labels = torch.randint(2, vocab, (batch, cells), generator=generator)
     puzzle_ids = torch.ones(batch, dtype=torch.long)
     if phase == "training step":
         model.train()
