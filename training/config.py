@@ -274,9 +274,9 @@ DEFAULT_PRESET = "sudoku6x6"
 # Presets that fine-tune: they need `init_from=` (a model folder or Hub repo) on the command line.
 FINE_TUNING_PRESETS = ("arc1-tta", "arc2-tta")
 
-# Small presets: generated locally (no downloads), sized for a 2-core CPU, bf16 where the hardware has it. Learned absolute
-# positions: without a puzzle prefix a RoPE-only model sees relative offsets only and cannot tell
-# which row/column/box a cell is in (the paper's runs get that anchor from the 16 prefix slots).
+# Small presets: generated locally (no downloads), sized for a 2-core CPU, bf16 where the hardware has it.
+# Learned absolute positions: without a puzzle prefix a RoPE-only model sees relative offsets only and cannot
+# tell which row/column/box a cell is in (the paper's runs get that anchor from the 16 prefix slots).
 _SMALL_MODEL = dict(
     hidden_size=64,
     num_attention_heads=4,
