@@ -81,6 +81,11 @@ class Scale:
     ema_rate: float
     test_time_steps: int  # supervision steps of the accuracy-vs-inference-steps curve (> N_sup)
     eval_max_examples: int | None = None  # test examples evaluated *during* training (final eval: all)
+    lr_min_ratio: float = 1.0  # cosine decay of the lr to this fraction of it (1.0: constant)
+    forward_dtype: str = "float32"  # "auto": bfloat16 where the hardware computes it natively (the official dtype)
+    # bf16 attention on a CPU is faster through the eager implementation than through PyTorch's SDPA
+    # (docs/recipes.md#bfloat16-on-the-cpu); the two compute the same attention
+    attn_implementation: str = "sdpa"
 
 
 SCALES: dict[str, Scale] = {
@@ -94,12 +99,14 @@ SCALES: dict[str, Scale] = {
     ),
     "cpu": Scale(
         description="6x6 sudoku (generated, unique solutions, 15 symmetry augmentations per train puzzle), "
-        "width 64; about an hour for 8 models x 3 seeds on 2 cores",
+        "width 64, bfloat16 where the CPU computes it natively (the small presets' dtype; float32 elsewhere); "
+        "about an hour for 8 models x 3 seeds on 2 cores",
         recipe="sudoku6x6-gen",
         dataset_options=dict(num_train=512, num_test=256, num_aug=15),
         hidden_size=64, num_attention_heads=4, num_recursions=2, num_latent_updates=4, max_supervision_steps=8,
-        global_batch_size=64, epochs=80, evaluations=5, lr=1e-3, lr_warmup_steps=50, weight_decay=0.1,
+        global_batch_size=64, epochs=160, evaluations=5, lr=1e-3, lr_warmup_steps=50, weight_decay=0.1,
         ema_rate=0.99, test_time_steps=16, eval_max_examples=128,
+        lr_min_ratio=0.1, forward_dtype="auto", attn_implementation="eager",
     ),
 }
 
@@ -135,7 +142,8 @@ def model_settings(name: str, scale: Scale) -> tuple[str, dict[str, Any], dict[s
     """``(model_type, model kwargs, TrainingConfig deltas)`` of one model of the study."""
     common = dict(hidden_size=scale.hidden_size, num_attention_heads=scale.num_attention_heads, expansion=4,
                   max_supervision_steps=scale.max_supervision_steps, halt_exploration_prob=0.1,
-                  puzzle_embedding_dim=0, forward_dtype="float32")
+                  puzzle_embedding_dim=0, forward_dtype=scale.forward_dtype,
+                  attn_implementation=scale.attn_implementation)
     trm = dict(common, num_layers=2, num_recursions=scale.num_recursions, num_latent_updates=scale.num_latent_updates,
                puzzle_prefix_len=0, act_continue=False)
     mlp = dict(trm, token_mixer="mlp", position_encoding="none")
@@ -169,7 +177,7 @@ def training_config(name: str, scale: Scale, seed: int, dataset_dir: Path, outpu
         dataset=str(dataset_dir), model_type=model_type, model=model, seed=seed,
         global_batch_size=scale.global_batch_size, epochs=scale.epochs,
         eval_interval=scale.epochs // scale.evaluations, eval_at_start=True, eval_max_examples=scale.eval_max_examples,
-        lr=scale.lr, lr_warmup_steps=scale.lr_warmup_steps, lr_min_ratio=1.0, weight_decay=scale.weight_decay,
+        lr=scale.lr, lr_warmup_steps=scale.lr_warmup_steps, lr_min_ratio=scale.lr_min_ratio, weight_decay=scale.weight_decay,
         ema=True, ema_rate=scale.ema_rate, log_interval=10, log_with="none", keep_checkpoints=1,
         output_dir=str(output_dir), solve_sample=False,
         halt_calibration_puzzles=0,  # the study compares fixed halting, trained on every puzzle of its split
@@ -330,7 +338,8 @@ def markdown_table(summary: dict[str, dict], claims: list[dict], scale_name: str
         "",
         f"{scale.description}. Task `{scale.recipe}` {scale.dataset_options}; every model: "
         f"{next(iter(summary.values()))['optimizer_steps']} optimizer steps of batch {scale.global_batch_size}, "
-        f"lr {scale.lr}, EMA {scale.ema_rate} (every model but trm-no-ema, HRM included, although the HRM repo "
+        f"lr {scale.lr}{' with cosine decay to ' + str(scale.lr_min_ratio) + 'x' if scale.lr_min_ratio < 1 else ''}, "
+        f"EMA {scale.ema_rate} (every model but trm-no-ema, HRM included, although the HRM repo "
         f"trains without), {seeds} seed(s). "
         f"Accuracy in %, mean ± standard deviation over seeds, on the whole test split after all trained "
         f"supervision steps (the paper's metric); adaptive = stopping each puzzle when its halting head says so.",
@@ -531,7 +540,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="trained models and the dataset (default: ~/.cache/trm-hf/ablation/SCALE)")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="override the scale's training length (passes over the train puzzles; cpu: 80 = 640 steps)")
+                        help="override the scale's training length (passes over the train puzzles; cpu: 160 = 1280 steps)")
     parser.add_argument("--lr", type=float, default=None, help="override the scale's learning rate")
     parser.add_argument("--jobs", type=int, default=2, help="trainings in parallel (worker processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per training")
