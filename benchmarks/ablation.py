@@ -19,7 +19,7 @@ then evaluated on the test split:
 * ``trm-single-z`` TRM-MLP with one latent feature instead of y and z (``single_latent=True``)
 
     python benchmarks/ablation.py --scale tiny --seeds 1                 # CI smoke run, ~30 s
-    python benchmarks/ablation.py --scale cpu --seeds 3 --jobs 2         # the study, about an hour on 2 cores;
+    python benchmarks/ablation.py --scale cpu --seeds 3 --jobs 2         # the study, about 35 minutes on 2 cores;
                                                                          # and docs/reproduction.md's table
     python benchmarks/ablation.py --scale paper --paper-dataset DATA --dry-run   # the paper's GPU launch lines
 
@@ -100,7 +100,7 @@ SCALES: dict[str, Scale] = {
     "cpu": Scale(
         description="6x6 sudoku (generated, unique solutions, 15 symmetry augmentations per train puzzle), "
         "width 64, bfloat16 where the CPU computes it natively (the small presets' dtype; float32 elsewhere); "
-        "about an hour for 8 models x 3 seeds on 2 cores",
+        "about 35 minutes for 8 models x 3 seeds on 2 cores",
         recipe="sudoku6x6-gen",
         dataset_options=dict(num_train=512, num_test=256, num_aug=15),
         hidden_size=64, num_attention_heads=4, num_recursions=2, num_latent_updates=4, max_supervision_steps=8,

@@ -297,10 +297,11 @@ _SMALL_OPTIM = dict(global_batch_size=64, lr=1e-3, lr_warmup_steps=100, weight_d
                     eval_at_start=True, log_interval=25)
 
 # The README's `trm train` (docs/recipes.md says what was tried and measured): 6x6 Sudoku, 1000 generated
-# puzzles x 16 symmetries, 256 held-out puzzles, 3000 steps (8 minutes on two idle cores). The MLP token
-# mixer, as in the paper's best Sudoku model: in the package's ablation it beat attention by ~30 points of
-# exact accuracy at equal steps. A cosine decay to 0.1x and a 2x higher peak lr than the ablation's; 1500
-# steps gave 98% for one seed but 77% for another, 3000 steps >= 99% for every seed tried.
+# puzzles x 16 symmetries, 256 held-out puzzles, 3000 steps (2.5 minutes on two idle cores in bf16). The
+# MLP token mixer, as in the paper's best Sudoku model: in the package's ablation it beat attention by 30
+# points of exact accuracy at equal steps (67 in the longer bf16 re-run). A cosine decay to 0.1x and a 2x
+# higher peak lr than the ablation's; 1500 steps gave 98% for one seed but 77% for another, 3000 steps >=
+# 99% for every seed tried.
 _SUDOKU_MLP_MODEL = {**_SMALL_MODEL, "expansion": 4, "num_latent_updates": 2, "max_supervision_steps": 8,
                      "token_mixer": "mlp", "position_encoding": "none"}
 PRESETS["sudoku6x6"] = TrainingConfig(
