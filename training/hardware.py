@@ -9,10 +9,18 @@ programs hold some of the cores, a thread that is descheduled stalls all the oth
 takes 10-40x longer (measured: benchmarks/threads_under_load.py). A run therefore uses only the
 cores that are free when it starts, unless ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` said
 otherwise.
+
+Memory: glibc hands a freed buffer of a few MB back to the OS, and the next step faults it back in page by
+page. Its thresholds adapt only after a large enough free, which a backward pass happens to do, so a process
+that only runs bf16 inference kept paying: a fresh process ran `solve` steps of the 9x9 model 2.5x slower
+(131 against 53 ms a step, batch 64, 2 idle threads) until it ran one backward pass. `keep_freed_memory`
+fixes the thresholds at the values glibc would adapt to (the `trm` commands call it first).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 
 import torch
@@ -61,3 +69,17 @@ def choose_num_threads() -> tuple[int, str]:
         torch.set_num_threads(threads)
         return threads, f"{threads} free of {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f})"
     return torch.get_num_threads(), "all cores free"
+
+
+def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 << 20) -> bool:
+    """Serve allocations below ``mmap_threshold`` bytes from the heap and keep up to ``trim_threshold`` bytes of
+    freed heap instead of returning it to the OS (glibc's ``mallopt``; the same as the environment variables
+    ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``). Returns False where the C library has no
+    ``mallopt`` (not glibc), and changes nothing there."""
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+    library = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(library), "mallopt", None) if library else None
+    if mallopt is None:
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim_threshold))
+
