@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.hardware import keep_freed_memory
 
     quiet_library_bars()  # a log gets our progress lines only
-    keep_freed_memory()  # bf16 inference steps 2-3.5x faster on glibc (training/hardware.py)
+    keep_freed_memory()  # bf16 inference steps up to 2.4x faster on glibc (training/hardware.py)
     try:
         result = func(rest)
     except KeyboardInterrupt:

@@ -12,9 +12,9 @@ otherwise.
 
 Memory: glibc hands a freed buffer of a few MB back to the OS, and the next step faults it back in page by
 page. Its thresholds adapt only after a large enough free, which a backward pass happens to do, so a process
-that only runs bf16 inference kept paying: a fresh process ran `solve` steps of the 9x9 model 2-3.5x slower
-(75-141 against 38 ms a step, batch 64, 2 idle threads; docs/benchmarks.md). `keep_freed_memory` sets the
-thresholds high enough for such buffers (the `trm` commands call it first).
+that only runs bf16 inference kept paying: a fresh process ran `solve` steps of the 9x9 model 2.4x slower
+(92 against 38 ms a step, batch 64, 2 idle threads; benchmarks/freed_memory.py). `keep_freed_memory` sets
+the thresholds high enough for such buffers (the `trm` commands call it first).
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ def test_every_generated_block_marker_is_written_by_a_script_that_names_it():
                                        page.read_text()):
             found[name] = (page, writer)
             assert f"<!-- {name}: end -->" in page.read_text()
-    assert set(found) == {"shipped-models", "test-time-compute", "ablation-results", "finetune-results", "profile-bf16"}
+    assert set(found) == {"shipped-models", "test-time-compute", "ablation-results", "finetune-results", "profile-bf16",
+                          "freed-memory"}
     for name, (page, writer) in found.items():
         script = (harness.REPO_ROOT / writer).read_text()
         assert f'"{name}"' in script, (name, writer)
