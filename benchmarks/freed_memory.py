@@ -93,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def markdown_table(results: dict) -> str:
-    lines = ["| model (batch) | dtype | ms per `solve` step, glibc default | with `keep_freed_memory()` | speed-up "
-             "| page faults per step, default | with it |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    header = ("| model (batch) | dtype | ms per `solve` step, glibc default | with `keep_freed_memory()` | speed-up "
+              "| page faults per step, default | with it |")
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|"]
     rows = {(row["model"], row["dtype"], row["keep_freed_memory"]): row for row in results["rows"]}
     for (model, dtype, keep), default in rows.items():
         if keep:

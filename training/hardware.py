@@ -1,4 +1,4 @@
-"""What the machine offers a run: the fast forward dtype and how many threads to use.
+"""What the machine offers a run: the fast forward dtype, how many threads to use, and memory kept for reuse.
 
 bfloat16 is the official models' forward dtype; where the hardware computes it natively (CUDA GPUs
 with bf16, CPUs with AVX512-BF16 or AMX) it is also the fastest one, 2-3x float32 on a CPU's matmuls

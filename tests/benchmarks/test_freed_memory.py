@@ -19,7 +19,7 @@ def test_the_docs_block_is_the_committed_measurement():
 
 
 def test_a_fresh_process_that_keeps_freed_memory_takes_far_fewer_page_faults_a_step():
-    options = dict(preset="sudoku9x9", batch=64, dtype="bfloat16", threads=1, steps=2, trials=2)
+    options = {"preset": "sudoku9x9", "batch": 64, "dtype": "bfloat16", "threads": 1, "steps": 2, "trials": 2}
     kept = freed_memory.fresh_process(keep=True, **options)
     if not kept["kept"]:
         pytest.skip("the C library has no mallopt (not glibc)")
