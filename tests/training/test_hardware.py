@@ -1,6 +1,8 @@
-"""`training.hardware`: the forward dtype a run picks and the threads it uses."""
+"""`training.hardware`: the forward dtype a run picks, the threads it uses and the memory it keeps for reuse."""
 
 from __future__ import annotations
+
+import platform
 
 import pytest
 import torch
@@ -39,3 +41,19 @@ def test_threads_follow_the_free_cores_unless_omp_num_threads_is_set(monkeypatch
         assert hardware.choose_num_threads() == (3, "OMP_NUM_THREADS")
     finally:
         torch.set_num_threads(previous)
+
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_keep_freed_memory_finds_glibcs_mallopt_and_sets_both_thresholds():
+    assert hardware.keep_freed_memory() is True
+
+
+def test_every_trm_command_keeps_freed_memory_before_it_runs(monkeypatch, capsys):
+    from training import cli
+
+    calls = []
+    monkeypatch.setattr(hardware, "keep_freed_memory", lambda: calls.append("kept"))
+    with pytest.raises(SystemExit):
+        cli.main(["eval", "--help"])
+    assert calls == ["kept"] and "usage: trm eval" in capsys.readouterr().out
