@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import json
 import multiprocessing
 import os
 import resource
@@ -23,27 +22,21 @@ from pathlib import Path
 
 import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
 import torch
+from profile_bf16 import MODELS, build  # the same models, built the same way, as the bf16 profile
 
-from modeling_trm import TRMConfig, TRMForPuzzleSolving
-from training.config import PRESETS
 from training.hardware import keep_freed_memory
 
 OUTPUT = harness.RESULTS_ROOT / "freed_memory.json"
 DOC_BLOCK = harness.GeneratedBlock(harness.REPO_ROOT / "docs" / "benchmarks.md", "freed-memory",
                                    "benchmarks/freed_memory.py")
-# (preset whose model is solved, batch size): the 9x9 preset's model at its training batch, the paper's TRM-MLP
-# at the batch the side-by-side benchmark uses
-MODELS = {"sudoku9x9": ("sudoku9x9", 64), "TRM-MLP (paper size)": ("sudoku-mlp", 16)}
 
 
 def measure(preset: str, batch: int, dtype: str, keep: bool, threads: int, steps: int, trials: int) -> dict:
     """One fresh process's numbers (run through `fresh_process`)."""
     torch.set_num_threads(threads)
     kept = keep_freed_memory() if keep else False
-    torch.manual_seed(0)
-    config = TRMConfig(vocab_size=11, seq_len=81, num_puzzle_identifiers=2,
-                       **{**PRESETS[preset].model, "forward_dtype": dtype})
-    model = TRMForPuzzleSolving(config).eval()
+    model = build(preset, dtype).eval()
+    config = model.config
     inputs = torch.randint(1, config.vocab_size, (batch, config.seq_len), generator=torch.Generator().manual_seed(0))
     puzzle_ids = torch.ones(batch, dtype=torch.long)
     model.solve(inputs, puzzle_ids, max_steps=1)  # warm-up
@@ -84,11 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label} {dtype} keep={keep}: {row['ms_per_step']:.1f} ms, "
                       f"{row['page_faults_per_step']:.0f} page faults a step", flush=True)
     results["machine"]["load_average_after"] = os.getloadavg()[0]
-    args.output.write_text(json.dumps(results, indent=1) + "\n")
-    table = markdown_table(results)
-    print(table)
-    if args.output == OUTPUT:
-        DOC_BLOCK.write(table)
+    harness.write_results(results, args.output, markdown_table(results), DOC_BLOCK, committed=OUTPUT)
     return 0
 
 

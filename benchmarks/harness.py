@@ -11,6 +11,7 @@ packages import from a checkout without an install. (The tests load the scripts 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -152,6 +153,15 @@ class GeneratedBlock:
         if demote_headings:
             lines = ["#" + line if line.startswith("#") else line for line in lines]
         return relink("\n".join(lines[2:]).strip() + "\n", self.path.parent)
+
+
+def write_results(results: dict, output: Path, table: str, block: GeneratedBlock, committed: Path) -> None:
+    """Write ``results`` as JSON to ``output`` and print ``table``; a run that writes the committed results file
+    (``output == committed``) also rewrites the page's generated ``block`` with the table."""
+    output.write_text(json.dumps(results, indent=1) + "\n")
+    print(table)
+    if output == committed:
+        block.write(table)
 
 
 _LINK = re.compile(r"(\]\()(?!https?:|#|/)([^)\s]+)(\))")

@@ -15,7 +15,6 @@ multiplies run in bf16.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -116,11 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["rows"].append(row)
                 print(f"{label} {dtype} {phase}: {row['ms_per_step']:.1f} ms", flush=True)
     results["machine"]["load_average_after"] = os.getloadavg()[0]
-    args.output.write_text(json.dumps(results, indent=1) + "\n")
-    table = markdown_table(results)
-    print(table)
-    if args.output == OUTPUT:
-        DOC_BLOCK.write(table)
+    harness.write_results(results, args.output, markdown_table(results), DOC_BLOCK, committed=OUTPUT)
     return 0
 
 
