@@ -505,7 +505,7 @@ def parse_args(argv: list[str] | None = None) -> TrainingConfig:
         prog="trm train",
         description="Train a TRM/HRM with deep supervision (one optimizer step per supervision step), "
         "AdamATan2, sign-SGD puzzle embeddings and EMA. Without --preset: a small Sudoku generated "
-        "locally, trained on CPU in about ten minutes.",
+        "locally, trained on CPU in a few minutes (2.5 on two cores in bfloat16).",
         epilog="Any TrainingConfig field can be overridden as key=value, e.g. lr=3e-4 model.hidden_size=128. "
         f"Presets: {', '.join(PRESETS)}.",
     )
