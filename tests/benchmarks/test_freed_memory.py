@@ -16,4 +16,3 @@ def test_the_docs_block_is_the_committed_measurement():
     assert freed_memory.DOC_BLOCK.read() == freed_memory.markdown_table(results).strip()
     assert {(row["model"], row["dtype"], row["keep_freed_memory"]) for row in results["rows"]} == {
         (model, dtype, keep) for model in freed_memory.MODELS for dtype in ("float32", "bfloat16") for keep in (False, True)}
-

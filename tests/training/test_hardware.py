@@ -43,7 +43,6 @@ def test_threads_follow_the_free_cores_unless_omp_num_threads_is_set(monkeypatch
         torch.set_num_threads(previous)
 
 
-
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_keep_freed_memory_finds_glibcs_mallopt_and_sets_both_thresholds():
     assert hardware.keep_freed_memory() is True
