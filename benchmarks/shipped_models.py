@@ -7,8 +7,8 @@ nothing is downloaded) and solved three ways: fixed halting at the trained numbe
 paper's evaluation), fixed at twice that (test-time compute), and adaptive halting at the confidence that
 ``trm train`` chose on its calibration puzzles (``solve_config.json``). Test-time compute: fixed halting at four
 times the trained steps, and adaptive halting at the same saved confidence with a budget of four times the
-trained steps (nothing is chosen on the test puzzles). Sudoku models are also scored per band of
-`benchmarks/sudoku_difficulty.py` (the guesses the package's solver needs; 0 = singles only), at the trained
+trained steps (nothing is chosen on the test puzzles). Sudoku models are also scored per difficulty band
+(`trm eval --by-difficulty`: the guesses the package's solver needs; 0 = singles only), at the trained
 steps and at four times as many.
 
     python benchmarks/shipped_models.py            # writes results.json/.md and the README's shipped-models block
@@ -35,8 +35,6 @@ SOLVED_BY_THE_RULES = {"sudoku": "sudoku_valid_rate", "maze": "maze_shortest_pat
 
 
 def measure(model, test, metadata) -> dict:
-    from sudoku_difficulty import measure as by_difficulty
-
     from training.evaluation import evaluate
 
     trained = model.config.max_supervision_steps
@@ -48,15 +46,18 @@ def measure(model, test, metadata) -> dict:
     entry = {"task": metadata.task, "num_puzzles": len(test), "trained_steps": trained,
              "halt_confidence": model.solve_config.halt_confidence,
              "parameters": model.num_parameters(), "forward_dtype": model.config.forward_dtype}
+    by_difficulty = {}
     for name, options in runs.items():
-        scores = evaluate(model, test, metadata, progress=False, **options)
+        bands = metadata.task == "sudoku" and name in ("fixed", "fixed_4x")
+        scores = evaluate(model, test, metadata, progress=False, by_difficulty=bands, **options)
         entry[name] = {key: scores[key] for key in ("exact_accuracy", "cell_accuracy", "mean_steps")}
         entry[name]["solved"] = scores[SOLVED_BY_THE_RULES[metadata.task]]
-    if metadata.task == "sudoku":
-        bands = by_difficulty(model, test, metadata, [trained, 4 * trained])
-        entry["bands"] = [{"band": row["band"], "num_puzzles": row["num_puzzles"],
-                           "exact_accuracy": row[f"exact_accuracy@{trained}"],
-                           "exact_accuracy_4x": row[f"exact_accuracy@{4 * trained}"]} for row in bands["bands"]]
+        if bands:
+            by_difficulty[name] = scores["exact_accuracy_by_difficulty"]
+    if by_difficulty:
+        entry["bands"] = [{"band": band["band"], "num_puzzles": band["num_puzzles"],
+                           "exact_accuracy": band["exact_accuracy"], "exact_accuracy_4x": band_4x["exact_accuracy"]}
+                          for band, band_4x in zip(by_difficulty["fixed"], by_difficulty["fixed_4x"])]
     return entry
 
 

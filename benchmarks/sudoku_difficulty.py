@@ -2,8 +2,9 @@
 
 The difficulty of a puzzle is `hub_datasets.sudoku.SudokuSolver.rating`: the guesses a DPLL solver with
 naked singles needs (the Sudoku-Extreme definition; 0 = solvable by singles alone, what a newspaper calls
-easy). The held-out split of the model's own recipe is rebuilt from its ``training_config.yaml`` (as
-`benchmarks/inference_steps.py` does), every puzzle is rated and solved with fixed halting at the
+easy), in the bands of `hub_datasets.sudoku.DIFFICULTY_BANDS`, as `trm eval --by-difficulty` and the model
+card report them. The held-out split of the model's own recipe is rebuilt from its ``training_config.yaml``
+(as `benchmarks/inference_steps.py` does), every puzzle is rated and solved with fixed halting at the
 trained number of supervision steps (and at ``--max-steps`` if given), and the exact accuracy is reported
 per band — which puzzles `trm solve` handles.
 
@@ -24,47 +25,29 @@ import harness  # the repository root on sys.path; shared helpers (benchmarks/ha
 import numpy as np
 
 RESULTS_DIR = harness.RESULTS_ROOT / "sudoku_difficulty"
-BANDS = ((0, 0), (1, 2), (3, 9), (10, None))  # solver guesses, inclusive
-
-
-def band_name(low: int, high: int | None) -> str:
-    return f"{low} guesses" if low == high else (f"{low}-{high} guesses" if high is not None else f">= {low} guesses")
-
-
-def band_of(rating: int) -> str:
-    for low, high in BANDS:
-        if rating >= low and (high is None or rating <= high):
-            return band_name(low, high)
-    raise ValueError(f"rating {rating} is in no band")
 
 
 def rate_puzzles(test, metadata) -> np.ndarray:
     """The solver rating of every puzzle of the split (decoded from its input tokens)."""
     from hub_datasets.builders import decode_tokens
-    from hub_datasets.sudoku import SudokuSolver
+    from hub_datasets.sudoku import rate_sudokus
 
-    solver = SudokuSolver(metadata.grid_shape[0])
-    return np.array([solver.rating(np.asarray(decode_tokens(row, metadata), np.uint8)) for row in test["inputs"]])
+    return rate_sudokus(np.stack([decode_tokens(row, metadata) for row in test["inputs"]]))
 
 
 def measure(model, test, metadata, max_steps: list[int]) -> dict:
+    """The package's evaluation by difficulty (`evaluate(..., by_difficulty=True)`) at each step count."""
     from training.evaluation import evaluate
 
-    ratings = rate_puzzles(test, metadata)
-    names = np.array([band_of(int(r)) for r in ratings])
-    rows = []
-    for low, high in BANDS:
-        name = band_name(low, high)
-        index = np.flatnonzero(names == name)
-        row = {"band": name, "num_puzzles": int(len(index))}
-        for steps in max_steps:
-            row[f"exact_accuracy@{steps}"] = (None if len(index) == 0 else evaluate(
-                model, test.select(index), metadata, max_steps=steps, progress=False)["exact_accuracy"])
-        rows.append(row)
-    overall = {f"exact_accuracy@{steps}": evaluate(model, test, metadata, max_steps=steps, progress=False)["exact_accuracy"]
-               for steps in max_steps}
-    return {"num_puzzles": len(test), "max_steps": max_steps, "rating_histogram": np.bincount(ratings).tolist(),
-            "bands": rows, "overall": overall}
+    runs = {steps: evaluate(model, test, metadata, max_steps=steps, by_difficulty=True, progress=False)
+            for steps in max_steps}
+    bands = [{"band": band["band"], "num_puzzles": band["num_puzzles"],
+              **{f"exact_accuracy@{steps}": runs[steps]["exact_accuracy_by_difficulty"][i]["exact_accuracy"]
+                 for steps in max_steps}}
+             for i, band in enumerate(runs[max_steps[0]]["exact_accuracy_by_difficulty"])]
+    return {"num_puzzles": len(test), "max_steps": max_steps,
+            "rating_histogram": np.bincount(rate_puzzles(test, metadata)).tolist(), "bands": bands,
+            "overall": {f"exact_accuracy@{steps}": runs[steps]["exact_accuracy"] for steps in max_steps}}
 
 
 def results_table(results: dict) -> str:

@@ -256,6 +256,28 @@ class SudokuSolver:
         return self.solve(puzzle, limit=2)[0] == 1
 
 
+# Difficulty bands of the rating (solver guesses, bounds inclusive). 0 = naked and hidden singles suffice,
+# what a newspaper calls easy; Sudoku-Extreme's hard end needs tens to thousands.
+DIFFICULTY_BANDS = ((0, 0), (1, 2), (3, 9), (10, None))
+
+
+def difficulty_band(guesses: int) -> str:
+    """The name of the `DIFFICULTY_BANDS` band a rating falls in: "0 guesses", "1-2 guesses", ">= 10 guesses"."""
+    for low, high in DIFFICULTY_BANDS:
+        if high is None and low <= guesses:
+            return f">= {low} guesses"
+        if low <= guesses <= high:
+            return f"{low} guesses" if low == high else f"{low}-{high} guesses"
+    raise ValueError(f"a rating is a number of guesses (>= 0), got {guesses}")
+
+
+def rate_sudokus(questions: np.ndarray) -> np.ndarray:
+    """The rating (`SudokuSolver.rating`) of each puzzle of a batch ``[N, n, n]`` (0 = blank); about 0.7 ms a
+    hard 9x9 puzzle on one core."""
+    solver = SudokuSolver(questions.shape[-1])
+    return np.array([solver.rating(puzzle) for puzzle in questions], np.int64)
+
+
 @numba.njit(cache=True)
 def _minimise(puzzle, order, units, cell_units, size):
     """Remove clues in ``order`` while the solution stays unique: a minimal puzzle."""

@@ -83,7 +83,7 @@ def render_model_card(
     is_hrm = config.model_type == "hrm"
     kind = "HRM" if is_hrm else "TRM"
 
-    eval_entries, rows, notes, hub_datasets = [], [], [], []
+    eval_entries, rows, notes, hub_datasets, difficulty_rows = [], [], [], [], []
     for result in results:
         hub_id = _dataset_hub_id(result, metadata)
         if hub_id is not None and hub_id not in hub_datasets:
@@ -114,8 +114,11 @@ def render_model_card(
             )
             rows.append({"dataset": dataset_name, "split": result.get("split", "?"), "halting": result.get("halting", "?"),
                          "max_steps": result.get("max_steps", "?"), "metric": title, "value": _format(key, value)})
+        if result.get("exact_accuracy_by_difficulty"):
+            difficulty_rows.append(_difficulty_row(dataset_name, result))
         if result.get("num_puzzles") is not None:
-            notes.append(f"{dataset_name} `{result.get('split', '?')}`: {result['num_puzzles']:,} evaluated rows"
+            how = f", {result['halting']} halting, {result.get('max_steps', '?')} steps" if result.get("halting") else ""
+            notes.append(f"{dataset_name} `{result.get('split', '?')}`{how}: {result['num_puzzles']:,} evaluated rows"
                          + (f", {result['num_tasks']:,} tasks" if result.get("num_tasks") else "")
                          + (f" (first {result['limit']:,} only)" if result.get("limit") else "")
                          + (f", {result['date']}" if result.get("date") else "") + ".")
@@ -141,7 +144,9 @@ def render_model_card(
         repo_id=repo_id,
         summary=_summary(kind, task, config, model) + _conversion_note(_read_json(model_dir / "conversion.json")),
         results_rows=rows,
-        results_notes=list(dict.fromkeys(notes)),  # one note per dataset, however many evaluations
+        results_notes=list(dict.fromkeys(notes)),  # the same note once, however many evaluations repeat it
+        difficulty_bands=[band["band"] for band in difficulty_rows[0]["bands"]] if difficulty_rows else None,
+        difficulty_rows=difficulty_rows,
         dataset_ref=", ".join(sorted({r["dataset"] for r in rows})) or "its test split",
         plot_file=PLOT_FILENAME if (model_dir / PLOT_FILENAME).is_file() else None,
         trained_steps=config.max_supervision_steps,
@@ -391,6 +396,15 @@ def _dataset_title(result: dict, metadata: dict | None, task: str) -> str:
 
 def _format(key: str, value) -> str:
     return f"{value:.2f}" if key == "mean_steps" else f"{100 * value:.2f}%"
+
+
+def _difficulty_row(dataset_name: str, result: dict) -> dict:
+    """One evaluation's exact accuracy per Sudoku difficulty band (`evaluate(..., by_difficulty=True)`)."""
+    bands = result["exact_accuracy_by_difficulty"]
+    cells = ["–" if band["exact_accuracy"] is None else f"{100 * band['exact_accuracy']:.1f}% of {band['num_puzzles']:,}"
+             for band in bands]
+    return {"dataset": dataset_name, "split": result.get("split", "?"), "halting": result.get("halting", "?"),
+            "max_steps": result.get("max_steps", "?"), "bands": bands, "cells": cells}
 
 
 def _example_code(task: str, grid_size: int | None = None) -> str:

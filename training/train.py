@@ -375,7 +375,7 @@ class Trainer:
         solver = type(model).from_pretrained(stage).to(accelerator.device) if accelerator.is_fsdp2 else model
         calibration = self._calibrate_halting(solver)
         scores = evaluate(solver, self.dataset["test"], metadata, batch_size=config.eval_batch_size or 256,
-                          limit=config.eval_max_examples)
+                          limit=config.eval_max_examples, by_difficulty=metadata.task == "sudoku")
         adaptive, halting_report = self._save_halting(solver, calibration, scores, stage) if calibration else (None, None)
         provenance = dict(model=str(self.output_dir), model_type=model.config.model_type,
                           dataset=config.dataset or metadata.recipe, dataset_recipe=metadata.recipe, split="test",

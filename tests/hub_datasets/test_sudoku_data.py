@@ -5,7 +5,14 @@ import gzip
 import numpy as np
 import pytest
 
-from hub_datasets.sudoku import SudokuSolver, generate_sudoku, read_sudoku_csv, write_sudoku_csv
+from hub_datasets.sudoku import (
+    SudokuSolver,
+    difficulty_band,
+    generate_sudoku,
+    rate_sudokus,
+    read_sudoku_csv,
+    write_sudoku_csv,
+)
 
 HEADER = "source,question,answer,rating\n"
 QUESTION = ".1....2..92..4..5...5....4.1....8.....2.9.4..3..........9.561.....7...6...1.2.5.8"
@@ -94,6 +101,19 @@ def test_generator_is_seeded_unique_minimal_and_writes_the_csv_format(tmp_path):
     back = read_sudoku_csv(path)
     np.testing.assert_array_equal(back.questions, records.questions)
     np.testing.assert_array_equal(back.ratings, records.ratings)
+
+
+def test_every_rating_falls_in_exactly_one_difficulty_band():
+    assert [difficulty_band(r) for r in (0, 1, 2, 3, 9, 10, 500)] == [
+        "0 guesses", "1-2 guesses", "1-2 guesses", "3-9 guesses", "3-9 guesses", ">= 10 guesses", ">= 10 guesses"]
+    with pytest.raises(ValueError, match="got -1"):
+        difficulty_band(-1)
+
+
+def test_a_batch_is_rated_puzzle_by_puzzle():
+    records = generate_sudoku(12, size=9, seed=3)
+    np.testing.assert_array_equal(rate_sudokus(records.questions), records.ratings)
+    assert rate_sudokus(records.answers[:1]).tolist() == [0]  # a solved grid needs no guess
 
 
 def test_generator_difficulty_window_and_small_sizes():

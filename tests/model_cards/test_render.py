@@ -98,6 +98,24 @@ def test_hrm_sudoku_card_with_trainer_style_nested_metrics(tmp_path):
     assert ModelCard.load(tmp_path / "README.md").data.eval_results[0].metric_value == 0.5
 
 
+def test_sudoku_card_shows_exact_accuracy_by_difficulty_band(tmp_path):
+    torch.manual_seed(0)
+    TRMForPuzzleSolving(TRMConfig(vocab_size=11, seq_len=81, hidden_size=32, num_attention_heads=2, num_layers=1,
+                                  puzzle_embedding_dim=0)).save_pretrained(tmp_path)
+    bands = [{"band": "0 guesses", "num_puzzles": 105, "exact_accuracy": 104 / 105},
+             {"band": "1-2 guesses", "num_puzzles": 73, "exact_accuracy": 64 / 73},
+             {"band": ">= 10 guesses", "num_puzzles": 0, "exact_accuracy": None}]
+    fixed = {"task": "sudoku", "dataset": "sudoku-gen-small", "split": "test", "halting": "fixed", "max_steps": 8,
+             "exact_accuracy": 168 / 178, "num_puzzles": 178, "exact_accuracy_by_difficulty": bands}
+    adaptive = {**fixed, "halting": "adaptive", "exact_accuracy": 0.5}
+    del adaptive["exact_accuracy_by_difficulty"]
+    card = render_model_card(tmp_path, eval_results=[fixed, adaptive])
+    assert [r.metric_type for r in card.data.eval_results] == ["exact_accuracy", "exact_accuracy"]  # bands: text only
+    assert "| dataset | split | halting | steps | 0 guesses | 1-2 guesses | >= 10 guesses |" in card.text
+    assert "| sudoku-gen-small | `test` | fixed | 8 | 99.0% of 105 | 87.7% of 73 | – |" in card.text
+    assert "| `test` | adaptive | 8 | " not in card.text.split("Exact accuracy by difficulty")[1]
+
+
 def test_card_without_results_says_how_to_get_them(tmp_path):
     torch.manual_seed(0)
     TRMForPuzzleSolving(TRMConfig(vocab_size=11, seq_len=81, hidden_size=32, num_attention_heads=2, num_layers=1,

@@ -12,6 +12,7 @@ import torch
 from datasets import Dataset
 
 from hub_datasets import build_dataset, save_puzzle_dataset
+from hub_datasets.sudoku import DIFFICULTY_BANDS, SudokuSolver, difficulty_band
 from model_cards.render import render_model_card
 from modeling_trm import SolveConfig, SolveOutput, TRMConfig, TRMForPuzzleSolving
 from training.evaluation import calibrate_halt_confidence, evaluate, main
@@ -76,6 +77,33 @@ def test_sudoku_scores_by_hand(sudoku4):
     assert by_step["cell_accuracy"][1] == pytest.approx(results["cell_accuracy"])
     assert (results["halting"], results["max_steps"], results["trained_steps"]) == ("fixed", 2, 2)
     json.dumps(results)  # JSON-able
+
+
+def test_exact_accuracy_by_difficulty_counts_each_puzzle_once_in_its_solver_band():
+    """A replayed 9x9 split: every third answer wrong; each band's accuracy is counted by hand from the
+    solver's rating of the decoded puzzle."""
+    dd, metadata = build_dataset("sudoku-gen-small", num_train=1, num_test=40, num_aug=0)
+    test = dd["test"]
+    inputs, labels = np.array(test["inputs"], np.int64), np.array(test["labels"], np.int64)
+    answers = labels.copy()
+    answers[::3, 0] = 1  # blank token where a digit belongs: wrong
+    model = ReplayModel({(0, i.tobytes()): (a, 1.0) for i, a in zip(inputs, answers)})
+    solver = SudokuSolver(9)
+    bands = [difficulty_band(solver.rating((row.reshape(9, 9) - 1).clip(0).astype(np.uint8))) for row in inputs]
+    assert len(set(bands)) >= 3  # the split spans bands, so the split-up below is tested
+
+    results = evaluate(model, test, metadata, batch_size=16, by_difficulty=True, progress=False)
+
+    correct = np.arange(len(test)) % 3 != 0
+    by_band = {row["band"]: row for row in results["exact_accuracy_by_difficulty"]}
+    assert list(by_band) == [difficulty_band(low) for low, _ in DIFFICULTY_BANDS]
+    for name, row in by_band.items():
+        members = np.array([band == name for band in bands])
+        assert row["num_puzzles"] == members.sum()
+        assert row["exact_accuracy"] == (correct[members].mean() if members.any() else None)
+    assert "exact_accuracy_by_difficulty" not in evaluate(model, test, metadata, batch_size=16, progress=False)
+    with pytest.raises(ValueError, match="difficulty bands are the Sudoku solver's rating; this is a maze"):
+        evaluate(model, test, task="maze", by_difficulty=True, progress=False)
 
 
 def tiny_trm(vocab_size=6, seq_len=16, max_supervision_steps=2, **kwargs) -> TRMForPuzzleSolving:
@@ -224,6 +252,26 @@ def test_trm_eval_cli_writes_results_with_provenance_and_plot(sudoku4, tmp_path,
 
     assert main([str(model_dir), "--dataset", str(data_dir), "--split", "validation"]) == 2
     assert "no split 'validation'" in capsys.readouterr().err
+
+
+def test_trm_eval_by_difficulty_writes_the_bands_for_the_card_and_refuses_other_puzzles(sudoku4, tmp_path, capsys):
+    dd, metadata = sudoku4
+    data_dir = save_puzzle_dataset(dd, metadata, tmp_path / "data")
+    model_dir = tmp_path / "model"
+    tiny_trm().save_pretrained(model_dir)
+
+    assert main([str(model_dir), "--dataset", str(data_dir), "--by-difficulty"]) == 0
+    results = json.loads((model_dir / "eval_results.json").read_text())
+    bands = results["exact_accuracy_by_difficulty"]
+    assert sum(band["num_puzzles"] for band in bands) == results["num_puzzles"] == 6
+    assert f"0 guesses: exact {bands[0]['exact_accuracy']:.4f} of {bands[0]['num_puzzles']} puzzles" in (
+        capsys.readouterr().out)
+    assert "Exact accuracy by difficulty" in render_model_card(model_dir, save=False).text
+
+    mazes, maze_metadata = build_dataset("maze-gen-small", num_train=1, num_test=2)
+    maze_dir = save_puzzle_dataset(mazes, maze_metadata, tmp_path / "mazes")
+    assert main([str(model_dir), "--dataset", str(maze_dir), "--by-difficulty"]) == 2
+    assert f"--by-difficulty rates Sudokus; {maze_dir} is a maze dataset" in capsys.readouterr().err
 
 
 def test_eval_results_keep_one_result_per_dataset_split_and_settings(tmp_path):

@@ -20,6 +20,7 @@ def test_default_preset_is_the_documented_recipe():
 @pytest.mark.parametrize("name, seq_len, vocab_size", [("sudoku6x6", 36, 8), ("sudoku9x9", 81, 11), ("maze11x11", 121, 6)])
 def test_small_preset_builds_its_data_and_trains_at_tiny_scale(name, seq_len, vocab_size, tmp_path):
     from modeling_trm import TRMForPuzzleSolving
+    from training.evaluation import load_eval_results
     from training.train import train
 
     preset = PRESETS[name]
@@ -36,6 +37,12 @@ def test_small_preset_builds_its_data_and_trains_at_tiny_scale(name, seq_len, vo
     assert model.config.num_recursions == preset.model["num_recursions"]
     log = json.loads((tmp_path / name / "training_log.json").read_text())
     assert log["train"][-1]["step"] == 2 and log["eval"][-1]["num_puzzles"] == 8
+    # a Sudoku run's final (fixed-halting) evaluation is also split by difficulty, for its card
+    fixed = next(entry for entry in load_eval_results(tmp_path / name / "eval_results.json")
+                 if entry["halting"] == "fixed")
+    bands = fixed.get("exact_accuracy_by_difficulty")
+    assert (bands is not None) == name.startswith("sudoku")
+    assert bands is None or sum(band["num_puzzles"] for band in bands) == 8
 
 
 def test_small_presets_train_in_bf16_where_the_cpu_computes_it():

@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-steps", type=positive_int, help="supervision steps (default: the model's training value)")
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("--limit", type=positive_int, help="evaluate only the first N rows of the split")
+    parser.add_argument("--by-difficulty", action="store_true",
+                        help="Sudoku: also the exact accuracy per difficulty band (guesses the package's solver "
+                        "needs; 0 = singles only), shown in the model card")
     parser.add_argument("--plot", help="write the accuracy-vs-steps PNG here")
     parser.add_argument("--revision", help="model revision (Hub branch, tag or commit)")
     parser.add_argument("--dataset-revision", help="dataset revision (Hub branch, tag or commit)")
@@ -53,9 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     from hub_datasets import load_dataset_metadata, load_puzzle_dataset
     from training.loading import load_model_for_solving
 
+    dataset_metadata = load_dataset_metadata(args.dataset, revision=args.dataset_revision)
+    if args.by_difficulty and dataset_metadata.task != "sudoku":
+        print(f"trm eval: --by-difficulty rates Sudokus; {args.dataset} is a {dataset_metadata.task} dataset",
+              file=sys.stderr)
+        return 2
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_model_for_solving(args.model, args.revision).to(device)
-    dataset_metadata = load_dataset_metadata(args.dataset, revision=args.dataset_revision)
     check_dataset_matches_model(args.model, model.config, dataset_metadata, args.revision)
     splits = load_puzzle_dataset(args.dataset, revision=args.dataset_revision)
     if args.split not in splits:
@@ -71,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         max_steps=args.max_steps,
         halt_confidence=args.halt_confidence,
         limit=args.limit,
+        by_difficulty=args.by_difficulty,
     )
     output = Path(args.output) if args.output else (
         Path(args.model) / RESULTS_FILENAME if Path(args.model).is_dir() else Path(RESULTS_FILENAME)
@@ -92,5 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         plot_accuracy_vs_steps(results, args.plot)
     summary = {k: v for k, v in results.items() if k != "accuracy_by_step" and isinstance(v, (int, float))}
     print(json.dumps(summary, indent=2))
+    for band in results.get("exact_accuracy_by_difficulty", []):
+        accuracy = "–" if band["exact_accuracy"] is None else f"{band['exact_accuracy']:.4f}"
+        print(f"{band['band']}: exact {accuracy} of {band['num_puzzles']} puzzles")
     print(f"results written to {output}")
     return 0

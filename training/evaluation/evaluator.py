@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from hub_datasets.progress import progress_bar
+from hub_datasets.sudoku import DIFFICULTY_BANDS, difficulty_band, rate_sudokus
 from modeling_trm.processing_trm import DEFAULT_GRID_SIZE
 from training import metrics
 from training.metrics import ARCVoting, arc_variant_name
@@ -39,6 +40,7 @@ def evaluate(
     halt_confidence: float | None = None,
     limit: int | None = None,
     arc_voting: ARCVoting | None = None,
+    by_difficulty: bool = False,
     progress: bool = True,
 ) -> dict:
     """Solve every row of `dataset` (one split of a puzzle `DatasetDict`) and score the answers.
@@ -54,17 +56,22 @@ def evaluate(
         limit: evaluate only the first `limit` rows.
         arc_voting: an `ARCVoting` to keep across calls (aggregated voting over a training run); a fresh
             one per call by default. Its `begin_round()` is called here.
+        by_difficulty: Sudoku only: also the exact accuracy per difficulty band (`hub_datasets.sudoku.
+            DIFFICULTY_BANDS` of the package solver's rating, computed here: about 0.7 ms a hard 9x9 puzzle).
 
     Returns:
         A JSON-able dict: `exact_accuracy`, `cell_accuracy`, `halting_accuracy`, `mean_steps`,
         `num_puzzles`, task validity rates (`sudoku_valid_rate`; `maze_valid_path_rate`,
         `maze_shortest_path_rate`), ARC `pass@K` and `num_tasks`, `accuracy_by_step`
-        (`{"steps", "exact_accuracy", "cell_accuracy"}`), and the settings used.
+        (`{"steps", "exact_accuracy", "cell_accuracy"}`), with `by_difficulty` `exact_accuracy_by_difficulty`
+        (a list of `{"band", "num_puzzles", "exact_accuracy"}`, None for an empty band), and the settings used.
     """
     if metadata is not None:
         if task is not None and task != metadata.task:
             raise ValueError(f"task={task!r} but the dataset metadata says {metadata.task!r}")
         task = metadata.task
+    if by_difficulty and task != "sudoku":
+        raise ValueError(f"difficulty bands are the Sudoku solver's rating; this is a {task or 'unknown'} dataset")
     if limit is not None:
         dataset = dataset.select(range(min(limit, len(dataset))))
     if len(dataset) == 0:
@@ -85,6 +92,8 @@ def evaluate(
     sums: dict[str, float] = {}  # `metrics.score_sums` of every batch, added up
     validity: dict[str, list[np.ndarray]] = {}  # rule check -> per-batch arrays over supervised puzzles
     exact_by_step, cell_by_step = np.zeros(max_steps), np.zeros(max_steps)  # sums over supervised puzzles
+    band_names = [difficulty_band(low) for low, _ in DIFFICULTY_BANDS]
+    band_counts, band_exact = np.zeros(len(band_names), np.int64), np.zeros(len(band_names), np.int64)
     with progress_bar(total=len(dataset), unit="puzzle", desc="evaluate", disable=not progress) as bar:
         for batch in dataset.select_columns(columns).with_format("numpy").iter(batch_size=batch_size):
             labels = batch["labels"].astype(np.int64)
@@ -94,7 +103,7 @@ def evaluate(
             # The halting logit of the step whose answer is scored (the last one each puzzle ran).
             halt_logits = output.halt_logits.float().cpu().numpy()[steps - 1, np.arange(len(steps))]
             metrics.add_sums(sums, metrics.score_sums(predictions, labels, halt_logits, steps))
-            supervised = metrics.puzzle_correctness(predictions, labels)[2]
+            exact, _, supervised = metrics.puzzle_correctness(predictions, labels)
             for name, values in _validity(task, predictions, batch["inputs"], grid_shape).items():
                 validity.setdefault(name, []).append(values[supervised])
 
@@ -106,6 +115,12 @@ def evaluate(
                 exact_by_step[step] += step_exact[supervised].sum()
                 cell_by_step[step] += step_cell[supervised].sum()
 
+            if by_difficulty:
+                size = math.isqrt(labels.shape[1])
+                questions = (batch["inputs"].reshape(-1, size, size) - 1).clip(0).astype(np.uint8)  # blank token 1 -> 0
+                bands = np.array([band_names.index(difficulty_band(r)) for r in rate_sudokus(questions)], np.int64)
+                band_counts += np.bincount(bands[supervised], minlength=len(band_names))
+                band_exact += np.bincount(bands[supervised & exact], minlength=len(band_names))
             if vote:
                 names = [arc_variant_name(n, a) for n, a in zip(batch["puzzle_name"], batch["augmentation"])]
                 arc_voting.update(batch["inputs"], predictions, halt_logits, names, labels=labels)
@@ -120,6 +135,11 @@ def evaluate(
         results[name] = metrics.mean_over_puzzles(np.concatenate(validity[name]))
     if vote:
         results.update(arc_voting.result(), num_tasks=len(arc_voting.test_pairs))
+    if by_difficulty:
+        results["exact_accuracy_by_difficulty"] = [
+            {"band": name, "num_puzzles": int(n), "exact_accuracy": float(k / n) if n else None}
+            for name, n, k in zip(band_names, band_counts, band_exact)
+        ]
     results["accuracy_by_step"] = {
         "steps": list(range(1, max_steps + 1)),
         "exact_accuracy": (exact_by_step / count).tolist(),
