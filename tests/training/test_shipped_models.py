@@ -58,3 +58,15 @@ def test_a_shipped_model_solves_fresh_puzzles_by_the_rules(name):
     accuracy = json.loads(RESULTS.read_text())["models"][name]["fixed"]["solved"]
     expected = accuracy * COUNT
     assert solved.sum() >= expected - 2.5 * np.sqrt(COUNT * accuracy * (1 - accuracy)) - 1, (solved.sum(), expected)
+
+
+@pytest.mark.parametrize("name", ["sudoku6x6", "sudoku9x9", "maze11x11"])
+def test_a_shipped_model_card_is_rendered_from_its_folder_under_its_shipped_name(name):
+    from model_cards.render import render_model_card
+
+    folder = shipped_models()[name]
+    card = render_model_card(folder, save=False)
+    assert (folder / "README.md").read_text() == str(card)  # current: the card `trm card` writes
+    assert card.data.model_name == name and f"# {name}\n" in card.text
+    if name.startswith("sudoku"):  # what each difficulty band gets, at the trained steps
+        assert "Exact accuracy by difficulty" in card.text
