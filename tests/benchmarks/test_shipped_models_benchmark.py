@@ -35,3 +35,15 @@ def test_a_model_is_scored_by_the_rules_on_its_own_held_out_split(tiny_sudoku_mo
     # adaptive halting at the saved confidence: a larger budget only lets unsure puzzles run longer
     assert entry["adaptive"]["mean_steps"] <= entry["adaptive_4x"]["mean_steps"] <= 4 * model.config.max_supervision_steps
     assert sum(band["num_puzzles"] for band in entry["bands"]) == len(test)
+
+
+def test_the_readme_quotes_the_three_seeds_of_the_shipped_9x9_preset():
+    """The shipped 9×9 model is seed 0 of benchmarks/results/sudoku9x9_seeds; the README gives the other two."""
+    seeds = json.loads((harness.RESULTS_ROOT / "sudoku9x9_seeds" / "results.json").read_text())["models"]
+    shipped_9x9 = json.loads((shipped.RESULTS_DIR / "results.json").read_text())["models"]["sudoku9x9"]
+    assert {k: v for k, v in seeds["seed0"].items() if k != "model_dir"} == {
+        k: v for k, v in shipped_9x9.items() if k != "model_dir"}
+    readme = shipped.DOC_BLOCK.path.read_text()
+    at_8 = " and ".join(f"{100 * seeds[name]['fixed']['solved']:.1f}%" for name in ("seed1", "seed2"))
+    at_32 = " and ".join(f"{100 * seeds[name]['fixed_4x']['solved']:.1f}%" for name in ("seed1", "seed2"))
+    assert f"the other two solve {at_8} at 8 steps ({at_32}\nat 32)" in readme
