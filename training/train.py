@@ -390,6 +390,10 @@ class Trainer:
         render_model_card(self.output_dir)
         if halting_report:
             print(halting_report)
+        if scores.get("exact_accuracy_by_difficulty"):
+            print("Test exact accuracy by difficulty (guesses of the package's Sudoku solver), fixed halting: "
+                  + ", ".join(f"{band['band']} {100 * band['exact_accuracy']:.1f}% of {band['num_puzzles']}"
+                              for band in scores["exact_accuracy_by_difficulty"] if band["num_puzzles"]))
         if config.solve_sample:
             print_sample_solution(solver, self.dataset["test"], processor, accelerator.device, scores.get("exact_accuracy"))
         if config.push_to_hub:

@@ -18,7 +18,7 @@ def test_default_preset_is_the_documented_recipe():
 
 
 @pytest.mark.parametrize("name, seq_len, vocab_size", [("sudoku6x6", 36, 8), ("sudoku9x9", 81, 11), ("maze11x11", 121, 6)])
-def test_small_preset_builds_its_data_and_trains_at_tiny_scale(name, seq_len, vocab_size, tmp_path):
+def test_small_preset_builds_its_data_and_trains_at_tiny_scale(name, seq_len, vocab_size, tmp_path, capsys):
     from modeling_trm import TRMForPuzzleSolving
     from training.evaluation import load_eval_results
     from training.train import train
@@ -43,6 +43,11 @@ def test_small_preset_builds_its_data_and_trains_at_tiny_scale(name, seq_len, vo
     bands = fixed.get("exact_accuracy_by_difficulty")
     assert (bands is not None) == name.startswith("sudoku")
     assert bands is None or sum(band["num_puzzles"] for band in bands) == 8
+    summary = capsys.readouterr().out  # and the run's last lines say it
+    assert ("Test exact accuracy by difficulty" in summary) == name.startswith("sudoku")
+    for band in bands or []:
+        if band["num_puzzles"]:
+            assert f"{band['band']} {100 * band['exact_accuracy']:.1f}% of {band['num_puzzles']}" in summary
 
 
 def test_small_presets_train_in_bf16_where_the_cpu_computes_it():
