@@ -54,7 +54,9 @@ class TrainingConfig:
     ema: bool = True
     ema_rate: float = 0.999
     seed: int = 0
-    compile: bool = False
+    # torch.compile the training step: True (inductor, or eager where the CPU has no C++ compiler:
+    # training/hardware.py) or a backend name, as `SolveConfig.compile`.
+    compile: bool | str = False
     # --- evaluation, logging, checkpoints ---
     eval_interval: int = 10_000  # epochs between evaluations (official); also checkpoint interval
     eval_at_start: bool = False  # evaluate the untrained model (the "before" number)
@@ -136,9 +138,10 @@ def _did_you_mean(key: str, known) -> str:
 
 
 # field annotation -> accepted Python types (ints are accepted where floats are; bools are not numbers here)
-_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "dict[str, Any]": (dict,)}
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "dict[str, Any]": (dict,),
+          "bool | str": (bool, str)}
 _TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-               "dict[str, Any]": "a mapping"}
+               "dict[str, Any]": "a mapping", "bool | str": "true, false or a torch.compile backend name"}
 
 
 def _check_types(config: TrainingConfig) -> None:

@@ -1,8 +1,12 @@
-"""What the machine offers a run: the fast forward dtype, how many threads to use, and memory kept for reuse.
+"""What the machine offers a run: the fast forward dtype, whether torch.compile can build kernels, how many
+threads to use, and memory kept for reuse.
 
 bfloat16 is the official models' forward dtype; where the hardware computes it natively (CUDA GPUs
 with bf16, CPUs with AVX512-BF16 or AMX) it is also the fastest one, 2-3x float32 on a CPU's matmuls
 (docs/recipes.md), so a run whose config leaves ``model.forward_dtype`` at ``"auto"`` uses it there.
+
+torch.compile: its default backend (inductor) builds CPU kernels with a C++ compiler. Where there is none, a
+run that asked for it trains eagerly and says so, rather than failing at its first step.
 
 Threads: PyTorch's CPU kernels synchronise their OpenMP threads at every operation; when other
 programs hold some of the cores, a thread that is descheduled stalls all the others, and a step
@@ -48,6 +52,22 @@ def resolve_forward_dtype(requested: str, device: torch.device | str) -> tuple[s
         return requested, "set in the config"
     native, why = native_bf16(device)
     return ("bfloat16" if native else "float32"), f"auto: {why}"
+
+
+def resolve_compile(requested: bool | str, device: torch.device | str) -> tuple[bool | str, str]:
+    """``True`` -> ``"inductor"`` (torch.compile's default backend), or ``False`` on a CPU without a C++ compiler;
+    other values unchanged. Returns the backend (or False) and a phrase for the run summary."""
+    if requested is not True:
+        return requested, ("eager" if requested is False else requested)
+    if torch.device(device).type == "cpu":
+        from torch._inductor import cpp_builder  # inductor's own compiler search (CXX, then c++/g++/clang++)
+
+        try:
+            compiler = cpp_builder.get_cpp_compiler()
+        except Exception:  # noqa: BLE001  (InvalidCxxCompiler, or a platform check)
+            return False, "eager: no C++ compiler for torch.compile's CPU kernels"
+        return "inductor", f"inductor, C++ compiler {compiler}"
+    return "inductor", "inductor"
 
 
 def free_cores() -> int:

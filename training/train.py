@@ -46,7 +46,7 @@ from training.config import (
     parse_overrides,
 )
 from training.data import PuzzleIndex, TrainBatchSampler, collate, load_training_data, split_off_calibration
-from training.hardware import choose_num_threads, resolve_forward_dtype
+from training.hardware import choose_num_threads, resolve_compile, resolve_forward_dtype
 from training.metrics import add_sums, score_sums, summarize
 from training.models import build_model, check_dataset_fits, make_processor
 from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, lr_lambda
@@ -136,8 +136,11 @@ class Trainer:
         optimizer = None if config.freeze_weights else AdamATan2(
             [p for p in model.parameters() if p.requires_grad], lr=config.lr,
             betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
-        if config.compile:
-            model = torch.compile(model)
+        self.compile_backend, self.compile_reason = resolve_compile(config.compile, accelerator.device)
+        if self.compile_backend:
+            # In place: the module keeps its class and its parameter names. torch.compile(model) would wrap it,
+            # and the saved weights would be named "_orig_mod.*", which from_pretrained does not load.
+            model.compile(backend=self.compile_backend)
         if optimizer is None:
             self.model, self.optimizer = accelerator.prepare(model), None
         else:
@@ -233,9 +236,9 @@ class Trainer:
         )
         requested = config.model.get("forward_dtype")
         dtype_reason = resolve_forward_dtype(requested, accelerator.device)[1] if requested else "the model's default"
-        accelerator.print(f"forward dtype {self.unwrapped.config.forward_dtype} ({dtype_reason}); "
-                          f"{self.num_threads} CPU thread(s) per process ({self.threads_reason}); halting "
-                          f"calibration: {self.calibration_source}")
+        accelerator.print(f"forward dtype {self.unwrapped.config.forward_dtype} ({dtype_reason}); training step "
+                          f"{self.compile_reason}; {self.num_threads} CPU thread(s) per process "
+                          f"({self.threads_reason}); halting calibration: {self.calibration_source}")
         if config.eval_at_start and progress.step == 0 and not progress.history["eval"]:
             self._log_eval(0)
 

@@ -22,6 +22,7 @@ from training.train import parse_args
     (["eval_batch_size=0"], r"eval_batch_size must be positive"),
     (["keep_checkpoints=0"], r"keep_checkpoints must be positive"),
     (["ema=maybe"], r"ema must be true or false, got 'maybe'"),
+    (["compile=2"], r"compile must be true, false or a torch.compile backend name, got 2"),
 ])
 def test_bad_settings_are_refused_naming_the_key(argv, message):
     with pytest.raises(ValueError, match=message):
@@ -31,3 +32,5 @@ def test_bad_settings_are_refused_naming_the_key(argv, message):
 def test_valid_settings_still_parse():
     config = parse_args(["model.hidden_size=32", "--max-steps", "3", "lr=3e-4", "ema=false", "eval_batch_size=8"])
     assert (config.model["hidden_size"], config.max_steps, config.lr, config.ema) == (32, 3, 3e-4, False)
+    assert parse_args(["compile=true"]).compile is True
+    assert parse_args(["compile=aot_eager"]).compile == "aot_eager"

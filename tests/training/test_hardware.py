@@ -56,3 +56,22 @@ def test_every_trm_command_keeps_freed_memory_before_it_runs(monkeypatch, capsys
     with pytest.raises(SystemExit):
         cli.main(["eval", "--help"])
     assert calls == ["kept"] and "usage: trm eval" in capsys.readouterr().out
+
+
+def test_compile_true_is_inductor_where_the_cpu_has_a_cpp_compiler_and_eager_where_not(monkeypatch):
+    from torch._inductor import cpp_builder
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", lambda: "g++")
+    assert hardware.resolve_compile(True, "cpu") == ("inductor", "inductor, C++ compiler g++")
+
+    def no_compiler():
+        raise RuntimeError("no working C++ compiler found")
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
+    assert hardware.resolve_compile(True, "cpu")[0] is False
+    assert hardware.resolve_compile(True, "cuda")[0] == "inductor"  # GPU kernels are Triton's, not C++
+
+
+@pytest.mark.parametrize("requested", [False, "aot_eager"])
+def test_an_explicit_compile_choice_is_kept(requested):
+    assert hardware.resolve_compile(requested, "cpu")[0] == requested

@@ -107,3 +107,23 @@ def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(tiny_config):
 
     resumed = Trainer(tiny_config(max_steps=20, resume_from="latest"))
     assert resumed.progress.step == 3
+
+
+def test_a_compiled_run_trains_as_the_eager_one_and_saves_weights_that_load(tiny_config, tmp_path):
+    """`compile=` compiles the module in place: the same losses, checkpoints an eager run can resume, and a
+    model folder whose weights `from_pretrained` loads (a wrapped module would name them `_orig_mod.*`)."""
+    from modeling_trm.modeling_trm import TRMForPuzzleSolving
+
+    eager = tiny_config(output_dir=str(tmp_path / "eager"), max_steps=4, epochs=1)
+    compiled = tiny_config(output_dir=str(tmp_path / "compiled"), max_steps=4, epochs=1, compile="eager")
+    Trainer(eager).run()
+    Trainer(compiled).run()
+
+    assert _train_losses(tmp_path / "compiled") == _train_losses(tmp_path / "eager")
+    a = _checkpoint_weights(tmp_path / "eager" / "checkpoints" / "checkpoint-4")
+    b = _checkpoint_weights(tmp_path / "compiled" / "checkpoints" / "checkpoint-4")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    model, info = TRMForPuzzleSolving.from_pretrained(tmp_path / "compiled", output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    saved = load_file(tmp_path / "eager" / "model.safetensors")
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
