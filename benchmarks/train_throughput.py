@@ -1,4 +1,5 @@
-"""Training throughput of the paper's Sudoku models (TRM-MLP 5M, TRM-Att 7M) on this machine.
+"""Training throughput of the paper's Sudoku models (TRM-MLP 5M, TRM-Att 7M), or of the small CPU presets'
+models, on this machine, eager and under torch.compile.
 
 One measured step = what the training loop does per optimizer step: ONE supervision step forward
 (T recursions, only the last with gradient) + backward + AdamATan2, with the ACT state carried.
@@ -7,6 +8,11 @@ measured in the same run. FLOPs are counted analytically (2 per multiply-add): t
 recursions count forward only, the last recursion forward + backward (x3).
 
     python benchmarks/train_throughput.py [--batch-size 16] [--steps 3] [--no-compile]
+    python benchmarks/train_throughput.py --presets --batch-size 64 --steps 40   # sudoku6x6, sudoku9x9, maze11x11
+
+``--presets``: each small preset's model at its dataset's size, in the dtype the preset resolves to here
+(``forward_dtype: auto``: bf16 where the CPU computes it natively), eager and compiled as ``trm train
+compile=true`` compiles its training step (inductor).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from harness import (  # also the repository root on sys.path (benchmarks/harnes
 
 from modeling_trm.configuration_trm import TRMConfig, swiglu_intermediate_size
 from modeling_trm.modeling_trm import TRMForPuzzleSolving
+from training.config import PRESETS
+from training.hardware import resolve_forward_dtype
 from training.optim import AdamATan2
 
 SUDOKU = dict(vocab_size=11, seq_len=81, num_puzzle_identifiers=1, hidden_size=512, num_attention_heads=8, expansion=4,
@@ -33,6 +41,18 @@ CONFIGS = {
     "TRM-MLP (5M)": dict(SUDOKU, token_mixer="mlp", position_encoding="none"),
     "TRM-Att (7M)": dict(SUDOKU, token_mixer="attention", position_encoding="rope"),
 }
+# the small presets' datasets: vocabulary and cells (hub_datasets' sudoku-gen / maze-gen encodings)
+PRESET_DATA = {"sudoku6x6": dict(vocab_size=8, seq_len=36), "sudoku9x9": dict(vocab_size=11, seq_len=81),
+               "maze11x11": dict(vocab_size=6, seq_len=121)}
+
+
+def preset_configs() -> dict[str, dict]:
+    configs = {}
+    for name, data in PRESET_DATA.items():
+        model = {**PRESETS[name].model, **data, "num_puzzle_identifiers": 1}
+        model["forward_dtype"] = resolve_forward_dtype(model["forward_dtype"], "cpu")[0]
+        configs[name] = model
+    return configs
 
 
 def network_call_flops(config: TRMConfig, batch: int) -> float:
@@ -78,18 +98,23 @@ def time_training_steps(model, forward, inputs, labels, steps: int, puzzle_ids=N
     return timings
 
 
-def measure(name: str, compiled: bool, batch: int, steps: int) -> dict:
+def measure(name: str, values: dict, compiled: bool, batch: int, steps: int) -> dict:
     torch.manual_seed(0)
-    config = TRMConfig(**CONFIGS[name])
+    config = TRMConfig(**values)
     model = TRMForPuzzleSolving(config).train()
-    forward = torch.compile(model) if compiled else model
+    torch._dynamo.reset()  # each model compiles afresh, within its own recompile limit
+    forward = torch.compile(model) if compiled else model  # the training step's forward, as `trm train` compiles it
     inputs = torch.randint(1, config.vocab_size, (batch, config.seq_len))
     labels = torch.randint(2, config.vocab_size, (batch, config.seq_len))
-    timings = time_training_steps(model, forward, inputs, labels, steps)
-    seconds = sum(timings[1:]) / steps
+    # warm-up: compiled, the first three steps each trace a graph (no state yet; then the labels carried in the
+    # state are, and later are not, the tensor passed)
+    warmup = 3 if compiled else 1
+    timings = time_training_steps(model, forward, inputs, labels, steps + warmup - 1)
+    seconds = sum(timings[warmup:]) / steps
     flops = step_flops(config, batch)
-    return dict(model=name, mode="compiled" if compiled else "eager", batch_size=batch, parameters=model.num_parameters(),
-                warmup_seconds=timings[0], seconds_per_step=seconds, steps_per_second=1 / seconds,
+    return dict(model=name, mode="compiled" if compiled else "eager", forward_dtype=config.forward_dtype,
+                batch_size=batch, parameters=model.num_parameters(),
+                warmup_seconds=sum(timings[:warmup]), seconds_per_step=seconds, steps_per_second=1 / seconds,
                 examples_per_second=batch / seconds, gflop_per_step=flops / 1e9, achieved_gflops=flops / seconds / 1e9)
 
 
@@ -98,26 +123,31 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true")
-    parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "train_throughput.json"))
+    parser.add_argument("--presets", action="store_true", help="the small CPU presets' models instead of the paper's")
+    parser.add_argument("--output", default=None, help="default: results/train_throughput[_presets].json")
     args = parser.parse_args(argv)
+    configs = preset_configs() if args.presets else CONFIGS
+    output = args.output or str(Path(__file__).parent / "results" /
+                                f"train_throughput{'_presets' if args.presets else ''}.json")
 
     peak_before = matmul_peak_gflops()
-    rows = [measure(name, compiled, args.batch_size, args.steps)
-            for name in CONFIGS for compiled in ((False,) if args.no_compile else (False, True))]
+    rows = [measure(name, values, compiled, args.batch_size, args.steps)
+            for name, values in configs.items() for compiled in ((False,) if args.no_compile else (False, True))]
     peak = max(peak_before, matmul_peak_gflops())  # measured again after: the best of both
     for row in rows:
         row["fraction_of_matmul_peak"] = row["achieved_gflops"] / peak
     result = dict(device="cpu", threads=torch.get_num_threads(), torch=torch.__version__,
                   matmul_peak_gflops=peak, results=rows)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=2))
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    Path(output).write_text(json.dumps(result, indent=2))
 
     print(f"fp32 matmul peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads)\n")
-    print("| model | mode | batch | params | sup. steps/s | examples/s | GFLOP/step | GFLOP/s | % of peak |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | mode | dtype | batch | params | sup. steps/s | examples/s | GFLOP/step | GFLOP/s | % of fp32 peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['mode']} | {r['batch_size']} | {r['parameters']:,} | {r['steps_per_second']:.3f} | "
-              f"{r['examples_per_second']:.2f} | {r['gflop_per_step']:.0f} | {r['achieved_gflops']:.1f} | "
+        print(f"| {r['model']} | {r['mode']} | {r['forward_dtype']} | {r['batch_size']} | {r['parameters']:,} | "
+              f"{r['steps_per_second']:.3f} | "
+              f"{r['examples_per_second']:.2f} | {r['gflop_per_step']:.3g} | {r['achieved_gflops']:.1f} | "
               f"{100 * r['fraction_of_matmul_peak']:.0f}% |")
 
 

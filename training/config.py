@@ -316,7 +316,7 @@ PRESETS["sudoku6x6"] = TrainingConfig(
 # held-out puzzles. The 6x6 model with 8 supervision steps (16 learned half as fast per step:
 # docs/recipes.md), T = 3 recursions (the paper's T) of n = 3 latent updates (seed 0: 91.4% exact, against
 # 86.3% with n = 2, whose step costs 27% less), 24000 steps of batch 64 in bf16 where the CPU has it: 54
-# minutes on two cores.
+# minutes on two cores (compile=true: 40 minutes, docs/recipes.md).
 PRESETS["sudoku9x9"] = TrainingConfig(
     dataset_recipe="sudoku-gen-small",
     dataset_options={"size": 9, "num_train": 16000, "num_test": 256, "num_aug": 31},

@@ -136,15 +136,16 @@ class Trainer:
         optimizer = None if config.freeze_weights else AdamATan2(
             [p for p in model.parameters() if p.requires_grad], lr=config.lr,
             betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
-        self.compile_backend, self.compile_reason = resolve_compile(config.compile, accelerator.device)
-        if self.compile_backend:
-            # In place: the module keeps its class and its parameter names. torch.compile(model) would wrap it,
-            # and the saved weights would be named "_orig_mod.*", which from_pretrained does not load.
-            model.compile(backend=self.compile_backend)
         if optimizer is None:
             self.model, self.optimizer = accelerator.prepare(model), None
         else:
             self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        # Only the training step's forward is compiled. The model itself stays as it is: evaluation and the saved
+        # model run eagerly, as `trm eval` runs them, and the weights keep their names (a compiled module saves
+        # them as "_orig_mod.*", which from_pretrained does not load).
+        self.compile_backend, self.compile_reason = resolve_compile(config.compile, accelerator.device)
+        self.training_forward = (torch.compile(self.model, backend=self.compile_backend) if self.compile_backend
+                                 else self.model)
         self.unwrapped = accelerator.unwrap_model(self.model)
         table = getattr(getattr(self.unwrapped, "puzzle_embedding", None), "weight", None)
         self.sign_sgd = (
@@ -196,7 +197,7 @@ class Trainer:
             # Gradients are all-reduced only on the last micro-batch.
             sync = contextlib.nullcontext() if micro == accumulation - 1 else accelerator.no_sync(self.model)
             with sync:
-                output = self.model(**batch, state=state)
+                output = self.training_forward(**batch, state=state)
                 # output.loss = total / micro batch; DDP averages over ranks -> total / global batch.
                 accelerator.backward(output.loss / accumulation)
             self.act_states[micro] = output.state

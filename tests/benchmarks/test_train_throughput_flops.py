@@ -50,3 +50,17 @@ def test_attention_step_flops_match_the_flop_counter_on_projections_and_mlps():
     attention_products = calls * config.num_layers * batch * n * (2 * 2 * n * d)
     assert analytic - attention_products == pytest.approx(matmuls, rel=1e-3)
     assert counted >= matmuls
+
+
+@pytest.mark.parametrize("name", ["sudoku6x6", "sudoku9x9", "maze11x11"])
+def test_the_presets_models_are_measured_at_their_datasets_sizes(name):
+    """`--presets` builds each preset's model without its data: the sizes it assumes are the data's."""
+    import hub_datasets
+    from training.config import PRESETS
+
+    preset = PRESETS[name]
+    options = {**preset.dataset_options, "num_train": 4, "num_test": 2, "num_aug": 0}
+    _, metadata = hub_datasets.build_dataset(preset.dataset_recipe, seed=0, **options)
+    config = train_throughput.preset_configs()[name]
+    assert (config["seq_len"], config["vocab_size"]) == (metadata.seq_len, metadata.vocab_size)
+    assert config["forward_dtype"] in ("bfloat16", "float32")

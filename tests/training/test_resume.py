@@ -110,8 +110,8 @@ def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(tiny_config):
 
 
 def test_a_compiled_run_trains_as_the_eager_one_and_saves_weights_that_load(tiny_config, tmp_path):
-    """`compile=` compiles the module in place: the same losses, checkpoints an eager run can resume, and a
-    model folder whose weights `from_pretrained` loads (a wrapped module would name them `_orig_mod.*`)."""
+    """`compile=` compiles the training step's forward only: the same losses, checkpoints an eager run can resume,
+    and a model folder whose weights `from_pretrained` loads (a compiled module names them `_orig_mod.*`)."""
     from modeling_trm.modeling_trm import TRMForPuzzleSolving
 
     eager = tiny_config(output_dir=str(tmp_path / "eager"), max_steps=4, epochs=1)

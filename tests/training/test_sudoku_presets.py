@@ -21,6 +21,7 @@ def test_default_preset_is_the_documented_recipe():
 def test_small_preset_builds_its_data_and_trains_at_tiny_scale(name, seq_len, vocab_size, tmp_path, capsys):
     from modeling_trm import TRMForPuzzleSolving
     from training.evaluation import load_eval_results
+    from training.hardware import resolve_compile
     from training.train import train
 
     preset = PRESETS[name]
@@ -29,8 +30,9 @@ def test_small_preset_builds_its_data_and_trains_at_tiny_scale(name, seq_len, vo
         "log_with": "none", "log_interval": 1, "solve_sample": False, "eval_at_start": False,
         "halt_calibration_puzzles": 8,
         "dataset_options": {"num_train": 4, "num_test": 8, "num_aug": 0 if name.startswith("maze") else 1},
-        "model.hidden_size": 16}))
-    model = TRMForPuzzleSolving.from_pretrained(train(config))
+        "model.hidden_size": 16, "compile": name == "sudoku9x9"}))  # one run through inductor (compile=true)
+    model, loading = TRMForPuzzleSolving.from_pretrained(train(config), output_loading_info=True)
+    assert not loading["missing_keys"]  # a compiled run's weights load too
     assert (model.config.seq_len, model.config.vocab_size) == (seq_len, vocab_size)
     assert model.config.max_supervision_steps == preset.model["max_supervision_steps"]
     assert model.config.token_mixer == preset.model["token_mixer"]
@@ -44,6 +46,8 @@ def test_small_preset_builds_its_data_and_trains_at_tiny_scale(name, seq_len, vo
     assert (bands is not None) == name.startswith("sudoku")
     assert bands is None or sum(band["num_puzzles"] for band in bands) == 8
     summary = capsys.readouterr().out  # and the run's last lines say it
+    # the summary says how the training step ran (inductor, or eager where the CPU has no C++ compiler)
+    assert f"training step {resolve_compile(config.compile, 'cpu')[1]};" in summary
     assert ("Test exact accuracy by difficulty" in summary) == name.startswith("sudoku")
     for band in bands or []:
         if band["num_puzzles"]:
