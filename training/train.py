@@ -143,9 +143,8 @@ class Trainer:
         # Only the training step's forward is compiled. The model itself stays as it is: evaluation and the saved
         # model run eagerly, as `trm eval` runs them, and the weights keep their names (a compiled module saves
         # them as "_orig_mod.*", which from_pretrained does not load).
-        self.compile_backend, self.compile_reason = resolve_compile(config.compile, accelerator.device)
-        self.training_forward = (torch.compile(self.model, backend=self.compile_backend) if self.compile_backend
-                                 else self.model)
+        backend, self.compile_reason = resolve_compile(config.compile, accelerator.device)
+        self.training_forward = torch.compile(self.model, backend=backend) if backend else self.model
         self.unwrapped = accelerator.unwrap_model(self.model)
         table = getattr(getattr(self.unwrapped, "puzzle_embedding", None), "weight", None)
         self.sign_sgd = (
