@@ -23,7 +23,7 @@ import torch
 
 from hub_datasets.progress import progress_bar
 from hub_datasets.sudoku import DIFFICULTY_BANDS, difficulty_band, rate_sudokus
-from modeling_trm.processing_trm import DEFAULT_GRID_SIZE
+from modeling_trm.processing_trm import DEFAULT_GRID_SIZE, PuzzleProcessor
 from training import metrics
 from training.metrics import ARCVoting, arc_variant_name
 
@@ -93,6 +93,8 @@ def evaluate(
     validity: dict[str, list[np.ndarray]] = {}  # rule check -> per-batch arrays over supervised puzzles
     exact_by_step, cell_by_step = np.zeros(max_steps), np.zeros(max_steps)  # sums over supervised puzzles
     band_names = [difficulty_band(low) for low, _ in DIFFICULTY_BANDS]
+    if by_difficulty:  # the questions as digit grids, for the solver's rating
+        sudoku_processor = PuzzleProcessor("sudoku", math.isqrt(len(dataset[0]["inputs"])))
     band_counts, band_exact = np.zeros(len(band_names), np.int64), np.zeros(len(band_names), np.int64)
     with progress_bar(total=len(dataset), unit="puzzle", desc="evaluate", disable=not progress) as bar:
         for batch in dataset.select_columns(columns).with_format("numpy").iter(batch_size=batch_size):
@@ -116,8 +118,7 @@ def evaluate(
                 cell_by_step[step] += step_cell[supervised].sum()
 
             if by_difficulty:
-                size = math.isqrt(labels.shape[1])
-                questions = (batch["inputs"].reshape(-1, size, size) - 1).clip(0).astype(np.uint8)  # blank token 1 -> 0
+                questions = np.stack(sudoku_processor.batch_decode(batch["inputs"].astype(np.int64)))
                 bands = np.array([band_names.index(difficulty_band(r)) for r in rate_sudokus(questions)], np.int64)
                 band_counts += np.bincount(bands[supervised], minlength=len(band_names))
                 band_exact += np.bincount(bands[supervised & exact], minlength=len(band_names))
@@ -283,8 +284,6 @@ def check_dataset_matches_model(model_path: str, config, metadata, revision: str
     """Refuse a dataset of another task or shape than the model's: its scores would be meaningless, and
     would end up in the model card."""
     from transformers.utils import cached_file
-
-    from modeling_trm import PuzzleProcessor
 
     saved = cached_file(model_path, "processor_config.json", revision=revision,
                         _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False)
