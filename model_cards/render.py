@@ -398,11 +398,18 @@ def _format(key: str, value) -> str:
     return f"{value:.2f}" if key == "mean_steps" else f"{100 * value:.2f}%"
 
 
+def band_accuracy_text(band: dict) -> str:
+    """One band of `exact_accuracy_by_difficulty` as the card, `trm train` and `trm eval` show it:
+    ``"91.2% of 105"``, ``"–"`` for a band without puzzles."""
+    if band["exact_accuracy"] is None:
+        return "–"
+    return f"{100 * band['exact_accuracy']:.1f}% of {band['num_puzzles']:,}"
+
+
 def _difficulty_row(dataset_name: str, result: dict) -> dict:
     """One evaluation's exact accuracy per Sudoku difficulty band (`evaluate(..., by_difficulty=True)`)."""
     bands = result["exact_accuracy_by_difficulty"]
-    cells = ["–" if band["exact_accuracy"] is None else f"{100 * band['exact_accuracy']:.1f}% of {band['num_puzzles']:,}"
-             for band in bands]
+    cells = [band_accuracy_text(band) for band in bands]
     return {"dataset": dataset_name, "split": result.get("split", "?"), "halting": result.get("halting", "?"),
             "max_steps": result.get("max_steps", "?"), "bands": bands, "cells": cells}
 

@@ -358,7 +358,7 @@ class Trainer:
         The card's scores are those of `training.evaluation.evaluate` on the saved weights, the function
         (and the default batch size) of ``trm eval``: the same model gives the same numbers either way.
         """
-        from model_cards.render import RESULTS_FILENAME, render_model_card
+        from model_cards.render import RESULTS_FILENAME, band_accuracy_text, render_model_card
         from training.evaluation import evaluate, plot_training_curves, save_eval_results
 
         accelerator, config = self.accelerator, self.config
@@ -395,7 +395,7 @@ class Trainer:
             print(halting_report)
         if scores.get("exact_accuracy_by_difficulty"):
             print("Test exact accuracy by difficulty (guesses of the package's Sudoku solver), fixed halting: "
-                  + ", ".join(f"{band['band']} {100 * band['exact_accuracy']:.1f}% of {band['num_puzzles']}"
+                  + ", ".join(f"{band['band']} {band_accuracy_text(band)}"
                               for band in scores["exact_accuracy_by_difficulty"] if band["num_puzzles"]))
         if config.solve_sample:
             print_sample_solution(solver, self.dataset["test"], processor, accelerator.device, scores.get("exact_accuracy"))

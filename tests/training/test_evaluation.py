@@ -264,7 +264,7 @@ def test_trm_eval_by_difficulty_writes_the_bands_for_the_card_and_refuses_other_
     results = json.loads((model_dir / "eval_results.json").read_text())
     bands = results["exact_accuracy_by_difficulty"]
     assert sum(band["num_puzzles"] for band in bands) == results["num_puzzles"] == 6
-    assert f"0 guesses: exact {bands[0]['exact_accuracy']:.4f} of {bands[0]['num_puzzles']} puzzles" in (
+    assert f"0 guesses: exact {100 * bands[0]['exact_accuracy']:.1f}% of {bands[0]['num_puzzles']}\n" in (
         capsys.readouterr().out)
     assert "Exact accuracy by difficulty" in render_model_card(model_dir, save=False).text
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from hub_datasets.cli import positive_int
-from model_cards.render import RESULTS_FILENAME
+from model_cards.render import RESULTS_FILENAME, band_accuracy_text
 from training.evaluation.evaluator import (
     check_dataset_matches_model,
     evaluate,
@@ -101,7 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     summary = {k: v for k, v in results.items() if k != "accuracy_by_step" and isinstance(v, (int, float))}
     print(json.dumps(summary, indent=2))
     for band in results.get("exact_accuracy_by_difficulty", []):
-        accuracy = "–" if band["exact_accuracy"] is None else f"{band['exact_accuracy']:.4f}"
-        print(f"{band['band']}: exact {accuracy} of {band['num_puzzles']} puzzles")
+        print(f"{band['band']}: exact {band_accuracy_text(band)}")
     print(f"results written to {output}")
     return 0
