@@ -1,0 +1,118 @@
+"""Solve again under a symmetry where an answer breaks the rules.
+
+A Sudoku is the same puzzle after relabelling its digits, shuffling bands, stacks, rows within a band and
+columns within a stack, or transposing it; a maze is the same maze rotated or reflected. The model sees each
+such variant as a new puzzle (its training data were variants like these), and where it fails on one it
+often solves another. The rules tell a right answer from a wrong one (`PuzzleProcessor.check_solution`), so
+a failed puzzle can be solved again under a random symmetry, its answer checked in that frame and mapped
+back, up to ``max_tries`` tries; each puzzle keeps the first answer that passes, or its first try's answer
+if none does. For puzzles with one solution (the generators' Sudokus; mazes with one shortest path) an
+answer that passes the rules is the solution. Measured in docs/test-time-compute.md::
+
+    from training.retries import solve_with_retries
+    result = solve_with_retries(model, processor, processor(puzzles)["input_ids"], max_tries=8)
+    result.predictions, result.tries, result.valid
+
+ARC has no rules to check an answer against (its evaluation votes over augmentations instead:
+`training.metrics.ARCVoting`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from hub_datasets.augment import (
+    SudokuTransforms,
+    apply_sudoku_transforms,
+    dihedral_transform,
+    inverse_dihedral_transform,
+    invert_sudoku_transforms,
+    random_sudoku_transforms,
+)
+from modeling_trm.processing_trm import PuzzleProcessor
+
+MAZE_SYMMETRIES = 8  # rotations and reflections of a square grid; try k uses the k-th (0 = the maze itself)
+
+
+@dataclasses.dataclass
+class RetriedSolve:
+    """`solve_with_retries`: per puzzle, the answer kept and what it took."""
+
+    predictions: torch.LongTensor  # [B, S] the first answer that passes the rules, else the first try's answer
+    valid: torch.BoolTensor  # [B] the answer kept passes the rules
+    tries: torch.LongTensor  # [B] tries made (1 = solved, or failed, as given)
+    steps: torch.LongTensor  # [B] supervision steps run over all tries
+
+
+def solve_with_retries(model, processor: PuzzleProcessor, input_ids, max_tries: int = 8, seed: int = 0,
+                       **solve_overrides) -> RetriedSolve:
+    """Solve encoded puzzles ``input_ids`` ``[B, S]``; solve those whose answer breaks the rules again under a
+    random symmetry, up to ``max_tries`` tries in all (mazes: at most 8, one per symmetry). ``seed`` draws
+    the Sudoku symmetries; ``solve_overrides`` (``max_steps``, ``halting``, ...) go to every ``model.solve``."""
+    if processor.task not in ("sudoku", "maze"):
+        raise ValueError(f"{processor.task} puzzles have no rules to check an answer against; retries need them")
+    if max_tries < 1:
+        raise ValueError(f"max_tries must be >= 1, got {max_tries}")
+    puzzles = torch.as_tensor(input_ids).long().cpu()
+    count, device = len(puzzles), next(model.parameters()).device
+    predictions, valid = puzzles.clone(), torch.zeros(count, dtype=torch.bool)
+    tries, steps = torch.zeros(count, dtype=torch.long), torch.zeros(count, dtype=torch.long)
+    rng = np.random.default_rng(seed)
+    pending = torch.arange(count)  # puzzles without an answer that passes the rules yet
+    for attempt in range(min(max_tries, MAZE_SYMMETRIES) if processor.task == "maze" else max_tries):
+        variant = Symmetry.draw(processor, len(pending), attempt, rng)
+        variant_ids = variant.apply(processor, puzzles[pending])
+        output = model.solve(variant_ids.to(device), **solve_overrides)
+        answers = output.predictions.cpu()
+        tries[pending] += 1
+        steps[pending] += output.steps.cpu()
+        passed = torch.tensor([problem is None for problem in processor.check_solution(variant_ids, answers)])
+        if attempt == 0:
+            predictions[pending] = answers
+        if passed.any():
+            predictions[pending[passed]] = variant[passed.numpy()].undo(processor, answers[passed])
+            valid[pending[passed]] = True
+        pending = pending[~passed]
+        if not len(pending):
+            break
+    return RetriedSolve(predictions=predictions, valid=valid, tries=tries, steps=steps)
+
+
+@dataclasses.dataclass
+class Symmetry:
+    """One symmetry per puzzle of a batch: Sudoku transforms, or a dihedral transform id shared by the batch."""
+
+    sudoku: SudokuTransforms | None  # None: the identity, or a maze's dihedral transform
+    dihedral: int = 0
+
+    @classmethod
+    def draw(cls, processor: PuzzleProcessor, count: int, attempt: int, rng: np.random.Generator) -> Symmetry:
+        if attempt == 0:
+            return cls(sudoku=None)
+        if processor.task == "sudoku":
+            return cls(sudoku=random_sudoku_transforms(rng, count, processor.grid_size))
+        return cls(sudoku=None, dihedral=attempt)
+
+    def __getitem__(self, index) -> Symmetry:
+        return Symmetry(None if self.sudoku is None else self.sudoku[index], self.dihedral)
+
+    def apply(self, processor: PuzzleProcessor, input_ids: torch.Tensor) -> torch.Tensor:
+        """The puzzles ``[B, S]`` under this symmetry, encoded."""
+        if self.sudoku is None and self.dihedral == 0:
+            return input_ids
+        grids = np.stack(processor.batch_decode(input_ids))
+        grids = (apply_sudoku_transforms(grids, self.sudoku) if self.sudoku is not None
+                 else dihedral_transform(grids, self.dihedral))
+        return processor(list(grids))["input_ids"]
+
+    def undo(self, processor: PuzzleProcessor, answer_ids: torch.Tensor) -> torch.Tensor:
+        """Answers ``[B, S]`` that pass the rules, mapped back to the original puzzles, encoded."""
+        if self.sudoku is None and self.dihedral == 0:
+            return answer_ids
+        grids = np.stack(processor.batch_decode(answer_ids))
+        grids = (invert_sudoku_transforms(grids, self.sudoku) if self.sudoku is not None
+                 else inverse_dihedral_transform(grids, self.dihedral))
+        return processor.encode_labels(list(grids))
