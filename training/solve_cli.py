@@ -5,10 +5,14 @@
     trm solve MODEL --file mazes.txt --task maze --show-steps
     trm solve MODEL --file 007bbfc7.json --task arc
     trm solve MODEL "......1.2..4.....534.....2..31...2.." --max-steps 16 --animate refinement.gif
+    trm solve MODEL --file sudokus.txt --tries 8
 
 Puzzles whose givens contradict each other (a digit twice in a row, column or box; a maze without one
 start and one goal, or whose goal cannot be reached) are refused, naming the cell. Each answer is
 reported as a valid solution or not (sudoku rules and givens; a connected start-to-goal maze path).
+With ``--tries K``, a puzzle whose answer is not a valid solution is solved again as a symmetric variant
+(Sudoku: relabelled digits, shuffled bands, stacks, rows and columns, transposed; maze: rotated or
+reflected), up to K tries in all (`training.retries`).
 
 Files: sudoku, one puzzle per line; maze, grids separated by blank lines; ARC, a task JSON
 (``{"train": [...], "test": [{"input": grid, "output": grid?}]}``) whose test inputs are solved.
@@ -29,6 +33,7 @@ from hub_datasets.cli import positive_int
 from modeling_trm import PuzzleProcessor  # also registers the model classes with AutoModel
 from training.loading import load_model_for_solving
 from training.refinement import save_refinement_animation, solve_with_refinements
+from training.retries import solve_with_retries
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="adaptive halting stops a puzzle once sigmoid(halt logit) > P, in (0, 1); "
                         "0.5 = the training rule (default: the model's solve_config)")
     parser.add_argument("--batch-size", type=positive_int, help="solve at most this many puzzles at once")
+    parser.add_argument("--tries", type=positive_int, default=1,
+                        help="sudoku and maze: solve a puzzle whose answer breaks the rules again as a symmetric "
+                        "variant, up to this many tries in all (default 1: the model's first answer)")
     parser.add_argument("--show-steps", action="store_true", help="print the answer after every step")
     parser.add_argument("--animate", type=Path, metavar="OUT.gif",
                         help="write each puzzle's refinement, step by step, as an animated GIF or PNG "
@@ -107,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
                      "halt_confidence": args.halt_confidence}
         if args.animate is not None and args.animate.suffix.lower() not in (".gif", ".png"):
             raise ValueError(f"--animate {args.animate}: write a .gif or a .png (animated PNG)")
+        if args.tries > 1:
+            if args.show_steps or args.animate is not None:
+                raise ValueError("--tries prints the answer kept, not the steps of each try: leave out "
+                                 "--show-steps and --animate")
+            print_retried(solve_with_retries(model, processor, inputs["input_ids"], max_tries=args.tries,
+                                             **overrides), processor, inputs, solutions)
+            return 0
         output, refinements = solve_with_refinements(model, processor, inputs, **overrides)
     except (ValueError, OSError, KeyError, json.JSONDecodeError) as error:
         print(f"trm solve: error: {error}", file=sys.stderr)
@@ -134,6 +149,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"refinement animation: {path}")
         print()
     return 0
+
+
+def print_retried(result, processor: PuzzleProcessor, inputs, solutions) -> None:
+    """`solve_with_retries`' answers: per puzzle the tries it took, and whether the answer kept is valid."""
+    problems = processor.check_solution(inputs["input_ids"], result.predictions)
+    for index, (grid, problem) in enumerate(zip(processor.decode(result.predictions), problems)):
+        tries, steps = int(result.tries[index]), int(result.steps[index])
+        header = f"puzzle {index}: {tries} {'try' if tries == 1 else 'tries'}, {steps} steps in all, "
+        header += "valid solution" if problem is None else f"not a valid solution: {problem}"
+        if solutions is not None:
+            header += ", correct" if grid.tolist() == solutions[index] else ", wrong"
+        print(f"{header}\n{processor.to_text(grid)}\n")
 
 
 if __name__ == "__main__":

@@ -208,3 +208,27 @@ def test_animate_writes_one_frame_per_step_plus_the_puzzle(tmp_path, capsys):
     assert (tmp_path / "r-0.png").exists() and (tmp_path / "r-1.png").exists()
     assert main([str(tmp_path / "model"), SUDOKU_6X6, "--animate", str(tmp_path / "r.mp4")]) == 2
     assert "--animate" in capsys.readouterr().err and not (tmp_path / "r.mp4").exists()
+
+
+def test_tries_solves_a_rule_breaking_answer_again_and_says_how_many_tries_it_took(tmp_path, capsys):
+    from training.retries import solve_with_retries
+
+    model = save_tiny(tmp_path, "sudoku", 6)
+    processor = PuzzleProcessor("sudoku", grid_size=6)
+    assert main([str(tmp_path), SUDOKU_6X6, "--tries", "3", "--max-steps", "2"]) == 0
+    retried = solve_with_retries(model, processor, processor([SUDOKU_6X6])["input_ids"], max_tries=3, max_steps=2)
+    problem = processor.check_solution(processor([SUDOKU_6X6])["input_ids"][0], retried.predictions[0])
+    assert problem is not None  # an untrained model breaks the rules on every try: all 3 are made
+    grid = processor.to_text(processor.decode(retried.predictions[0]))
+    assert f"puzzle 0: 3 tries, 6 steps in all, not a valid solution: {problem}\n{grid}\n" in capsys.readouterr().out
+
+
+def test_tries_refuses_puzzles_without_rules_and_step_by_step_output(tmp_path, capsys):
+    save_tiny(tmp_path / "sudoku", "sudoku", 6)
+    assert main([str(tmp_path / "sudoku"), SUDOKU_6X6, "--tries", "2", "--show-steps"]) == 2
+    assert "--tries prints the answer kept" in capsys.readouterr().err
+    save_tiny(tmp_path / "arc", "arc", 30)
+    task = tmp_path / "007bbfc7.json"
+    task.write_text(json.dumps({"train": [], "test": [{"input": [[1, 2], [3, 4]]}]}))
+    assert main([str(tmp_path / "arc"), "--file", str(task), "--tries", "2"]) == 2
+    assert "arc puzzles have no rules to check an answer against" in capsys.readouterr().err
