@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import harness
+import pytest
 from benchmark_scripts import load_benchmark
 
 shipped = load_benchmark("shipped_models")
@@ -18,6 +19,9 @@ def test_the_readme_block_is_the_committed_results():
     for name, entry in results["models"].items():
         assert entry["num_puzzles"] == 256 and 1 <= entry["adaptive"]["mean_steps"] <= entry["trained_steps"]
         assert entry["adaptive"]["mean_steps"] <= entry["adaptive_4x"]["mean_steps"] <= 4 * entry["trained_steps"]
+        # a retried puzzle keeps its first answer unless a symmetric variant's answer passes the rules
+        assert entry["retries"]["fixed"]["solved"] >= entry["fixed"]["solved"]
+        assert entry["retries"]["adaptive"]["solved"] >= entry["adaptive"]["solved"]
         if entry["task"] == "sudoku":  # difficulty bands: the solver's guesses
             assert sum(band["num_puzzles"] for band in entry["bands"]) == entry["num_puzzles"]
 
@@ -35,6 +39,14 @@ def test_a_model_is_scored_by_the_rules_on_its_own_held_out_split(tiny_sudoku_mo
     # adaptive halting at the saved confidence: a larger budget only lets unsure puzzles run longer
     assert entry["adaptive"]["mean_steps"] <= entry["adaptive_4x"]["mean_steps"] <= 4 * model.config.max_supervision_steps
     assert sum(band["num_puzzles"] for band in entry["bands"]) == len(test)
+    # retries: every try runs the trained steps with fixed halting; the first try is the fixed run itself
+    retried = entry["retries"]["fixed"]
+    assert 1 <= retried["mean_tries"] <= shipped.MAX_TRIES
+    assert retried["mean_steps"] == pytest.approx(retried["mean_tries"] * model.config.max_supervision_steps)
+    assert retried["solved"] == retried["exact_accuracy"] >= entry["fixed"]["solved"]
+    solved_in_bands = sum(band["exact_accuracy_retries"] * band["num_puzzles"] for band in entry["bands"]
+                          if band["num_puzzles"])
+    assert solved_in_bands == pytest.approx(retried["exact_accuracy"] * len(test))
 
 
 def test_the_readme_quotes_the_three_seeds_of_the_shipped_9x9_preset():
