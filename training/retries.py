@@ -57,6 +57,10 @@ def solve_with_retries(model, processor: PuzzleProcessor, input_ids, max_tries: 
     if max_tries < 1:
         raise ValueError(f"max_tries must be >= 1, got {max_tries}")
     puzzles = torch.as_tensor(input_ids).long().cpu()
+    for index, tokens in enumerate(puzzles):  # a puzzle without a solution would be retried in vain
+        problem = processor.givens_problem(tokens)
+        if problem is not None:
+            raise ValueError(f"puzzle {index} has no solution: {problem}")
     count, device = len(puzzles), next(model.parameters()).device
     predictions, valid = puzzles.clone(), torch.zeros(count, dtype=torch.bool)
     tries, steps = torch.zeros(count, dtype=torch.long), torch.zeros(count, dtype=torch.long)

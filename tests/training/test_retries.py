@@ -112,3 +112,11 @@ def test_a_sudoku_symmetry_maps_a_solution_back_exactly(size):
 def test_puzzles_without_rules_are_refused():
     with pytest.raises(ValueError, match="arc puzzles have no rules"):
         solve_with_retries(None, PuzzleProcessor("arc"), torch.zeros(1, 900, dtype=torch.long))
+
+
+def test_a_puzzle_without_a_solution_is_refused_before_any_try():
+    processor = PuzzleProcessor("sudoku", grid_size=4)
+    puzzles = processor(["1...." + "." * 11, "." * 16])["input_ids"]
+    puzzles[1, :2] = torch.tensor([2, 2])  # digit 1 twice in row 0 (token = digit + 1)
+    with pytest.raises(ValueError, match="puzzle 1 has no solution: row 0 has two 1s"):
+        solve_with_retries(None, processor, puzzles)
