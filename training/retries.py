@@ -43,7 +43,7 @@ class RetriedSolve:
 
     predictions: torch.LongTensor  # [B, S] the first answer that passes the rules, else the first try's answer
     valid: torch.BoolTensor  # [B] the answer kept passes the rules
-    tries: torch.LongTensor  # [B] tries made (1 = solved, or failed, as given)
+    tries: torch.LongTensor  # [B] tries made: 1 where the first answer passes the rules
     steps: torch.LongTensor  # [B] supervision steps run over all tries
 
 
