@@ -59,3 +59,8 @@ def test_the_readme_quotes_the_three_seeds_of_the_shipped_9x9_preset():
     at_8 = " and ".join(f"{100 * seeds[name]['fixed']['solved']:.1f}%" for name in ("seed1", "seed2"))
     at_32 = " and ".join(f"{100 * seeds[name]['fixed_4x']['solved']:.1f}%" for name in ("seed1", "seed2"))
     assert f"the other two solve {at_8} at 8 steps ({at_32}\nat 32)" in readme
+    retried = [seeds[f"seed{n}"]["retries"]["fixed"] for n in range(3)]
+    solved = f"{100 * retried[0]['solved']:.1f}%, {100 * retried[1]['solved']:.1f}% and {100 * retried[2]['solved']:.1f}%"
+    steps = [retry["mean_steps"] for retry in retried]
+    assert f"the three seeds solve\n{solved}, and every 0-guess puzzle, at {min(steps):.1f}–{max(steps):.1f} steps" in readme
+    assert all(seeds[f"seed{n}"]["bands"][0]["exact_accuracy_retries"] == 1.0 for n in range(3))
