@@ -6,8 +6,8 @@ such variant as a new puzzle (its training data were variants like these), and w
 often solves another. The rules tell a right answer from a wrong one (`PuzzleProcessor.check_solution`), so
 a failed puzzle can be solved again under a random symmetry, its answer checked in that frame and mapped
 back, up to ``max_tries`` tries; each puzzle keeps the first answer that passes, or its first try's answer
-if none does. For puzzles with one solution (the generators' Sudokus; mazes with one shortest path) an
-answer that passes the rules is the solution. Measured in docs/test-time-compute.md::
+if none does. For a Sudoku with one solution (the generators' puzzles) an answer that passes the rules is the
+solution; a maze answer passes with any connected start-to-goal path. Measured in docs/test-time-compute.md::
 
     from training.retries import solve_with_retries
     result = solve_with_retries(model, processor, processor(puzzles)["input_ids"], max_tries=8)
