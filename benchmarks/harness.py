@@ -195,15 +195,17 @@ def trained_models(parser: argparse.ArgumentParser, items: list[str]) -> Iterato
 
 def training_dataset(model_dir: Path):
     """``(DatasetDict, metadata, TrainingConfig)``: the dataset a model was trained on, from its
-    ``training_config.yaml``: the saved dataset it names, or its recipe rebuilt from the recorded seed and
-    options (generated recipes are bit-reproducible; nothing is downloaded)."""
+    ``training_config.yaml``: the saved dataset it names, the copy `trm train` cached of its recipe, or the
+    recipe rebuilt from the recorded seed and options (generated recipes are bit-reproducible; nothing is
+    downloaded)."""
     import hub_datasets
     from training.config import TrainingConfig
+    from training.data import recipe_cache_folder
 
     config = TrainingConfig.from_yaml(Path(model_dir) / "training_config.yaml")
-    if config.dataset is not None:
-        return (hub_datasets.load_puzzle_dataset(config.dataset), hub_datasets.load_dataset_metadata(config.dataset),
-                config)
+    saved = config.dataset if config.dataset is not None else recipe_cache_folder(config)
+    if config.dataset is not None or (Path(saved) / "puzzle_dataset.json").is_file():
+        return hub_datasets.load_puzzle_dataset(saved), hub_datasets.load_dataset_metadata(saved), config
     dataset, metadata = hub_datasets.build_dataset(config.dataset_recipe, seed=config.dataset_seed,
                                                    **config.dataset_options)
     return dataset, metadata, config

@@ -34,6 +34,14 @@ from modeling_trm.processing_trm import IGNORE_LABEL_ID
 DATASET_CACHE = Path(os.environ.get("TRM_DATASETS_CACHE", "~/.cache/trm-hf/datasets")).expanduser()
 
 
+def recipe_cache_folder(config) -> Path:
+    """Where `load_training_data` keeps a built recipe: a folder of `DATASET_CACHE` named by recipe, seed and
+    options (it holds ``puzzle_dataset.json`` once built)."""
+    options = ",".join(f"{k}={v}" for k, v in sorted(config.dataset_options.items()))
+    key = f"{config.dataset_recipe}-seed{config.dataset_seed}" + (f"-{options}" if options else "")
+    return DATASET_CACHE / re.sub(r"[^A-Za-z0-9_.=,-]", "_", key)
+
+
 def load_training_data(config, accelerator):
     """The ``DatasetDict`` and ``PuzzleDatasetMetadata`` a `TrainingConfig` trains on.
 
@@ -45,9 +53,7 @@ def load_training_data(config, accelerator):
     if config.dataset is not None:
         source = local_folder_or_repo_id(config.dataset, "dataset")
     else:
-        options = ",".join(f"{k}={v}" for k, v in sorted(config.dataset_options.items()))
-        key = f"{config.dataset_recipe}-seed{config.dataset_seed}" + (f"-{options}" if options else "")
-        source = DATASET_CACHE / re.sub(r"[^A-Za-z0-9_.=,-]", "_", key)
+        source = recipe_cache_folder(config)
         with accelerator.main_process_first():
             if accelerator.is_main_process and not (source / "puzzle_dataset.json").exists():
                 dataset, metadata = hub_datasets.build_dataset(config.dataset_recipe, seed=config.dataset_seed,

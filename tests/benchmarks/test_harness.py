@@ -59,3 +59,17 @@ def test_every_generated_block_marker_is_written_by_a_script_that_names_it():
         assert f'"{name}"' in script, (name, writer)
         relative = page.relative_to(harness.REPO_ROOT).parts
         assert all(f'"{part}"' in script for part in relative), (name, page, writer)
+
+
+def test_a_generated_recipe_is_read_from_trm_trains_cache_when_it_is_there(tiny_sudoku_model, tmp_path, monkeypatch):
+    import hub_datasets
+    import training.data
+    from training.config import TrainingConfig
+
+    monkeypatch.setattr(training.data, "DATASET_CACHE", tmp_path)
+    rebuilt, metadata, _ = harness.training_dataset(tiny_sudoku_model)  # empty cache: built from the recipe
+    assert len(rebuilt["test"]) == 24
+    cached = training.data.recipe_cache_folder(TrainingConfig.from_yaml(tiny_sudoku_model / "training_config.yaml"))
+    rebuilt["test"] = rebuilt["test"].select(range(3))  # a cached copy that can be told apart
+    hub_datasets.save_puzzle_dataset(rebuilt, metadata, cached)
+    assert len(harness.load_test_split(tiny_sudoku_model)[0]) == 3
