@@ -8,11 +8,20 @@ need those run only when ``TRM_TEST_DATA`` names a folder holding them (``arc/``
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+# `trm train` caches the datasets it builds (training/data.py). The tests build theirs in a fresh folder for
+# each run: a copy cached by an earlier run could hide a change to a generator, and the user's cache
+# (~/.cache/trm-hf) is left alone.
+DATASETS_CACHE = tempfile.mkdtemp(prefix="trm-test-datasets-")
+os.environ["TRM_DATASETS_CACHE"] = DATASETS_CACHE
+atexit.register(shutil.rmtree, DATASETS_CACHE, ignore_errors=True)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
