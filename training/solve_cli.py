@@ -119,14 +119,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.show_steps or args.animate is not None:
                 raise ValueError("--tries prints the answer kept, not the steps of each try: leave out "
                                  "--show-steps and --animate")
-            print_retried(solve_with_retries(model, processor, inputs["input_ids"], max_tries=args.tries,
-                                             **overrides), processor, inputs, solutions)
-            return 0
-        output, refinements = solve_with_refinements(model, processor, inputs, **overrides)
+            retried = solve_with_retries(model, processor, inputs["input_ids"], max_tries=args.tries, **overrides)
+        else:
+            output, refinements = solve_with_refinements(model, processor, inputs, **overrides)
     except (ValueError, OSError, KeyError, json.JSONDecodeError) as error:
         print(f"trm solve: error: {error}", file=sys.stderr)
         return 2
 
+    if args.tries > 1:
+        print_retried(retried, processor, inputs)
+        return 0
     grids = processor.decode(output.predictions)
     for index, (grid, refinement) in enumerate(zip(grids, refinements)):
         steps = int(output.steps[index])
@@ -151,15 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def print_retried(result, processor: PuzzleProcessor, inputs, solutions) -> None:
+def print_retried(result, processor: PuzzleProcessor, inputs) -> None:
     """`solve_with_retries`' answers: per puzzle the tries it took, and whether the answer kept is valid."""
     problems = processor.check_solution(inputs["input_ids"], result.predictions)
     for index, (grid, problem) in enumerate(zip(processor.decode(result.predictions), problems)):
         tries, steps = int(result.tries[index]), int(result.steps[index])
         header = f"puzzle {index}: {tries} {'try' if tries == 1 else 'tries'}, {steps} steps in all, "
         header += "valid solution" if problem is None else f"not a valid solution: {problem}"
-        if solutions is not None:
-            header += ", correct" if grid.tolist() == solutions[index] else ", wrong"
         print(f"{header}\n{processor.to_text(grid)}\n")
 
 
