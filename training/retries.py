@@ -105,18 +105,23 @@ class Symmetry:
 
     def apply(self, processor: PuzzleProcessor, input_ids: torch.Tensor) -> torch.Tensor:
         """The puzzles ``[B, S]`` under this symmetry, encoded."""
-        if self.sudoku is None and self.dihedral == 0:
+        if self.is_identity:
             return input_ids
-        grids = np.stack(processor.batch_decode(input_ids))
-        grids = (apply_sudoku_transforms(grids, self.sudoku) if self.sudoku is not None
-                 else dihedral_transform(grids, self.dihedral))
-        return processor(list(grids))["input_ids"]
+        return processor(list(self._transform(processor, input_ids, inverse=False)))["input_ids"]
 
     def undo(self, processor: PuzzleProcessor, answer_ids: torch.Tensor) -> torch.Tensor:
         """Answers ``[B, S]`` that pass the rules, mapped back to the original puzzles, encoded."""
-        if self.sudoku is None and self.dihedral == 0:
+        if self.is_identity:
             return answer_ids
-        grids = np.stack(processor.batch_decode(answer_ids))
-        grids = (invert_sudoku_transforms(grids, self.sudoku) if self.sudoku is not None
-                 else inverse_dihedral_transform(grids, self.dihedral))
-        return processor.encode_labels(list(grids))
+        return processor.encode_labels(list(self._transform(processor, answer_ids, inverse=True)))
+
+    @property
+    def is_identity(self) -> bool:
+        return self.sudoku is None and self.dihedral == 0
+
+    def _transform(self, processor: PuzzleProcessor, ids: torch.Tensor, inverse: bool) -> np.ndarray:
+        """The grids of ``ids`` mapped by this symmetry (``inverse``: back), decoded."""
+        grids = np.stack(processor.batch_decode(ids))
+        if self.sudoku is not None:
+            return (invert_sudoku_transforms if inverse else apply_sudoku_transforms)(grids, self.sudoku)
+        return (inverse_dihedral_transform if inverse else dihedral_transform)(grids, self.dihedral)
