@@ -75,7 +75,7 @@ def measure_retries(model, test, metadata, halting: str) -> dict:
     import numpy as np
     import torch
 
-    from hub_datasets.sudoku import DIFFICULTY_BANDS, difficulty_band, rate_sudokus
+    from hub_datasets.sudoku import DIFFICULTY_BANDS, difficulty_band, difficulty_band_indices
     from modeling_trm import PuzzleProcessor
     from training import metrics
     from training.retries import solve_with_retries
@@ -93,12 +93,10 @@ def measure_retries(model, test, metadata, halting: str) -> dict:
               "exact_accuracy": float(exact.mean()), "mean_tries": float(result.tries.float().mean()),
               "mean_steps": float(result.steps.float().mean())}
     if metadata.task == "sudoku":
-        names = [difficulty_band(int(r)) for r in rate_sudokus(np.stack(processor.batch_decode(inputs)))]
-        scores["bands"] = []
-        for low, _ in DIFFICULTY_BANDS:
-            members = np.array([name == difficulty_band(low) for name in names])
-            scores["bands"].append({"band": difficulty_band(low), "num_puzzles": int(members.sum()),
-                                    "exact_accuracy": float(exact[members].mean()) if members.any() else None})
+        bands = difficulty_band_indices(np.stack(processor.batch_decode(inputs)))
+        scores["bands"] = [{"band": difficulty_band(low), "num_puzzles": int((bands == i).sum()),
+                            "exact_accuracy": float(exact[bands == i].mean()) if (bands == i).any() else None}
+                           for i, (low, _) in enumerate(DIFFICULTY_BANDS)]
     return scores
 
 

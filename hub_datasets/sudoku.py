@@ -278,6 +278,12 @@ def rate_sudokus(questions: np.ndarray) -> np.ndarray:
     return np.array([solver.rating(puzzle) for puzzle in questions], np.int64)
 
 
+def difficulty_band_indices(questions: np.ndarray) -> np.ndarray:
+    """Per puzzle of a batch ``[N, n, n]`` (0 = blank), the index into `DIFFICULTY_BANDS` of its rating."""
+    names = [difficulty_band(low) for low, _ in DIFFICULTY_BANDS]
+    return np.array([names.index(difficulty_band(rating)) for rating in rate_sudokus(questions)], np.int64)
+
+
 @numba.njit(cache=True)
 def _minimise(puzzle, order, units, cell_units, size):
     """Remove clues in ``order`` while the solution stays unique: a minimal puzzle."""

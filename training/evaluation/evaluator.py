@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from hub_datasets.progress import progress_bar
-from hub_datasets.sudoku import DIFFICULTY_BANDS, difficulty_band, rate_sudokus
+from hub_datasets.sudoku import DIFFICULTY_BANDS, difficulty_band, difficulty_band_indices
 from modeling_trm.processing_trm import DEFAULT_GRID_SIZE, PuzzleProcessor
 from training import metrics
 from training.metrics import ARCVoting, arc_variant_name
@@ -119,7 +119,7 @@ def evaluate(
 
             if by_difficulty:
                 questions = np.stack(sudoku_processor.batch_decode(batch["inputs"].astype(np.int64)))
-                bands = np.array([band_names.index(difficulty_band(r)) for r in rate_sudokus(questions)], np.int64)
+                bands = difficulty_band_indices(questions)
                 band_counts += np.bincount(bands[supervised], minlength=len(band_names))
                 band_exact += np.bincount(bands[supervised & exact], minlength=len(band_names))
             if vote:
