@@ -149,7 +149,8 @@ def invert_sudoku_transforms(grids: np.ndarray, transforms: SudokuTransforms) ->
         straight = r[:, :, None] * size + c[:, None, :]
         transposed = r[:, None, :] * size + c[:, :, None]
         cell_index = np.where(t.transpose[:, None, None], transposed, straight).reshape(count, -1)
-        identity = np.broadcast_to(np.arange(size + 1), (count, size + 1))
+        values = t.digit_map.shape[1]  # n + 1, or more where the grids hold tokens (training.retries)
+        identity = np.broadcast_to(np.arange(values), (count, values))
         return _gather(relabelled, cell_index, identity).reshape(grids.shape)
 
     return _chunked(function, grids, transforms)

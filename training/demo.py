@@ -29,9 +29,11 @@ import torch
 
 from modeling_trm.processing_trm import SUDOKU_BOX_SHAPES, PuzzleProcessor
 from training.refinement import Refinement, draw_step, refine, solve_with_refinements
+from training.retries import solve_with_retries
 
 DEFAULT_MODEL_DIR = "trm-sudoku6x6"  # where the README's `trm train` puts the default model
 MAX_DEMO_STEPS = 64
+MAX_DEMO_TRIES = 8
 # The hardest random Sudoku per size that the generator draws in about a second: above it, minutes
 # (6x6 at 8-10 guesses took 35-57 s; a 4x4 never needs a guess, so any minimum above 0 never ends).
 SUDOKU_MAX_DIFFICULTY = {4: 0, 6: 4, 8: 8, 9: 10}
@@ -397,7 +399,25 @@ def step_caption(refinement: Refinement, step: int) -> str:
             f"halting confidence {refinement.halt_confidence[step - 1]:.3f}.")
 
 
-def summary(refinement: Refinement) -> str:
+VARIANTS = {"sudoku": "a variant with its digits relabelled and its bands, stacks, rows and columns shuffled",
+            "maze": "the maze rotated or reflected"}
+
+
+def tries_note(task: str, tries: int, max_tries: int, valid: bool) -> str:
+    """What the tries did (`training.retries`), for the summary; '' where there is nothing to say."""
+    if max_tries == 1:
+        return "" if valid or task not in VARIANTS else \
+            f"Raise **tries** in Settings to solve it again as {VARIANTS[task]}."
+    if not valid:
+        return f"None of {tries} tries gave a valid solution; the steps shown are the first try's."
+    if tries == 1:
+        return "Solved on the first try."
+    return (f"Solved on try {tries}: the earlier answers broke a rule, so the puzzle was solved again as "
+            f"{VARIANTS[task]}. The steps shown are that try's, mapped back onto the puzzle as given.")
+
+
+def summary(refinement: Refinement, tries: str = "") -> str:
+    """The final verdict, what the tries did (``tries``, `tries_note`) and where halting stopped."""
     stop, count = refinement.adaptive_stop, refinement.num_steps
     ran = f"Ran all {count} steps" if count > 1 else "Ran 1 step"
     if refinement.halting == "adaptive":
@@ -411,7 +431,7 @@ def summary(refinement: Refinement) -> str:
     final = refinement.final_problem
     verdict = ("The final answer is a **valid solution**." if final is None
                else f"The final answer is **not a valid solution**: {one_based(final)}.")
-    return f"{verdict} {halting}"
+    return " ".join(part for part in (verdict, tries, halting) if part)
 
 
 def step_text(processor: PuzzleProcessor, refinement: Refinement, step: int) -> str:
@@ -474,7 +494,7 @@ def build_app(models: list[DemoModel]):
                           placeholder=input_hint(demo_model.processor), label=f"puzzle ({demo_model.puzzle_kind})"),
                 gr.update(value=demo_model.default_steps),
                 gr.update(label=label, maximum=max(top, 1), value=default, visible=task != "arc" and top > 0),
-                gr.update(visible=task != "arc"), gr.update(visible=task != "arc"),
+                gr.update(visible=task != "arc"), gr.update(visible=task != "arc"), gr.update(visible=task != "arc"),
                 gr.update(visible=task == "arc"), gr.update(visible=task == "arc"), gr.update(visible=task == "arc"),
                 *[gr.update(visible=name == demo_model.name) for name in example_columns]]
 
@@ -504,24 +524,31 @@ def build_app(models: list[DemoModel]):
                 step_text(demo_model.processor, refinement, step),
                 halting_figure(refinement, step, threshold(demo_model)), step_caption(refinement, step))
 
-    def solve(name, text, max_steps, halting, task_id, test_index):
+    def solve(name, text, max_steps, halting, task_id, test_index, tries=1):
         demo_model = by_name[name]
         processor = demo_model.processor
         try:
             max_steps, test_index = whole_number(max_steps, "max_steps", 1), whole_number(test_index, "test pair", 0)
+            tries = whole_number(tries, "tries", 1)
             puzzle = parse_puzzle(processor.task, text)
             check_typed_puzzle(processor, text)
-            arc_note, arc_picture, puzzle_name = "", None, None
+            arc_note, arc_picture, puzzle_name, note = "", None, None, ""
             if processor.task == "arc":
                 arc_picture, puzzle, puzzle_name, arc_note = _arc_inputs(demo_model, puzzle, task_id, test_index,
                                                                          max_steps, halting)
-            refinement = refine(demo_model.model, processor, puzzle, puzzle_name=puzzle_name,
-                                max_steps=max_steps, halting=halting)
+                refinement = refine(demo_model.model, processor, puzzle, puzzle_name=puzzle_name,
+                                    max_steps=max_steps, halting=halting)
+            else:
+                retried = solve_with_retries(demo_model.model, processor, processor([puzzle])["input_ids"],
+                                             max_tries=tries, keep_steps=True,
+                                             max_steps=max_steps, halting=halting)
+                refinement = retried.refinements[0]
+                note = tries_note(processor.task, int(retried.tries[0]), tries, bool(retried.valid[0]))
         except ValueError as error:
             return [error_html(error)] + cleared()[1:] + [None, ""]
         last = refinement.num_steps
         result = (name, refinement)
-        return ["", summary(refinement), result, gr.update(maximum=last, value=last), *show(result, last),
+        return ["", summary(refinement, note), result, gr.update(maximum=last, value=last), *show(result, last),
                 arc_picture, arc_note]
 
     def play(solved, step):  # from the start, or on from where the slider is
@@ -577,6 +604,10 @@ def build_app(models: list[DemoModel]):
                         max_steps = gr.Slider(1, MAX_DEMO_STEPS, value=first.default_steps, step=1, label="max_steps",
                                               info="more steps than trained can fix an answer", elem_id="trm-max-steps")
                         halting = gr.Radio(["fixed", "adaptive"], value="fixed", label="halting", elem_id="trm-halting")
+                    tries = gr.Slider(1, MAX_DEMO_TRIES, value=1, step=1, label="tries", visible=not is_arc,
+                                      info="while the answer breaks a rule, solve the puzzle again as a symmetric "
+                                      "variant (Sudoku: relabelled, shuffled; maze: rotated, reflected)",
+                                      elem_id="trm-tries")
                     with gr.Row(visible=not is_arc) as generator_row:
                         difficulty = gr.Slider(0, max(top, 1), value=default, step=1, label=label,
                                                info="of 'Random puzzle'", visible=not is_arc and top > 0,
@@ -610,7 +641,7 @@ def build_app(models: list[DemoModel]):
         view = [picture, verdict, grid_text, plot, caption]  # what `show` returns
         answer = [status, summary_box, solved, step, *view]  # what `cleared` empties
         model_name.change(select_model, model_name,
-                          [info, explanation, puzzle_text, max_steps, difficulty, generator_row, random_button,
+                          [info, explanation, puzzle_text, max_steps, difficulty, generator_row, random_button, tries,
                            upload, arc_row, arc_output_row, *[column for column, _ in example_columns.values()],
                            *answer], api_name=False)
         # Everything that draws or clears the answer runs one at a time, in order (one concurrency group):
@@ -619,7 +650,7 @@ def build_app(models: list[DemoModel]):
         random_button.click(generate, [model_name, difficulty, seed], [puzzle_text, seed, *answer],
                             api_name="random_puzzle", **one_at_a_time)
         upload.upload(lambda path: Path(path).read_text(), upload, puzzle_text, api_name=False)
-        solve_inputs = [model_name, puzzle_text, max_steps, halting, task_id, test_index]
+        solve_inputs = [model_name, puzzle_text, max_steps, halting, task_id, test_index, tries]
         solve_outputs = [*answer, arc_picture, arc_note]
         solve_button.click(solve, solve_inputs, solve_outputs, api_name="solve", **one_at_a_time)
         for _, event in example_columns.values():  # an example solves itself and plays its steps

@@ -12,7 +12,8 @@ start and one goal, or whose goal cannot be reached) are refused, naming the cel
 reported as a valid solution or not (sudoku rules and givens; a connected start-to-goal maze path).
 With ``--tries K``, a puzzle whose answer is not a valid solution is solved again as a symmetric variant
 (Sudoku: relabelled digits, shuffled bands, stacks, rows and columns, transposed; maze: rotated or
-reflected), up to K tries in all (`training.retries`).
+reflected), up to K tries in all (`training.retries`); ``--show-steps`` and ``--animate`` then show the steps of
+the try kept, mapped back onto the puzzle as given.
 
 Files: sudoku, one puzzle per line; maze, grids separated by blank lines; ARC, a task JSON
 (``{"train": [...], "test": [{"input": grid, "output": grid?}]}``) whose test inputs are solved.
@@ -26,7 +27,6 @@ import math
 import sys
 from pathlib import Path
 
-import torch
 from transformers.utils import cached_file
 
 from hub_datasets.cli import positive_int
@@ -116,24 +116,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.animate is not None and args.animate.suffix.lower() not in (".gif", ".png"):
             raise ValueError(f"--animate {args.animate}: write a .gif or a .png (animated PNG)")
         if args.tries > 1:
-            if args.show_steps or args.animate is not None:
-                raise ValueError("--tries prints the answer kept, not the steps of each try: leave out "
-                                 "--show-steps and --animate")
-            retried = solve_with_retries(model, processor, inputs["input_ids"], max_tries=args.tries, **overrides)
+            retried = solve_with_retries(model, processor, inputs["input_ids"], max_tries=args.tries,
+                                         keep_steps=True, **overrides)
+            refinements = retried.refinements
         else:
-            output, refinements = solve_with_refinements(model, processor, inputs, **overrides)
+            retried, (_, refinements) = None, solve_with_refinements(model, processor, inputs, **overrides)
     except (ValueError, OSError, KeyError, json.JSONDecodeError) as error:
         print(f"trm solve: error: {error}", file=sys.stderr)
         return 2
 
-    if args.tries > 1:
-        print_retried(retried, processor, inputs)
-        return 0
-    grids = processor.decode(output.predictions)
-    for index, (grid, refinement) in enumerate(zip(grids, refinements)):
-        steps = int(output.steps[index])
-        confidence = torch.sigmoid(output.halt_logits[steps - 1, index]).item()
-        header = f"puzzle {index}: {steps} step{'s' if steps != 1 else ''}, halting confidence {confidence:.3f}"
+    for index, refinement in enumerate(refinements):
+        grid, steps = processor.decode(refinement.step_ids[-1]), refinement.num_steps
+        if retried is None:
+            header = (f"puzzle {index}: {steps} step{'s' if steps != 1 else ''}, "
+                      f"halting confidence {refinement.halt_confidence[-1]:.3f}")
+        else:  # the steps shown are those of the try kept, mapped back onto the puzzle
+            tries = int(retried.tries[index])
+            header = f"puzzle {index}: {tries} {'try' if tries == 1 else 'tries'}, {int(retried.steps[index])} steps in all"
         if refinement.problems is not None:
             header += f", {refinement.validity_message()}"
         if solutions is not None:
@@ -141,26 +140,15 @@ def main(argv: list[str] | None = None) -> int:
         print(header)
         if args.show_steps:
             for step in range(1, steps):
-                step_grid = processor.decode(refinement.step_ids[step - 1])
-                print(f"-- step {step}\n{processor.to_text(step_grid)}")
+                print(f"-- step {step}\n{processor.to_text(processor.decode(refinement.step_ids[step - 1]))}")
             print(f"-- step {steps} (final)")
         print(processor.to_text(grid))
         if args.animate is not None:
-            path = args.animate if len(grids) == 1 else args.animate.with_stem(f"{args.animate.stem}-{index}")
+            path = args.animate if len(refinements) == 1 else args.animate.with_stem(f"{args.animate.stem}-{index}")
             save_refinement_animation(processor, refinement, path)
             print(f"refinement animation: {path}")
         print()
     return 0
-
-
-def print_retried(result, processor: PuzzleProcessor, inputs) -> None:
-    """`solve_with_retries`' answers: per puzzle the tries it took, and whether the answer kept is valid."""
-    problems = processor.check_solution(inputs["input_ids"], result.predictions)
-    for index, (grid, problem) in enumerate(zip(processor.decode(result.predictions), problems)):
-        tries, steps = int(result.tries[index]), int(result.steps[index])
-        header = f"puzzle {index}: {tries} {'try' if tries == 1 else 'tries'}, {steps} steps in all, "
-        header += "valid solution" if problem is None else f"not a valid solution: {problem}"
-        print(f"{header}\n{processor.to_text(grid)}\n")
 
 
 if __name__ == "__main__":

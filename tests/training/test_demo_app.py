@@ -46,12 +46,12 @@ ARC_IDENTIFIERS = ["<blank>", "0a1b2c3d", "0a1b2c3d|||t1|||0213456789", "fffffff
 
 
 def solve(client, model: str, text: str, max_steps: int = 4, halting: str = "fixed", task_id: str = "",
-          test_index: int = 0, with_arc: bool = False):
+          test_index: int = 0, with_arc: bool = False, tries: int = 1):
     """(error or summary, grid text, caption[, ARC picture, ARC note]) of the page's Solve."""
     # outputs: error, summary, step slider, picture, verdict badge, grid text, plot, caption, ARC picture,
     # ARC note (the State stays server-side)
     error, summary, _, _, _, grid, _, caption, arc_picture, arc_note = client.predict(
-        model, text, max_steps, halting, task_id, test_index, api_name="/solve")
+        model, text, max_steps, halting, task_id, test_index, tries, api_name="/solve")
     status = error or summary
     return (status, grid, caption, arc_picture, arc_note) if with_arc else (status, grid, caption)
 
@@ -105,6 +105,40 @@ def test_app_reports_a_valid_solution(demo_server, monkeypatch):
     assert error == "" and status.startswith("The final answer is a **valid solution**.")
     assert verdict == '<div class="trm-badge trm-valid">✓ step 4: a valid solution</div>'  # green
     assert caption.startswith("Step 4 of 4: ")
+
+
+def test_app_tries_again_as_a_symmetric_variant_and_plays_that_try_on_the_puzzle_as_given(demo_server, monkeypatch):
+    """A stand-in that solves every variant of the puzzle but not the puzzle itself: with 3 tries the page
+    says the second try solved it and shows that try's steps on the puzzle as typed, the last a solution."""
+    import numpy as np
+
+    from hub_datasets.sudoku import SudokuSolver
+
+    models, client = demo_server
+    processor = models["sudoku"].processor
+    original, puzzle_ids = TRMForPuzzleSolving.solve, processor([SUDOKU_6X6])["input_ids"]
+
+    def solve_variants(self, input_ids, *args, **kwargs):
+        out = original(self, input_ids, *args, **kwargs)
+        if not torch.equal(input_ids.cpu(), puzzle_ids):  # a variant: its last step is its solution
+            grid = np.asarray(processor.decode(input_ids[0]), np.uint8)
+            solution = processor.encode_labels([SudokuSolver(6).solve(grid)[1]])
+            out.intermediate_predictions, out.predictions = out.intermediate_predictions.clone(), solution
+            out.intermediate_predictions[out.steps[0] - 1, 0] = solution[0]
+        return out
+
+    monkeypatch.setattr(TRMForPuzzleSolving, "solve", solve_variants)
+    status, grid, _ = solve(client, "sudoku", SUDOKU_6X6, tries=3)
+    assert status.startswith("The final answer is a **valid solution**. Solved on try 2: the earlier answers broke "
+                             "a rule, so the puzzle was solved again as a variant with its digits relabelled")
+    assert grid == processor.to_text(processor.decode(processor.encode_labels(["345612621543436251512364264135153426"])[0]))
+    _, verdict, _, _, _ = client.predict(1, api_name="/show_step")
+    assert "trm-invalid" in verdict  # the variant's first step, mapped back: an untrained model's guess
+    status, _, _ = solve(client, "sudoku", SUDOKU_6X6, tries=1)
+    assert "not a valid solution" in status and "Raise **tries** in Settings" in status
+    monkeypatch.setattr(TRMForPuzzleSolving, "solve", original)
+    status, _, _ = solve(client, "sudoku", SUDOKU_6X6, tries=3)
+    assert "None of 3 tries gave a valid solution; the steps shown are the first try's." in status
 
 
 def test_app_shows_bad_grids_as_errors_a_person_understands(demo_server):

@@ -109,6 +109,43 @@ def test_a_sudoku_symmetry_maps_a_solution_back_exactly(size):
     assert torch.equal(symmetry.undo(processor, variant_solutions), solutions)
 
 
+@pytest.mark.parametrize("task,size", [("sudoku", 4), ("sudoku", 6), ("sudoku", 9), ("maze", 7)])
+def test_a_symmetry_maps_any_tokens_back_exactly(task, size):
+    """Unfinished answers hold blanks and PAD too (what the steps of a try show): every token grid goes
+    there and back unchanged."""
+    processor = PuzzleProcessor(task, grid_size=size)
+    rng = np.random.default_rng(3)
+    ids = torch.from_numpy(rng.integers(0, processor.vocab_size, (64, size * size)))
+    for attempt in range(1, 8):
+        symmetry = Symmetry.draw(processor, len(ids), attempt, rng)
+        moved = symmetry.apply(processor, ids)
+        assert not torch.equal(moved, ids)
+        assert torch.equal(symmetry.undo(processor, moved), ids)
+
+
+def test_keep_steps_shows_the_kept_try_mapped_back_onto_the_puzzle():
+    """The shipped 6x6 model, cut to one step so that many first answers break the rules: the steps kept
+    for each puzzle end in its kept answer, sit on the puzzle as given, and say what the rules say of it.
+    Keeping the steps changes nothing in the search."""
+    from transformers import AutoModel, AutoProcessor
+
+    from training.pretrained import shipped_models
+
+    folder = shipped_models()["sudoku6x6"]
+    model, processor = AutoModel.from_pretrained(folder).eval(), AutoProcessor.from_pretrained(folder)
+    records = generate_sudoku(32, size=6, seed=11)
+    puzzles = processor(list(records.questions))["input_ids"]
+    plain = solve_with_retries(model, processor, puzzles, max_tries=4, max_steps=1)
+    kept = solve_with_retries(model, processor, puzzles, max_tries=4, max_steps=1, keep_steps=True)
+    assert (plain.tries > 1).any() and ((plain.tries > 1) & plain.valid).any()  # retries happened and paid
+    for field in ("predictions", "valid", "tries", "steps"):
+        assert torch.equal(getattr(kept, field), getattr(plain, field))
+    for index, refinement in enumerate(kept.refinements):
+        assert np.array_equal(refinement.input_ids, puzzles[index].numpy())
+        assert np.array_equal(refinement.step_ids[-1], kept.predictions[index].numpy())
+        assert (refinement.final_problem is None) == bool(kept.valid[index])
+
+
 def test_puzzles_without_rules_are_refused():
     with pytest.raises(ValueError, match="arc puzzles have no rules"):
         solve_with_retries(None, PuzzleProcessor("arc"), torch.zeros(1, 900, dtype=torch.long))

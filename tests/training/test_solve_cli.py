@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from modeling_trm import PuzzleProcessor, SolveConfig, TRMConfig, TRMForPuzzleSolving
-from training.solve_cli import main
 from training.cli import main as trm_main
+from training.loading import load_model_for_solving
+from training.solve_cli import main
 
 SUDOKU = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
 SUDOKU_2 = "2...8.3...6..7..84.3.5..2.9...1.54.8.........4.27.6...3.1..7.4.72..4..6...4.1...3"
@@ -223,10 +224,33 @@ def test_tries_solves_a_rule_breaking_answer_again_and_says_how_many_tries_it_to
     assert f"puzzle 0: 3 tries, 6 steps in all, not a valid solution: {problem}\n{grid}\n" in capsys.readouterr().out
 
 
-def test_tries_refuses_puzzles_without_rules_and_step_by_step_output(tmp_path, capsys):
-    save_tiny(tmp_path / "sudoku", "sudoku", 6)
-    assert main([str(tmp_path / "sudoku"), SUDOKU_6X6, "--tries", "2", "--show-steps"]) == 2
-    assert "--tries prints the answer kept" in capsys.readouterr().err
+def test_tries_show_the_steps_of_the_try_kept_on_the_puzzle_as_given(capsys):
+    """The shipped 6x6 model cut to 2 steps: a puzzle it solves only as a variant prints that variant's steps,
+    mapped back, and the last of them is a valid solution of the puzzle as typed."""
+    from hub_datasets.sudoku import generate_sudoku
+    from training.pretrained import shipped_models
+    from training.retries import solve_with_retries
+
+    folder = shipped_models()["sudoku6x6"]
+    model, processor = load_model_for_solving(str(folder)), PuzzleProcessor.from_pretrained(folder)
+    puzzles = ["".join(str(d) if d else "." for d in q.ravel()) for q in generate_sudoku(32, size=6, seed=11).questions]
+    for puzzle in puzzles:  # the first solved by a retry (alone, as `trm solve` solves it)
+        inputs = processor([puzzle])["input_ids"]
+        retried = solve_with_retries(model, processor, inputs, max_tries=4, max_steps=2, keep_steps=True)
+        if retried.tries[0] > 1 and retried.valid[0]:
+            break
+    else:
+        pytest.fail("no puzzle needed a retry")
+    assert main([str(folder), puzzle, "--tries", "4", "--max-steps", "2", "--show-steps"]) == 0
+    grids = [processor.decode(step) for step in retried.refinements[0].step_ids]
+    text = [processor.to_text(grid) for grid in grids]
+    assert capsys.readouterr().out == (
+        f"puzzle 0: {int(retried.tries[0])} tries, {int(retried.steps[0])} steps in all, valid solution\n"
+        f"-- step 1\n{text[0]}\n-- step 2 (final)\n{text[1]}\n\n")
+    assert processor.check_solution(inputs[0], processor.encode_labels([grids[1]])[0]) is None
+
+
+def test_tries_refuse_puzzles_without_rules(tmp_path, capsys):
     save_tiny(tmp_path / "arc", "arc", 30)
     task = tmp_path / "007bbfc7.json"
     task.write_text(json.dumps({"train": [], "test": [{"input": [[1, 2], [3, 4]]}]}))
