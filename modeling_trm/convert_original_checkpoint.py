@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import CONFIG_MAPPING, AutoModel, PreTrainedConfig  # TRM/HRM registered by the package's __init__
+from transformers import CONFIG_MAPPING, AutoModel, PreTrainedConfig  # TRM/HRM: registered by __init__
 
 from .folders import (
     non_empty,

@@ -14,9 +14,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from modeling_trm.configuration_trm import swiglu_intermediate_size
 from modeling_trm.convert_original_checkpoint import convert_official_state_dict
 from modeling_trm.modeling_trm import TRMRotaryEmbedding, stablemax_cross_entropy, trunc_normal_init_
-from modeling_trm.configuration_trm import swiglu_intermediate_size
 
 MODELS = ["trm_small_att", "trm_small_mlp", "hrm_small"]
 ACT = dict(atol=1e-4, rtol=1e-4)

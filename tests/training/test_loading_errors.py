@@ -10,8 +10,8 @@ import torch
 
 from hub_datasets import build_dataset, save_puzzle_dataset
 from modeling_trm import PuzzleProcessor, TRMConfig, TRMForPuzzleSolving
-from training.solve_cli import main as solve_main
 from training.evaluation import main as eval_main
+from training.solve_cli import main as solve_main
 
 SUDOKU4 = "1...........3..."
 
