@@ -146,11 +146,11 @@ class Symmetry:
         if self.is_identity:
             return ids
         size = processor.grid_size
-        grids = torch.as_tensor(ids).numpy().reshape(len(ids), size, size)
+        grids = torch.as_tensor(ids).numpy().reshape(len(ids), size, size)  # the transforms keep its dtype
         if self.sudoku is not None:  # relabel digit tokens (d -> d + 1); PAD and blank stay
             keep = np.broadcast_to(np.array([PAD_ID, SUDOKU_BLANK_ID]), (len(ids), 2))
             tokens = dataclasses.replace(self.sudoku, digit_map=np.concatenate([keep, self.sudoku.digit_map[:, 1:] + 1], 1))
             moved = (invert_sudoku_transforms if inverse else apply_sudoku_transforms)(grids, tokens)
         else:
             moved = (inverse_dihedral_transform if inverse else dihedral_transform)(grids, self.dihedral)
-        return torch.from_numpy(np.ascontiguousarray(moved).reshape(len(ids), -1)).to(torch.as_tensor(ids).dtype)
+        return torch.from_numpy(np.ascontiguousarray(moved).reshape(len(ids), -1))
