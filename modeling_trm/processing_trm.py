@@ -272,8 +272,8 @@ class PuzzleProcessor(ProcessorMixin):
 
         sudoku: every cell a digit, the givens kept, each digit once in every row, column and box
         (4x4/6x6/8x8/9x9 with the box shapes of `SUDOKU_BOX_SHAPES`). maze: walls, ``S`` and ``G`` kept,
-        path cells ``o`` only on open cells, and they connect ``S`` to ``G`` with none left over (any
-        connected path counts, not only a shortest one). ARC has no rules: compare with the true output.
+        path cells ``o`` only on open cells, and they mark a shortest route from ``S`` to ``G`` (any of them,
+        when there are several) with none left over. ARC has no rules: compare with the true output.
         """
         if self.task == "arc":
             raise ValueError("ARC tasks have no rules to check an answer against; compare it with the test output.")
@@ -601,6 +601,9 @@ def _maze_solution_problem(question, answer, check: MazeCheck, index: int) -> st
         return "the path cells 'o' do not connect 'S' to 'G'"
     for r, c in np.argwhere(check.stray[index]):
         return f"the path cell at row {r}, column {c} is not connected to the path"
+    if check.path_cells[index] + 1 != check.shortest[index]:
+        return (f"the path has {check.path_cells[index]} cells 'o'; a shortest route from 'S' to 'G' passes "
+                f"{check.shortest[index] - 1}")
     return None
 
 

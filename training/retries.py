@@ -7,7 +7,7 @@ often solves another. The rules tell a right answer from a wrong one (`PuzzlePro
 a failed puzzle can be solved again under a random symmetry, its answer checked in that frame and mapped
 back, up to ``max_tries`` tries; each puzzle keeps the first answer that passes, or its first try's answer
 if none does. For a Sudoku with one solution (the generators' puzzles) an answer that passes the rules is the
-solution; a maze answer passes with any connected start-to-goal path. Measured in docs/test-time-compute.md::
+solution; a maze answer passes with any shortest start-to-goal path. Measured in docs/test-time-compute.md::
 
     from training.retries import solve_with_retries
     result = solve_with_retries(model, processor, processor(puzzles)["input_ids"], max_tries=8)

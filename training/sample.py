@@ -14,7 +14,7 @@ SAMPLE_CANDIDATES = 64  # test puzzles searched for one the model solves
 
 # what a valid solution is, in the words of the sample
 RULES = {"sudoku": "every row, column and box holds 1..{size} once; every given kept",
-         "maze": "walls, S and G kept; the path cells 'o' connect S to G"}
+         "maze": "walls, S and G kept; the path cells 'o' mark a shortest route from S to G"}
 
 
 def answer_verdict(processor, input_ids, answer_ids, solution_ids) -> tuple[bool, str]:

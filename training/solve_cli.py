@@ -9,7 +9,7 @@
 
 Puzzles whose givens contradict each other (a digit twice in a row, column or box; a maze without one
 start and one goal, or whose goal cannot be reached) are refused, naming the cell. Each answer is
-reported as a valid solution or not (sudoku rules and givens; a connected start-to-goal maze path).
+reported as a valid solution or not (sudoku rules and givens; a shortest start-to-goal maze path).
 With ``--tries K``, a puzzle whose answer is not a valid solution is solved again as a symmetric variant
 (Sudoku: relabelled digits, shuffled bands, stacks, rows and columns, transposed; maze: rotated or
 reflected), up to K tries in all (`training.retries`); ``--show-steps`` and ``--animate`` then show the steps of

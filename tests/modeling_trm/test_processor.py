@@ -418,8 +418,13 @@ def test_check_solution_maze_path():
     assert processor.check_solution(puzzle, tokens(["#####", "#Soo#", "# #o#", "#o G#", "#####"])) == (
         "the path cell at row 3, column 1 is not connected to the path"
     )
-    assert processor.check_solution(puzzle, tokens(["#####", "#Soo#", "#o#o#", "#  G#", "#####"])) is None
-    assert processor.check_solution(puzzle, tokens(["#####", "#Soo#", "#o#o#", "#o G#", "#####"])) is None
+    # a connected path is not enough: the maze's task is a shortest route (this one has 3 cells)
+    assert processor.check_solution(puzzle, tokens(["#####", "#Soo#", "#o#o#", "#  G#", "#####"])) == (
+        "the path has 4 cells 'o'; a shortest route from 'S' to 'G' passes 3"
+    )
+    assert processor.check_solution(puzzle, tokens(["#####", "#Soo#", "#o#o#", "#o G#", "#####"])) == (
+        "the path has 5 cells 'o'; a shortest route from 'S' to 'G' passes 3"
+    )
     assert processor.check_solution(puzzle, tokens(["#####", "#Soo#", "# oo#", "#  G#", "#####"])) == (
         "row 2, column 2 changes '#' to 'o'"
     )
@@ -451,8 +456,10 @@ def test_check_solution_agrees_with_the_evaluation_metrics():
         ["#####", "#Soo#", "# #o#", "#o G#", "#####"],
         ["#####", "#Soo#", "# oo#", "#  G#", "#####"],
         ["#####", "#S  #", "#o# #", "#ooG#", "#####"],
+        ["#####", "#Soo#", "#o#o#", "#o G#", "#####"],  # connected, but not a shortest route
     ]
     answers = torch.stack([torch.tensor([MAZE_TOKEN[char] for char in "".join(rows)]) for rows in mazes])
     valid = [problem is None for problem in maze.check_solution(question.expand_as(answers), answers)]
-    assert valid == maze_path_validity(answers, question.expand_as(answers), (5, 5))["valid_path"].tolist()
-    assert valid == [True, False, False, False, True]
+    metrics = maze_path_validity(answers, question.expand_as(answers), (5, 5))
+    assert valid == metrics["shortest_path"].tolist() == [True, False, False, False, True, False]
+    assert metrics["valid_path"].tolist() == [True, False, False, False, True, True]
