@@ -51,21 +51,30 @@ def test_a_model_is_scored_by_the_rules_on_its_own_held_out_split(tiny_sudoku_mo
 
 def test_the_readme_quotes_the_seeds_of_the_9x9_preset_at_both_learning_rates():
     """The shipped 9×9 model is seed 0 of benchmarks/results/sudoku9x9_seeds (peak lr 2e-3); the README gives the
-    other two, and the range of the preset's three seeds at its peak lr 1.5e-3 (sudoku9x9_lr1.5e-3)."""
+    other two, the range of the preset's three seeds at its peak lr 1.5e-3 (sudoku9x9_lr1.5e-3) and seed 1 with
+    EMA 0.999 (sudoku9x9_ema0.999)."""
     seeds = json.loads((harness.RESULTS_ROOT / "sudoku9x9_seeds" / "results.json").read_text())["models"]
     lower_lr = json.loads((harness.RESULTS_ROOT / "sudoku9x9_lr1.5e-3" / "results.json").read_text())["models"]
     shipped_9x9 = json.loads((shipped.RESULTS_DIR / "results.json").read_text())["models"]["sudoku9x9"]
-    assert {k: v for k, v in seeds["seed0"].items() if k != "model_dir"} == {
-        k: v for k, v in shipped_9x9.items() if k != "model_dir"}
+    # the same model (seed 0), scored on two machines: bf16 rounding, and so a puzzle or two, differs between CPUs
+    same_model = ("task", "num_puzzles", "trained_steps", "halt_confidence", "parameters", "forward_dtype")
+    assert {k: seeds["seed0"][k] for k in same_model} == {k: shipped_9x9[k] for k in same_model}
     readme = shipped.DOC_BLOCK.path.read_text()
+    assert (f"The 9×9 model solves **{100 * shipped_9x9['fixed']['solved']:.1f}% at its trained 8 steps, "
+            f"{100 * shipped_9x9['fixed_4x']['solved']:.1f}% with 32 fixed steps, and "
+            f"{100 * shipped_9x9['adaptive_4x']['solved']:.1f}% with adaptive\nhalting and a 32-step budget at "
+            f"{shipped_9x9['adaptive_4x']['mean_steps']:.1f} steps on average**") in readme
 
     def span(values) -> str:
         return f"{100 * min(values):.1f}–{100 * max(values):.1f}%"
 
     at_8 = " and ".join(f"{100 * seeds[name]['fixed']['solved']:.1f}%" for name in ("seed1", "seed2"))
-    assert f"(the others: {at_8} at 8 steps)" in readme
+    assert f"(the others: {at_8} at 8 steps; it {100 * seeds['seed0']['fixed']['solved']:.1f}% on the machine" in readme
     assert (f"its three seeds solve {span([m['fixed']['solved'] for m in lower_lr.values()])} at 8 steps and "
             f"{span([m['fixed_4x']['solved'] for m in lower_lr.values()])} at 32") in readme
+    longer_average = json.loads((harness.RESULTS_ROOT / "sudoku9x9_ema0.999" / "results.json").read_text())["models"]
+    assert (f"seed 1 solves {100 * longer_average['seed1-ema0.999']['fixed']['solved']:.1f}% at 8 steps instead of "
+            f"{100 * lower_lr['seed1-lr1.5e-3']['fixed']['solved']:.1f}%") in readme
     retried = [seeds[f"seed{n}"]["retries"]["fixed"] for n in range(3)]
     solved = f"{100 * retried[0]['solved']:.1f}%, {100 * retried[1]['solved']:.1f}% and {100 * retried[2]['solved']:.1f}%"
     lower_lr_solved = span([m["retries"]["fixed"]["solved"] for m in lower_lr.values()])
