@@ -601,7 +601,7 @@ def _maze_solution_problem(question, answer, check: MazeCheck, index: int) -> st
         return "the path cells 'o' do not connect 'S' to 'G'"
     for r, c in np.argwhere(check.stray[index]):
         return f"the path cell at row {r}, column {c} is not connected to the path"
-    if check.path_cells[index] + 1 != check.shortest[index]:
+    if not check.shortest_path[index]:  # a valid path by now, so only its length can be wrong
         return (f"the path has {check.path_cells[index]} cells 'o'; a shortest route from 'S' to 'G' passes "
                 f"{check.shortest[index] - 1}")
     return None
