@@ -49,12 +49,16 @@ def test_a_model_is_scored_by_the_rules_on_its_own_held_out_split(tiny_sudoku_mo
     assert solved_in_bands == pytest.approx(retried["exact_accuracy"] * len(test))
 
 
+def _scored_models(folder: str) -> dict:
+    """The models of a committed `shipped_models.py` results folder under benchmarks/results."""
+    return json.loads((harness.RESULTS_ROOT / folder / "results.json").read_text())["models"]
+
+
 def test_the_readme_quotes_the_seeds_of_the_9x9_preset_at_both_learning_rates():
     """The shipped 9×9 model is seed 0 of benchmarks/results/sudoku9x9_seeds (peak lr 2e-3); the README gives the
     other two, the range of the preset's three seeds at its peak lr 1.5e-3 (sudoku9x9_lr1.5e-3) and seed 1 with
     EMA 0.999 (sudoku9x9_ema0.999)."""
-    seeds = json.loads((harness.RESULTS_ROOT / "sudoku9x9_seeds" / "results.json").read_text())["models"]
-    lower_lr = json.loads((harness.RESULTS_ROOT / "sudoku9x9_lr1.5e-3" / "results.json").read_text())["models"]
+    seeds, lower_lr = _scored_models("sudoku9x9_seeds"), _scored_models("sudoku9x9_lr1.5e-3")
     shipped_9x9 = json.loads((shipped.RESULTS_DIR / "results.json").read_text())["models"]["sudoku9x9"]
     # the same model (seed 0), scored on two machines: bf16 rounding, and so a puzzle or two, differs between CPUs
     same_model = ("task", "num_puzzles", "trained_steps", "halt_confidence", "parameters", "forward_dtype")
@@ -72,7 +76,7 @@ def test_the_readme_quotes_the_seeds_of_the_9x9_preset_at_both_learning_rates():
     assert f"(the others: {at_8} at 8 steps; it {100 * seeds['seed0']['fixed']['solved']:.1f}% on the machine" in readme
     assert (f"its three seeds solve {span([m['fixed']['solved'] for m in lower_lr.values()])} at 8 steps and "
             f"{span([m['fixed_4x']['solved'] for m in lower_lr.values()])} at 32") in readme
-    longer_average = json.loads((harness.RESULTS_ROOT / "sudoku9x9_ema0.999" / "results.json").read_text())["models"]
+    longer_average = _scored_models("sudoku9x9_ema0.999")
     assert (f"seed 1 solves {100 * longer_average['seed1-ema0.999']['fixed']['solved']:.1f}% at 8 steps instead of "
             f"{100 * lower_lr['seed1-lr1.5e-3']['fixed']['solved']:.1f}%") in readme
     retried = [seeds[f"seed{n}"]["retries"]["fixed"] for n in range(3)]
