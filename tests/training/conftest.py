@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from training.config import TrainingConfig
@@ -23,6 +25,13 @@ def sudoku4_dataset(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("data") / "sudoku4x4"
     hub_datasets.save_puzzle_dataset(dataset, metadata, path)
     return str(path)
+
+
+def free_port() -> int:
+    """A local port no one holds now, for a launcher: a fixed one may be held by another run on the machine."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def make_tiny_config(dataset: str, output_dir: str, **overrides) -> TrainingConfig:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 from accelerate.commands.config.config_args import load_config_from_file
 from accelerate.utils import DistributedType
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "training" / "accelerate_configs"
@@ -59,10 +59,7 @@ def test_the_documented_two_process_cpu_command_runs_two_processes(tmp_path):
     env_assignments = dict(w.split("=", 1) for w in words[:1])
     launch = words[1:]
     assert launch[:2] == ["accelerate", "launch"]
-    with socket.socket() as probe:  # the launcher's default port may be taken by another run
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--main_process_port", str(port), *launch[2:],
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--main_process_port", str(free_port()), *launch[2:],
                "--max-steps", "2", "log_with=none", "solve_sample=false", "eval_at_start=false",
                "--output-dir", str(tmp_path / "run")]
     env = {**os.environ, **env_assignments, "OMP_NUM_THREADS": "1",

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_MODEL, make_tiny_config
+from conftest import TINY_MODEL, free_port, make_tiny_config
 from safetensors.torch import load_file
 
 from training.train import Trainer
@@ -42,11 +41,8 @@ def launch_fsdp(config) -> None:
     """``config`` trained by 2 CPU processes under FSDP2 with the settings of fsdp2_4gpu.yaml."""
     env = {**os.environ, **fsdp_launch_env(FSDP_CONFIG), "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(REPO_ROOT)}
-    with socket.socket() as probe:  # a fixed port may be taken by another run on the same machine
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_port", str(port), str(WORKER), json.dumps(config.to_dict())]
+               "--master_port", str(free_port()), str(WORKER), json.dumps(config.to_dict())]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 
