@@ -8,7 +8,9 @@ What each model solves on its full held-out split is measured by benchmarks/ship
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +72,17 @@ def test_a_shipped_model_card_is_rendered_from_its_folder_under_its_shipped_name
     assert card.data.model_name == name and f"# {name}\n" in card.text
     if name.startswith("sudoku"):  # what each difficulty band gets, at the trained steps
         assert "Exact accuracy by difficulty" in card.text
+
+
+def test_the_readme_quickstart_solves_its_puzzle_as_the_readme_shows(capsys):
+    """The README's quickstart code, run as it stands: a generated puzzle has one solution, so a solved grid
+    is the README's printed grid on any CPU; the step at which the answer becomes valid may move with bf16
+    rounding, so only the last step's verdict is compared."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code, shown = re.findall(r"^```(?:python)?\n(.*?)^```$", readme[readme.index("## Quickstart"):],
+                             flags=re.DOTALL | re.MULTILINE)[:2]
+    exec(compile(code, "README.md (quickstart)", "exec"), {})
+    printed, shown = capsys.readouterr().out.splitlines(), shown.splitlines()
+    assert printed[:-1] == shown[:-1]  # the solution grid and its verdict, [None]
+    steps_valid = ast.literal_eval(printed[-1])  # per step: is the answer after it a valid solution?
+    assert len(steps_valid) == 16 and steps_valid[-1] and ast.literal_eval(shown[-1])[-1]
