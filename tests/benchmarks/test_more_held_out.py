@@ -1,0 +1,40 @@
+"""benchmarks/more_held_out.py: a generated recipe rebuilt with more test puzzles keeps the recipe's own test split
+as its first puzzles, so the others are fresh, and the accuracy over all of them is the two parts' weighted mean."""
+
+from __future__ import annotations
+
+import json
+
+import harness
+import pytest
+from benchmark_scripts import load_benchmark
+
+more_held_out = load_benchmark("more_held_out")
+
+
+def test_more_puzzles_start_with_the_recipes_own_test_split(tiny_sudoku_model, tmp_path):
+    from modeling_trm import TRMForPuzzleSolving
+    from training.evaluation import evaluate
+
+    recipe_test, metadata, _ = harness.load_test_split(tiny_sudoku_model)
+    assert more_held_out.main(["--model", f"tiny={tiny_sudoku_model}", "--num-test", str(len(recipe_test) + 16),
+                               "--output", str(tmp_path)]) == 0
+    entry = json.loads((tmp_path / "results.json").read_text())["models"]["tiny"]
+    assert entry["recipe_test"]["num_puzzles"] == len(recipe_test) and entry["fresh"]["num_puzzles"] == 16
+
+    model = TRMForPuzzleSolving.from_pretrained(tiny_sudoku_model).eval()
+    own = evaluate(model, recipe_test, metadata, progress=False, halting="fixed",
+                   max_steps=model.config.max_supervision_steps)
+    assert entry["recipe_test"]["exact_accuracy"] == own["exact_accuracy"]
+    solved = entry["recipe_test"]["exact_accuracy"] * len(recipe_test) + entry["fresh"]["exact_accuracy"] * 16
+    assert solved == pytest.approx(entry["exact_accuracy"] * entry["num_puzzles"])
+    assert sum(band["num_puzzles"] for band in entry["bands"]) == entry["num_puzzles"]
+    assert (tmp_path / "results.md").read_text() == more_held_out.results_table(
+        json.loads((tmp_path / "results.json").read_text()))
+
+
+def test_no_more_puzzles_than_the_recipe_has_is_an_error(tiny_sudoku_model, tmp_path):
+    recipe_test, _, _ = harness.load_test_split(tiny_sudoku_model)
+    with pytest.raises(SystemExit):
+        more_held_out.main(["--model", f"tiny={tiny_sudoku_model}", "--num-test", str(len(recipe_test)),
+                            "--output", str(tmp_path)])
