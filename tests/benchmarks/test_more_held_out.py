@@ -29,6 +29,9 @@ def test_more_puzzles_start_with_the_recipes_own_test_split(tiny_sudoku_model, t
     solved = entry["recipe_test"]["exact_accuracy"] * len(recipe_test) + entry["fresh"]["exact_accuracy"] * 16
     assert solved == pytest.approx(entry["exact_accuracy"] * entry["num_puzzles"])
     assert sum(band["num_puzzles"] for band in entry["bands"]) == entry["num_puzzles"]
+    # adaptive halting at the saved confidence, within the trained steps
+    assert entry["adaptive"]["halt_confidence"] == model.solve_config.halt_confidence
+    assert 1 <= entry["adaptive"]["mean_steps"] <= model.config.max_supervision_steps
     assert (tmp_path / "results.md").read_text() == more_held_out.results_table(
         json.loads((tmp_path / "results.json").read_text()))
 
