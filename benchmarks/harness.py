@@ -155,6 +155,20 @@ class GeneratedBlock:
         return relink("\n".join(lines[2:]).strip() + "\n", self.path.parent)
 
 
+def percent(value) -> str:
+    """A fraction as a percentage with one decimal for a results table; "–" for None (nothing to score)."""
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def write_results_folder(output: Path, results: dict, table: str) -> None:
+    """Write a script's ``results.json`` and ``results.md`` (``table``) into the folder ``output`` and print
+    the table."""
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (output / "results.md").write_text(table)
+    print(table)
+
+
 def write_results(results: dict, output: Path, table: str, block: GeneratedBlock, committed: Path) -> None:
     """Write ``results`` as JSON to ``output`` and print ``table``; a run that writes the committed results file
     (``output == committed``) also rewrites the page's generated ``block`` with the table."""

@@ -163,10 +163,6 @@ def measure(model, test, max_steps: int, budgets: list[int], batch_size: int = 2
 # Report
 
 
-def _pct(value) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"
-
-
 def _fixed_at(entry: dict, steps: int):
     curve = entry["fixed"]["exact_accuracy"]
     return curve[steps - 1] if steps <= len(curve) else None
@@ -176,8 +172,8 @@ def findings(entry: dict) -> list[str]:
     """Plain sentences computed from one model's numbers (no number is typed by hand)."""
     trained, curve = entry["trained_steps"], entry["fixed"]["exact_accuracy"]
     best = int(np.argmax(curve)) + 1
-    lines = [(f"fixed halting: {_pct(curve[trained - 1])}% exact at the trained {trained} steps, "
-             f"best {_pct(curve[best - 1])}% at {best} steps, {_pct(curve[-1])}% at {len(curve)} steps.")]
+    lines = [(f"fixed halting: {harness.percent(curve[trained - 1])}% exact at the trained {trained} steps, "
+             f"best {harness.percent(curve[best - 1])}% at {best} steps, {harness.percent(curve[-1])}% at {len(curve)} steps.")]
     halted = sum(a["halted_early"] for a in entry["adaptive"])
     if halted == 0:
         lines.append("adaptive halting: the halting head never stopped a puzzle before the budget, so adaptive = "
@@ -189,19 +185,19 @@ def findings(entry: dict) -> list[str]:
                 ratio = 16 / a["mean_steps"]
                 same = a["exact_accuracy"] >= fixed16 - 1e-12
                 lines.append(
-                    f"adaptive halting, budget 16: {_pct(a['exact_accuracy'])}% exact with {a['mean_steps']:.2f} mean steps "
-                    f"vs fixed 16 steps {_pct(fixed16)}%: {ratio:.1f}x fewer steps, "
+                    f"adaptive halting, budget 16: {harness.percent(a['exact_accuracy'])}% exact with {a['mean_steps']:.2f} mean steps "
+                    f"vs fixed 16 steps {harness.percent(fixed16)}%: {ratio:.1f}x fewer steps, "
                     + ("at no loss of accuracy." if same else
-                       f"at {_pct(fixed16 - a['exact_accuracy'])} points less exact accuracy."))
+                       f"at {harness.percent(fixed16 - a['exact_accuracy'])} points less exact accuracy."))
                 equal = a["fixed_steps_for_equal_accuracy"]
                 if not same and equal is not None:
-                    lines.append(f"at equal accuracy: fixed halting reaches {_pct(a['exact_accuracy'])}% after {equal} "
+                    lines.append(f"at equal accuracy: fixed halting reaches {harness.percent(a['exact_accuracy'])}% after {equal} "
                                  f"steps, {equal / a['mean_steps']:.1f}x the adaptive mean.")
         top = max(entry["adaptive"], key=lambda a: a["budget"])
         if top["halted_early"]:
             wrong = top["halted_early_wrong"]
             lines.append(f"halted answers that are wrong (budget {top['budget']}): {wrong} of {top['halted_early']} "
-                         f"({_pct(wrong / top['halted_early'])}%).")
+                         f"({harness.percent(wrong / top['halted_early'])}%).")
     return lines + calibrated_findings(entry)
 
 
@@ -213,7 +209,7 @@ def calibrated_findings(entry: dict) -> list[str]:
     tried = ", ".join(f"{c['halt_confidence']:g}" for c in calibration["candidates"])
     chosen = calibration["halt_confidence"]
     source = (f"on {calibration['source']}, where fixed halting at {calibration['max_steps']} steps is "
-              f"{_pct(calibration['target_exact_accuracy'])}% exact; tried {tried}")
+              f"{harness.percent(calibration['target_exact_accuracy'])}% exact; tried {tried}")
     if chosen is None:
         return [f"calibrated halting: no confidence reached fixed halting's accuracy ({source})."]
     if chosen == 0.5:
@@ -225,15 +221,15 @@ def calibrated_findings(entry: dict) -> list[str]:
         if a["budget"] == 16 and fixed16 is not None:
             same = a["exact_accuracy"] >= fixed16 - 1e-12
             lines.append(
-                f"adaptive halting at confidence {chosen:g}, budget 16: {_pct(a['exact_accuracy'])}% exact with "
-                f"{a['mean_steps']:.2f} mean steps vs fixed 16 steps {_pct(fixed16)}%: {16 / a['mean_steps']:.1f}x "
+                f"adaptive halting at confidence {chosen:g}, budget 16: {harness.percent(a['exact_accuracy'])}% exact with "
+                f"{a['mean_steps']:.2f} mean steps vs fixed 16 steps {harness.percent(fixed16)}%: {16 / a['mean_steps']:.1f}x "
                 "fewer steps, " + ("at no loss of accuracy on the test puzzles." if same else
-                                   f"at {_pct(fixed16 - a['exact_accuracy'])} points less exact accuracy."))
+                                   f"at {harness.percent(fixed16 - a['exact_accuracy'])} points less exact accuracy."))
     top = max(entry["adaptive_calibrated"], key=lambda a: a["budget"])
     if top["halted_early"]:
         lines.append(f"halted answers that are wrong at confidence {chosen:g} (budget {top['budget']}): "
                      f"{top['halted_early_wrong']} of {top['halted_early']} "
-                     f"({_pct(top['halted_early_wrong'] / top['halted_early'])}%).")
+                     f"({harness.percent(top['halted_early_wrong'] / top['halted_early'])}%).")
     return lines
 
 
@@ -263,7 +259,7 @@ TABLE_HEADER = [("| inference steps (budget) | fixed: exact % | adaptive: exact 
 
 
 def _table_row(entry: dict, a: dict) -> str:
-    return (f"| {a['budget']} | {_pct(a['fixed_exact_accuracy_at_budget'])} | {_pct(a['exact_accuracy'])} | "
+    return (f"| {a['budget']} | {harness.percent(a['fixed_exact_accuracy_at_budget'])} | {harness.percent(a['exact_accuracy'])} | "
             f"{a['mean_steps']:.2f} | {a['halted_early']} / {entry['num_puzzles']} | "
             f"{a['halted_early_wrong']} | {a['fixed_steps_for_equal_accuracy'] or 'never'} |")
 

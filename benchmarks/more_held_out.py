@@ -61,10 +61,6 @@ def measure(model, test, recipe_test, metadata) -> dict:
     return entry
 
 
-def _pct(value) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"
-
-
 def results_table(results: dict) -> str:
     lines = ["# Exact accuracy on more held-out puzzles", "",
              "Fixed halting at the trained supervision steps; the recipe's own test split is the first of the "
@@ -73,11 +69,11 @@ def results_table(results: dict) -> str:
              "halting: exact % at mean steps (saved confidence) | by difficulty: exact % (puzzles) |",
              "|---|---:|---:|---:|---:|---:|---|"]
     for name, e in results["models"].items():
-        bands = "; ".join(f"{b['band']}: {_pct(b['exact_accuracy'])} ({b['num_puzzles']})" for b in e.get("bands", []))
-        lines.append(f"| `{name}` | {e['num_puzzles']} | {_pct(e['exact_accuracy'])} ± {_pct(e['standard_error'])} | "
-                     f"{_pct(e['recipe_test']['exact_accuracy'])} ({e['recipe_test']['num_puzzles']}) | "
-                     f"{_pct(e['fresh']['exact_accuracy'])} ({e['fresh']['num_puzzles']}) | "
-                     f"{_pct(e['adaptive']['exact_accuracy'])} at {e['adaptive']['mean_steps']:.2f} "
+        bands = "; ".join(f"{b['band']}: {harness.percent(b['exact_accuracy'])} ({b['num_puzzles']})" for b in e.get("bands", []))
+        lines.append(f"| `{name}` | {e['num_puzzles']} | {harness.percent(e['exact_accuracy'])} ± {harness.percent(e['standard_error'])} | "
+                     f"{harness.percent(e['recipe_test']['exact_accuracy'])} ({e['recipe_test']['num_puzzles']}) | "
+                     f"{harness.percent(e['fresh']['exact_accuracy'])} ({e['fresh']['num_puzzles']}) | "
+                     f"{harness.percent(e['adaptive']['exact_accuracy'])} at {e['adaptive']['mean_steps']:.2f} "
                      f"({e['adaptive']['halt_confidence']}) | {bands or '–'} |")
     return "\n".join(lines) + "\n"
 
@@ -107,11 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             rebuilt[key] = rebuilt_test_split(config, args.num_test)
         test, metadata = rebuilt[key]
         results["models"][name] = {"model_dir": str(model_dir), **measure(model, test, recipe_test, metadata)}
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    table = results_table(results)
-    (args.output / "results.md").write_text(table)
-    print(table)
+    harness.write_results_folder(args.output, results, results_table(results))
     return 0
 
 

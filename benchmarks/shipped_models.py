@@ -20,7 +20,6 @@ times as many, and with retries.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -100,10 +99,6 @@ def measure_retries(model, test, metadata, halting: str) -> dict:
     return scores
 
 
-def _pct(value) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"
-
-
 def results_table(results: dict) -> str:
     lines = ["# What the shipped models solve", "",
              "| model | held-out puzzles | solved % (fixed, trained steps) | equal to the label % | cell % "
@@ -112,11 +107,11 @@ def results_table(results: dict) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, e in results["models"].items():
         lines.append(f"| `{name}` ({e['parameters']:,} parameters) | {e['num_puzzles']} | "
-                     f"{_pct(e['fixed']['solved'])} ({e['trained_steps']} steps) | "
-                     f"{_pct(e['fixed']['exact_accuracy'])} | {_pct(e['fixed']['cell_accuracy'])} | "
-                     f"{_pct(e['fixed_2x']['solved'])} / {_pct(e['fixed_4x']['solved'])} | "
-                     f"{_pct(e['adaptive']['solved'])} (confidence {e['halt_confidence']}) | "
-                     f"{e['adaptive']['mean_steps']:.2f} | {_pct(e['adaptive_4x']['solved'])} | "
+                     f"{harness.percent(e['fixed']['solved'])} ({e['trained_steps']} steps) | "
+                     f"{harness.percent(e['fixed']['exact_accuracy'])} | {harness.percent(e['fixed']['cell_accuracy'])} | "
+                     f"{harness.percent(e['fixed_2x']['solved'])} / {harness.percent(e['fixed_4x']['solved'])} | "
+                     f"{harness.percent(e['adaptive']['solved'])} (confidence {e['halt_confidence']}) | "
+                     f"{e['adaptive']['mean_steps']:.2f} | {harness.percent(e['adaptive_4x']['solved'])} | "
                      f"{e['adaptive_4x']['mean_steps']:.2f} |")
     lines += ["", "Solved = the rules accept the answer: a valid Sudoku solution, a shortest start-to-goal maze "
               "path.", "",
@@ -128,8 +123,8 @@ def results_table(results: dict) -> str:
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, e in results["models"].items():
         fixed, adaptive = e["retries"]["fixed"], e["retries"]["adaptive"]
-        lines.append(f"| `{name}` | {_pct(fixed['solved'])} | {_pct(fixed['exact_accuracy'])} | "
-                     f"{fixed['mean_tries']:.2f} | {fixed['mean_steps']:.2f} | {_pct(adaptive['solved'])} | "
+        lines.append(f"| `{name}` | {harness.percent(fixed['solved'])} | {harness.percent(fixed['exact_accuracy'])} | "
+                     f"{fixed['mean_tries']:.2f} | {fixed['mean_steps']:.2f} | {harness.percent(adaptive['solved'])} | "
                      f"{adaptive['mean_tries']:.2f} | {adaptive['mean_steps']:.2f} |")
     for name, e in results["models"].items():
         if "bands" in e:
@@ -139,11 +134,11 @@ def results_table(results: dict) -> str:
                       "|---|" + "---:|" * len(e["bands"]),
                       "| puzzles | " + " | ".join(str(row["num_puzzles"]) for row in e["bands"]) + " |",
                       f"| exact % ({e['trained_steps']} steps) | "
-                      + " | ".join(_pct(row["exact_accuracy"]) for row in e["bands"]) + " |",
+                      + " | ".join(harness.percent(row["exact_accuracy"]) for row in e["bands"]) + " |",
                       f"| exact % ({4 * e['trained_steps']} steps) | "
-                      + " | ".join(_pct(row["exact_accuracy_4x"]) for row in e["bands"]) + " |",
+                      + " | ".join(harness.percent(row["exact_accuracy_4x"]) for row in e["bands"]) + " |",
                       f"| exact % ({e['trained_steps']} steps, ≤ {MAX_TRIES} tries) | "
-                      + " | ".join(_pct(row["exact_accuracy_retries"]) for row in e["bands"]) + " |"]
+                      + " | ".join(harness.percent(row["exact_accuracy_retries"]) for row in e["bands"]) + " |"]
     return "\n".join(lines) + "\n"
 
 
@@ -172,11 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         results["models"][name] = {"model_dir": str(where.relative_to(harness.REPO_ROOT))
                                    if where.is_relative_to(harness.REPO_ROOT) else str(model_dir),
                                    **measure(model, test, metadata)}
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     table = results_table(results)
-    (args.output / "results.md").write_text(table)
-    print(table)
+    harness.write_results_folder(args.output, results, table)
     if args.output.resolve() == RESULTS_DIR.resolve():
         DOC_BLOCK.write(doc_section(table))
     return 0

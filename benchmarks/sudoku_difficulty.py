@@ -17,7 +17,6 @@ Writes ``results.json`` and ``results.md`` to ``--output`` (default ``benchmarks
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -87,11 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         entry = measure(model, test, metadata, steps)
         entry.update(model_dir=str(model_dir), recipe=metadata.recipe)
         results["models"][name] = entry
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "results.json").write_text(json.dumps(results, indent=1))
-    table = results_table(results)
-    (args.output / "results.md").write_text(table)
-    print(table)
+    harness.write_results_folder(args.output, results, results_table(results))
     return 0
 
 
