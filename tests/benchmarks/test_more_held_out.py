@@ -41,3 +41,25 @@ def test_no_more_puzzles_than_the_recipe_has_is_an_error(tiny_sudoku_model, tmp_
     with pytest.raises(SystemExit):
         more_held_out.main(["--model", f"tiny={tiny_sudoku_model}", "--num-test", str(len(recipe_test)),
                             "--output", str(tmp_path)])
+
+
+def test_the_readme_quotes_the_committed_2304_puzzle_results():
+    """The README's numbers on 2304 held-out 9×9 puzzles (the eager and the compiled seeds of the preset, the 0-guess
+    band of the eager ones) are those of benchmarks/results/more_held_out."""
+    models = json.loads((harness.RESULTS_ROOT / "more_held_out" / "results.json").read_text())["models"]
+
+    def span(kind: str, value) -> str:
+        values = [value(models[f"seed{seed}-{kind}"]) for seed in range(3)]
+        return f"{100 * min(values):.1f}–{100 * max(values):.1f}%"
+
+    def exact(entry):
+        return entry["exact_accuracy"]
+
+    def no_guesses(entry):
+        (band,) = [band for band in entry["bands"] if band["band"] == "0 guesses"]
+        return band["exact_accuracy"]
+
+    readme = (harness.REPO_ROOT / "README.md").read_text()
+    count = next(band["num_puzzles"] for band in models["seed0-eager"]["bands"] if band["band"] == "0 guesses")
+    assert f"of the {count} 0-guess puzzles\namong 2304 held-out ones they solve {span('eager', no_guesses)}" in readme
+    assert f"({span('compiled', exact)} against {span('eager', exact)};" in readme
