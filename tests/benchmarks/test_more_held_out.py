@@ -63,3 +63,13 @@ def test_the_readme_quotes_the_committed_2304_puzzle_results():
     count = next(band["num_puzzles"] for band in models["seed0-eager"]["bands"] if band["band"] == "0 guesses")
     assert f"of the {count} 0-guess puzzles\namong 2304 held-out ones they solve {span('eager', no_guesses)}" in readme
     assert f"({span('compiled', exact)} against {span('eager', exact)};" in readme
+
+
+def test_the_readme_quotes_the_committed_two_hour_run():
+    """The README's numbers for the preset stretched to 48000 steps are those of benchmarks/results/
+    more_held_out_48000steps."""
+    (entry,) = json.loads((harness.RESULTS_ROOT / "more_held_out_48000steps" / "results.json").read_text())["models"].values()
+    (no_guesses,) = [band["exact_accuracy"] for band in entry["bands"] if band["band"] == "0 guesses"]
+    readme = (harness.REPO_ROOT / "README.md").read_text()
+    assert (f"the lowest seed solves {100 * entry['exact_accuracy']:.1f}% of them and {100 * no_guesses:.1f}% of their "
+            "0-guess puzzles") in readme
