@@ -248,7 +248,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "threads": job["threads"],
         "training_config": config.to_dict(),
     }
-    cached.write_text(json.dumps(result, indent=1))
+    harness.write_text_atomically(cached, json.dumps(result, indent=1))
     print(f"[{job['model']} seed {job['seed']}] exact {result['exact_accuracy']:.3f}  cell {result['cell_accuracy']:.3f}  "
           f"{train_seconds:.0f}s", flush=True)
     return result
@@ -608,10 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": harness.machine("platform", "cpus", "load_average"),
         "command": shlex.join([sys.executable, *sys.argv]),
     }
-    (args.output / "results.json").write_text(json.dumps(results, indent=1))
     table = results_table(results)
-    (args.output / "results.md").write_text(table)
-    print(table)
+    harness.write_results_folder(args.output, results, table)
     if args.scale == "cpu" and args.output == RESULTS_DIR and set(models) == set(MODELS):
         DOC_BLOCK.write(doc_section(table))
         print(f"Updated the results block of {DOC_BLOCK.path}")

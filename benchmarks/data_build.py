@@ -104,7 +104,7 @@ def main() -> None:
     if not args.skip_arc_build:
         results["builds"]["arc1concept-aug"] = recipe_build("arc1concept-aug-1000", data / "arc", num_aug=args.arc_num_aug)
     results["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    Path(args.output).write_text(json.dumps(results, indent=1))
+    harness.write_text_atomically(Path(args.output), json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
 
 

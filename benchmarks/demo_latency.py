@@ -102,9 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"({row['solve_total_ms']:.0f} ms in all; bare forward {row['forward_step_ms']:.1f} ms), "
               f"frame {row['frame_ms']:.0f} ms, plot {row['plot_ms']:.0f} ms")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.output.with_name(f".{args.output.name}.tmp")
-    temporary.write_text(json.dumps(results, indent=2) + "\n")
-    temporary.replace(args.output)
+    harness.write_text_atomically(args.output, json.dumps(results, indent=2) + "\n")
     return results
 
 

@@ -266,11 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {"scale": {"name": args.scale, **scale}, "model": MODEL, "parameters": parameters, "runs": runs,
                "summary": summarise(runs), "seconds": time.perf_counter() - started,
                "machine": harness.machine("platform", "torch", "threads")}
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "results.json").write_text(json.dumps(results, indent=1))
     table = results_table(results)
-    (args.output / "results.md").write_text(table)
-    print(table)
+    harness.write_results_folder(args.output, results, table)
     if args.output.resolve() == RESULTS_DIR.resolve():
         DOC_BLOCK.write(doc_section(table))
         print(f"Updated the fine-tuning block of {DOC_BLOCK.path}")

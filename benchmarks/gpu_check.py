@@ -545,10 +545,7 @@ def run(args) -> dict:
 
 
 def write_json(path: Path, value) -> None:
-    """Atomically: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1, default=str) + "\n")
-    tmp.replace(path)
+    harness.write_text_atomically(path, json.dumps(value, indent=1, default=str) + "\n")
 
 
 def summary(results: dict) -> str:

@@ -27,6 +27,7 @@ RESULTS_ROOT = BENCHMARKS / "results"  # the committed results, one file or fold
 if str(REPO_ROOT) not in sys.path:  # a checkout without an installed package
     sys.path.insert(0, str(REPO_ROOT))
 
+from modeling_trm.folders import write_text_atomically  # noqa: E402  (found through the path set above)
 
 # ---------------------------------------------------------------------------------------------- the machine
 
@@ -34,6 +35,23 @@ if str(REPO_ROOT) not in sys.path:  # a checkout without an installed package
 def cpu_name() -> str:
     """The processor as ``platform`` names it (the architecture where it cannot)."""
     return platform.processor() or platform.machine()
+
+
+def cpu_model() -> str:
+    """The processor's model name as the kernel reports it (Linux), else `cpu_name`."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return cpu_name()
+
+
+def _cpu_bf16() -> str:
+    from training.hardware import native_bf16
+
+    return native_bf16("cpu")[1]
 
 
 def load_average() -> tuple[float, float, float] | None:
@@ -55,6 +73,8 @@ def _torch_threads() -> int:
 
 MACHINE_FIELDS = {  # the fields a results file's "machine" record may name, computed when asked for
     "cpu": cpu_name,
+    "cpu_model": cpu_model,
+    "bf16": _cpu_bf16,  # whether the CPU computes bf16 natively, and the feature that says so
     "platform": platform.platform,
     "python": platform.python_version,
     "torch": _torch_version,
@@ -143,7 +163,7 @@ class GeneratedBlock:
         begin, end = text.find(self.begin), text.find(self.end)
         if begin < 0 or end < begin:
             raise SystemExit(f"{self.path}: no '{self.begin}' ... '{self.end}' block to write the results into")
-        self.path.write_text(text[: begin + len(self.begin)] + "\n\n" + section + "\n" + text[end:])
+        write_text_atomically(self.path, text[: begin + len(self.begin)] + "\n\n" + section + "\n" + text[end:])
 
     def section(self, table: str, demote_headings: bool = False) -> str:
         """The block for a script's ``results.md``: its title dropped (the page's own heading replaces it),
@@ -161,18 +181,18 @@ def percent(value) -> str:
 
 
 def write_results_folder(output: Path, results: dict, table: str) -> None:
-    """Write a script's ``results.json`` and ``results.md`` (``table``) into the folder ``output`` and print
-    the table."""
+    """Write a script's ``results.json`` and ``results.md`` (``table``) into the folder ``output``, each file
+    whole or not at all, and print the table."""
     output.mkdir(parents=True, exist_ok=True)
-    (output / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (output / "results.md").write_text(table)
+    write_text_atomically(output / "results.json", json.dumps(results, indent=1) + "\n")
+    write_text_atomically(output / "results.md", table)
     print(table)
 
 
 def write_results(results: dict, output: Path, table: str, block: GeneratedBlock, committed: Path) -> None:
     """Write ``results`` as JSON to ``output`` and print ``table``; a run that writes the committed results file
     (``output == committed``) also rewrites the page's generated ``block`` with the table."""
-    output.write_text(json.dumps(results, indent=1) + "\n")
+    write_text_atomically(output, json.dumps(results, indent=1) + "\n")
     print(table)
     if output == committed:
         block.write(table)

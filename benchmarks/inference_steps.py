@@ -344,12 +344,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_outputs(results: dict, output: Path) -> None:
     """``results.json``, ``results.md``, the plot, and (default output) the block of docs/test-time-compute.md."""
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "results.json").write_text(json.dumps(results, indent=1))
     table = results_table(results)
-    (output / "results.md").write_text(table)
+    harness.write_results_folder(output, results, table)
     plot(results, output / "accuracy_vs_steps.png")
-    print(table)
     if output.resolve() == RESULTS_DIR.resolve():
         DOC_BLOCK.write(doc_section(table))
         print(f"Updated the test-time compute block of {DOC_BLOCK.path}")

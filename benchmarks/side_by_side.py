@@ -633,9 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         # an adaptive-only run: the header keeps the machine and peak of the runs the other rows came from
         report.update(machine=previous["machine"], matmul_peak_gflops=previous["matmul_peak_gflops"])
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, args.output)
+    harness.write_text_atomically(args.output, json.dumps(report, indent=2) + "\n")
     print(markdown(report))
     return 0
 

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run(args.batch_sizes, args.max_steps, compile_network=not args.no_compile)
     print(markdown_table(report))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    harness.write_text_atomically(args.output, json.dumps(report, indent=2) + "\n")
     return 0
 
 

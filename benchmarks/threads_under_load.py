@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             burner.terminate()
             burner.join()
 
-    Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
+    harness.write_text_atomically(Path(args.output), json.dumps(results, indent=1) + "\n")
     print(markdown_table(results))
     return 0
 

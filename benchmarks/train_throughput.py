@@ -12,7 +12,11 @@ recursions count forward only, the last recursion forward + backward (x3).
 
 ``--presets``: each small preset's model at its dataset's size, in the dtype the preset resolves to here
 (``forward_dtype: auto``: bf16 where the CPU computes it natively), eager and compiled as ``trm train
-compile=true`` compiles its training step (inductor).
+compile=true`` compiles its training step (inductor). ``--dtypes float32 bfloat16`` measures each model in
+both instead, the comparison that decides whether ``auto`` pays on this CPU; the results record the CPU.
+
+    python benchmarks/train_throughput.py --presets --batch-size 64 --steps 40 --dtypes float32 bfloat16 \
+        --output benchmarks/results/train_throughput_presets_dtypes.json
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from pathlib import Path
 
 import torch
 from harness import (  # also the repository root on sys.path (benchmarks/harness.py)
+    machine,
     matmul_peak_gflops,
     synchronize,
+    write_text_atomically,
 )
 
 from modeling_trm.configuration_trm import TRMConfig, swiglu_intermediate_size
@@ -53,6 +59,12 @@ def preset_configs() -> dict[str, dict]:
         model["forward_dtype"] = resolve_forward_dtype(model["forward_dtype"], "cpu")[0]
         configs[name] = model
     return configs
+
+
+def in_dtypes(configs: dict[str, dict], dtypes: list[str] | None) -> list[tuple[str, dict]]:
+    """``(name, values)`` of each config in each of ``dtypes`` (None: in its own dtype)."""
+    return [(name, values if dtype is None else {**values, "forward_dtype": dtype})
+            for name, values in configs.items() for dtype in (dtypes or [None])]
 
 
 def network_call_flops(config: TRMConfig, batch: int) -> float:
@@ -124,6 +136,8 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--presets", action="store_true", help="the small CPU presets' models instead of the paper's")
+    parser.add_argument("--dtypes", nargs="+", choices=["float32", "bfloat16"],
+                        help="forward dtypes to measure each model in (default: the model's own)")
     parser.add_argument("--output", default=None, help="default: results/train_throughput[_presets].json")
     args = parser.parse_args(argv)
     configs = preset_configs() if args.presets else CONFIGS
@@ -132,14 +146,15 @@ def main(argv=None) -> None:
 
     peak_before = matmul_peak_gflops()
     rows = [measure(name, values, compiled, args.batch_size, args.steps)
-            for name, values in configs.items() for compiled in ((False,) if args.no_compile else (False, True))]
+            for name, values in in_dtypes(configs, args.dtypes)
+            for compiled in ((False,) if args.no_compile else (False, True))]
     peak = max(peak_before, matmul_peak_gflops())  # measured again after: the best of both
     for row in rows:
         row["fraction_of_matmul_peak"] = row["achieved_gflops"] / peak
     result = dict(device="cpu", threads=torch.get_num_threads(), torch=torch.__version__,
-                  matmul_peak_gflops=peak, results=rows)
+                  machine=machine("cpu_model", "bf16", "load_average"), matmul_peak_gflops=peak, results=rows)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    Path(output).write_text(json.dumps(result, indent=2))
+    write_text_atomically(Path(output), json.dumps(result, indent=2))
 
     print(f"fp32 matmul peak: {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads)\n")
     print("| model | mode | dtype | batch | params | sup. steps/s | examples/s | GFLOP/step | GFLOP/s | % of fp32 peak |")

@@ -86,6 +86,19 @@ def remove_stale_stages(path: Path) -> list[Path]:
     return removed
 
 
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to the file ``path`` through its stage: a kill mid-write leaves the previous file whole,
+    never a truncated one (a results file, a log that a later run reads back)."""
+    path = Path(path)
+    stage = stage_path(path)
+    try:
+        stage.write_text(text)
+        os.replace(stage, path)
+    except BaseException:
+        stage.unlink(missing_ok=True)
+        raise
+
+
 def replace_folder(new: Path, path: Path) -> None:
     """Rename the finished folder ``new`` to ``path``; a previous ``path`` is moved aside first and
     deleted only once the new one is in place."""

@@ -36,6 +36,7 @@ from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 
 from hub_datasets.builders import split_statistics
 from hub_datasets.progress import progress_bar, quiet_library_bars
+from modeling_trm.folders import write_text_atomically
 from training import checkpointing
 from training.config import (
     DEFAULT_PRESET,
@@ -297,7 +298,7 @@ class Trainer:
     def _write_log(self) -> None:
         if self.accelerator.is_main_process:
             log = {"config": self.config.to_dict(), "best_step": self.progress.best_step, **self.progress.history}
-            (self.output_dir / "training_log.json").write_text(json.dumps(log, indent=1))
+            write_text_atomically(self.output_dir / "training_log.json", json.dumps(log, indent=1))
 
     # ----------------------------------------------------------------------------- checkpoints
     def save_checkpoint(self) -> Path:

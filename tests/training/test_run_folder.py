@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from modeling_trm.folders import FolderLock
+from modeling_trm.folders import FolderLock, write_text_atomically
 from training import checkpointing
 from training.checkpointing import list_checkpoints
 from training.cli import main as trm
@@ -96,6 +96,25 @@ def test_staging_folders_are_unique_per_run_and_stale_ones_are_removed(tmp_path,
 
 def _full_disk(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_file_written_atomically_is_the_old_one_or_the_new_one_never_half(tmp_path, monkeypatch):
+    log = tmp_path / "training_log.json"
+    write_text_atomically(log, '{"step": 1}')
+    real_write_text = Path.write_text
+
+    def half_then_full(path, text, *args, **kwargs):
+        real_write_text(path, text[: len(text) // 2])
+        _full_disk()
+
+    monkeypatch.setattr(Path, "write_text", half_then_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_text_atomically(log, '{"step": 2, "eval": []}')
+    monkeypatch.undo()
+    assert json.loads(log.read_text()) == {"step": 1}
+    assert [path.name for path in tmp_path.iterdir()] == ["training_log.json"]  # no stage left behind
+    write_text_atomically(log, '{"step": 2}')
+    assert json.loads(log.read_text()) == {"step": 2}
 
 
 def test_a_full_disk_during_a_checkpoint_removes_it_names_the_disk_and_keeps_the_last(tiny_config, tmp_path,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import os
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch
 
 from hub_datasets.progress import progress_bar
 from hub_datasets.sudoku import DIFFICULTY_BANDS, difficulty_band, difficulty_band_indices
+from modeling_trm.folders import write_text_atomically
 from modeling_trm.processing_trm import DEFAULT_GRID_SIZE, PuzzleProcessor
 from training import metrics
 from training.metrics import ARCVoting, arc_variant_name
@@ -274,9 +274,7 @@ def save_eval_results(scores: dict, path: str | Path, *, keep_others: bool = Fal
     if keep_others and path.is_file():
         identity = result_identity(results)
         entries = [entry for entry in load_eval_results(path) if result_identity(entry) != identity] + entries
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(entries[0] if len(entries) == 1 else entries, indent=2) + "\n")
-    os.replace(tmp, path)  # a kill mid-write leaves the previous results whole
+    write_text_atomically(path, json.dumps(entries[0] if len(entries) == 1 else entries, indent=2) + "\n")
     return results
 
 
