@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
-    results = {"machine": harness.machine("cpu", cores=cores, load_average_before=os.getloadavg()[0],
+    results = {"machine": harness.machine("cpu", "cpu_model", "bf16", cores=cores, load_average_before=os.getloadavg()[0],
                                           torch=torch.__version__),
                "idle": measure(cores, args.steps)}
     burners = [multiprocessing.Process(target=spin, args=(args.burn_seconds,), daemon=True) for _ in range(args.busy)]

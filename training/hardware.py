@@ -12,7 +12,9 @@ Threads: PyTorch's CPU kernels synchronise their OpenMP threads at every operati
 programs hold some of the cores, a thread that is descheduled stalls all the others, and a step
 takes 10-40x longer (measured: benchmarks/threads_under_load.py). A run therefore uses only the
 cores that are free when it starts, unless ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` said
-otherwise.
+otherwise. "Free" is measured over half a second of CPU time, not read off the 1-minute load average:
+that average still counts a job that ended a minute ago, so a run started right after another one took
+one thread of two on idle cores (and twice as long).
 
 Memory: glibc hands a freed buffer of a few MB back to the OS, and the next step faults it back in page by
 page. Its thresholds adapt only after a large enough free, which a backward pass happens to do, so a process
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import os
 
 import torch
@@ -70,14 +73,22 @@ def resolve_compile(requested: bool | str, device: torch.device | str) -> tuple[
     return "inductor", "inductor"
 
 
+def busy_cores(sample_seconds: float = 0.5) -> tuple[float, int]:
+    """How many of this process's cores other programs keep busy, in cores (the busy share of each core
+    over ``sample_seconds``, summed), and how many cores the process may use."""
+    import psutil
+
+    usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    percent = psutil.cpu_percent(interval=sample_seconds, percpu=True)
+    if usable is None or max(usable) >= len(percent):  # no affinity, or CPUs psutil does not list
+        usable = range(len(percent))
+    return sum(percent[cpu] for cpu in usable) / 100, len(usable)
+
+
 def free_cores() -> int:
-    """Cores not busy with other programs right now (the 1-minute load average; at least 1)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        return cores
-    return max(1, min(cores, round(cores - load)))
+    """Cores not busy with other programs right now (at least 1): a core half busy or more counts as busy."""
+    busy, cores = busy_cores()
+    return max(1, cores - math.floor(busy + 0.5))
 
 
 def choose_num_threads() -> tuple[int, str]:
@@ -87,7 +98,7 @@ def choose_num_threads() -> tuple[int, str]:
     threads = free_cores()
     if threads < torch.get_num_threads():
         torch.set_num_threads(threads)
-        return threads, f"{threads} free of {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f})"
+        return threads, f"{threads} free of {os.cpu_count()} cores (the others busy with other programs)"
     return torch.get_num_threads(), "all cores free"
 
 

@@ -22,11 +22,38 @@ def test_an_explicit_dtype_is_kept(dtype):
     assert hardware.resolve_forward_dtype(dtype, "cpu") == (dtype, "set in the config")
 
 
-@pytest.mark.parametrize("load, free", [(0.0, 4), (1.2, 3), (3.6, 1), (9.0, 1)])
-def test_free_cores_are_the_cores_less_the_load(monkeypatch, load, free):
+@pytest.mark.parametrize("percent, free", [
+    ([0, 0, 0, 0], 4),
+    ([100, 0, 0, 0], 3),  # one busy program
+    ([30, 30, 30, 30], 3),  # 1.2 cores of work spread over all four
+    ([45, 0, 0, 0], 4),  # less than half a core: not worth a thread
+    ([50, 0, 0, 0], 3),
+    ([100, 100, 100, 90], 1),  # at least one thread
+])
+def test_free_cores_are_the_cores_less_what_other_programs_use_now(monkeypatch, percent, free):
+    import psutil
+
     monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
-    monkeypatch.setattr(hardware.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval, percpu: percent)
     assert hardware.free_cores() == free
+
+
+def test_cores_outside_the_process_affinity_do_not_count(monkeypatch):
+    import psutil
+
+    monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: {2, 3}, raising=False)
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval, percpu: [100, 100, 0, 0])
+    assert hardware.free_cores() == 2
+
+
+def test_a_job_that_just_ended_does_not_take_cores_from_the_next_run(monkeypatch):
+    """The 1-minute load average still counts a finished job for a minute or two; the sampled CPU time does not."""
+    import psutil
+
+    monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(hardware.os, "getloadavg", lambda: (1.9, 1.5, 0.8))  # what it reads right after a run
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval, percpu: [1.0, 0.0])
+    assert hardware.free_cores() == 2
 
 
 def test_threads_follow_the_free_cores_unless_omp_num_threads_is_set(monkeypatch):
