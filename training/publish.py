@@ -65,10 +65,14 @@ def check_model_folder(model_dir: str | Path) -> None:
     if not config_path.is_file():
         missing.append("config.json (the model config; write it with model.save_pretrained)")
     else:
-        auto_map = read_json_file(config_path).get("auto_map") or {}
+        config = read_json_file(config_path)
+        auto_map = config.get("auto_map") or {}
         for auto_class in ("AutoConfig", "AutoModel"):
             if auto_class not in auto_map:
                 missing.append(f"config.json 'auto_map' entry {auto_class!r} (needed for trust_remote_code loading)")
+        # `pipeline(task, model=repo, trust_remote_code=True)` loads the pipeline class from its module too
+        auto_map = {**auto_map, **{f"pipeline {task}": spec.get("impl")
+                                   for task, spec in (config.get("custom_pipelines") or {}).items()}}
 
     index_path = model_dir / "model.safetensors.index.json"
     if index_path.is_file():
@@ -88,7 +92,8 @@ def check_model_folder(model_dir: str | Path) -> None:
         missing.append("solve_config.json (the solve settings; written by model.save_pretrained)")
     if not (model_dir / "README.md").is_file():
         missing.append("README.md (the model card; render it with `trm card`)")
-    missing += [f"{name} (remote code named in auto_map)" for name in sorted(_remote_code_modules(model_dir, auto_map))
+    missing += [f"{name} (remote code named in config.json or the processor config)"
+                for name in sorted(_remote_code_modules(model_dir, auto_map))
                 if not (model_dir / name).is_file()]
 
     if missing:

@@ -50,6 +50,14 @@ def test_incomplete_folders_are_rejected_naming_every_missing_piece(tmp_path):
     assert "solving_trm.py" in str(code.value) and "processing_trm.py" in str(code.value)
     assert "modeling_trm.py" not in str(code.value)
 
+    # and the module of a pipeline named in config.json's custom_pipelines, which the pipeline loads by itself
+    folder = write_model_folder(tmp_path / "other-pipeline")
+    config = json.loads((folder / "config.json").read_text())
+    config["custom_pipelines"]["puzzle-solving"]["impl"] = "puzzle_pipeline.PuzzleSolvingPipeline"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(IncompleteModelFolderError, match=r"puzzle_pipeline\.py"):
+        check_model_folder(folder)
+
     sharded = write_model_folder(tmp_path / "sharded")
     (sharded / "model.safetensors").unlink()
     weight_map = {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}

@@ -9,8 +9,12 @@ What each model solves on its full held-out split is measured by benchmarks/ship
 from __future__ import annotations
 
 import ast
+import filecmp
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +24,8 @@ from transformers import AutoModel, AutoProcessor
 import modeling_trm  # noqa: F401  (registers TRM/HRM with the Auto classes)
 from training.pretrained import shipped_models
 
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "shipped_models" / "results.json"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "results" / "shipped_models" / "results.json"
 FRESH_SEED = 987_654  # no recipe generates with this seed
 COUNT = 24
 
@@ -60,6 +65,48 @@ def test_a_shipped_model_solves_fresh_puzzles_by_the_rules(name):
     accuracy = json.loads(RESULTS.read_text())["models"][name]["fixed"]["solved"]
     expected = accuracy * COUNT
     assert solved.sum() >= expected - 2.5 * np.sqrt(COUNT * accuracy * (1 - accuracy)) - 1, (solved.sum(), expected)
+
+
+@pytest.mark.parametrize("name", ["sudoku6x6", "sudoku9x9", "maze11x11"])
+def test_a_shipped_folder_is_complete_and_its_code_is_the_packages_own(name):
+    """Everything `trm push` requires is there, remote code included; each code file is a link to the package's
+    module in modeling_trm/, so the folder's code is never an older copy."""
+    from training.publish import check_model_folder
+
+    folder = shipped_models()[name]
+    check_model_folder(folder)
+    code = sorted(path.name for path in folder.glob("*.py"))
+    assert code == ["configuration_trm.py", "modeling_trm.py", "pipeline_trm.py", "processing_trm.py", "solving_trm.py"]
+    for file in code:
+        assert filecmp.cmp(folder / file, ROOT / "modeling_trm" / file, shallow=False), file
+
+
+PIPELINE_SCRIPT = """
+import json, sys
+from transformers import pipeline
+solver = pipeline("puzzle-solving", model=sys.argv[1], trust_remote_code=True)
+print(json.dumps({"module": type(solver).__module__, "answers": solver(json.loads(sys.stdin.read()))}))
+"""
+
+
+def test_the_pipeline_of_a_shipped_folder_loads_from_its_own_code_and_solves(tmp_path):
+    """`pipeline("puzzle-solving", model=folder, trust_remote_code=True)` as docs/solving.md shows it, in a process
+    that never imports the package: the pipeline and model come from the folder's code files."""
+    folder = shipped_models()["sudoku6x6"]
+    puzzles = _fresh_sudokus(6)[:8]
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    result = subprocess.run([sys.executable, "-c", PIPELINE_SCRIPT, str(folder)], input=json.dumps(puzzles),
+                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = json.loads(result.stdout.strip().splitlines()[-1])
+    assert remote["module"].startswith("transformers_modules.")
+
+    model, processor = AutoModel.from_pretrained(folder).eval(), AutoProcessor.from_pretrained(folder)
+    inputs = processor(puzzles, return_tensors="pt")
+    ours = model.solve(**inputs)
+    assert [answer["solution"] for answer in remote["answers"]] == [g.tolist() for g in processor.decode(ours.predictions)]
+    problems = processor.check_solution(inputs["input_ids"], ours.predictions)
+    assert [answer["valid"] for answer in remote["answers"]] == [problem is None for problem in problems]
 
 
 @pytest.mark.parametrize("name", ["sudoku6x6", "sudoku9x9", "maze11x11"])

@@ -1,0 +1,1 @@
+../../../modeling_trm/configuration_trm.py

@@ -1,0 +1,1 @@
+../../../modeling_trm/modeling_trm.py

@@ -1,0 +1,1 @@
+../../../modeling_trm/pipeline_trm.py

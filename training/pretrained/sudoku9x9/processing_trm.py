@@ -1,0 +1,1 @@
+../../../modeling_trm/processing_trm.py

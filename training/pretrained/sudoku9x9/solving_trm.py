@@ -1,0 +1,1 @@
+../../../modeling_trm/solving_trm.py
