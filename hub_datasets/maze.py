@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from modeling_trm.processing_trm import MAZE_CHARS as CHARSET
-from modeling_trm.processing_trm import check_mazes
+from modeling_trm.processing_trm import check_mazes, maze_solution_problems
 
 from .puzzle_csv import CSV_HEADER, BadRecord, PuzzleRecords, names_the_file_on_read_errors, read_puzzle_csv
 
@@ -55,25 +55,9 @@ def _bfs(open_cells, start, size, parents):
 
 
 def maze_errors(questions: np.ndarray, answers: np.ndarray) -> list[str | None]:
-    """Per maze: ``None`` if the answer marks a shortest S-to-G path, else what is wrong (`check_mazes`;
-    any shortest path is accepted: they are massively non-unique)."""
-    check = check_mazes(questions + 1, answers + 1)  # codes into CHARSET as token ids
-    errors: list[str | None] = [None] * len(questions)
-    for i in np.flatnonzero(~check.shortest_path):
-        starts, goals, shortest = check.starts[i], check.goals[i], check.shortest[i]
-        if starts != 1 or goals != 1:
-            errors[i] = f"question must have exactly one S and one G, has {starts} S and {goals} G"
-        elif check.given_path[i].any():
-            errors[i] = "question contains path cells 'o'"
-        elif shortest < 0:
-            errors[i] = "G is not reachable from S"
-        elif check.changed[i].any():
-            errors[i] = "answer differs from the question in a cell other than an open cell turned 'o'"
-        elif check.path_cells[i] + 1 != shortest:
-            errors[i] = f"answer path has {check.path_cells[i] + 1} moves, the shortest path has {shortest}"
-        else:  # as many path cells as a shortest path has, so any not on the way from S to G leave it cut
-            errors[i] = f"answer 'o' cells do not connect S to G (shortest path {shortest} moves)"
-    return errors
+    """Per maze (grids of CHARSET codes): ``None`` if the answer marks a shortest S-to-G path (any of them: they
+    are massively non-unique), else what is wrong, in the words of `PuzzleProcessor.check_solution`."""
+    return maze_solution_problems(questions.astype(np.int64) + 1, answers.astype(np.int64) + 1)  # codes -> token ids
 
 
 @names_the_file_on_read_errors

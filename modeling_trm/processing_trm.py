@@ -291,9 +291,7 @@ class PuzzleProcessor(ProcessorMixin):
             problems = [_sudoku_solution_problem(puzzle, answer, givens[i], check, i)
                         for i, (puzzle, answer) in enumerate(zip(puzzles, answers))]
         else:
-            check = check_mazes(puzzles, answers)
-            problems = [_maze_solution_problem(puzzle, answer, check, i)
-                        for i, (puzzle, answer) in enumerate(zip(puzzles, answers))]
+            problems = maze_solution_problems(puzzles, answers)
         return problems[0] if single else problems
 
     def _token_grid(self, tokens) -> np.ndarray:
@@ -577,6 +575,14 @@ def _sudoku_solution_problem(puzzle, answer, given_repeats, check: SudokuCheck, 
     for r, c in np.argwhere(check.changed[index]):
         return f"row {r}, column {c} changes the given {puzzle[r, c] - 1} to {answer[r, c] - 1}"
     return _sudoku_repeat_problem(answer, check.repeats[index])
+
+
+def maze_solution_problems(questions, answers) -> list[str | None]:
+    """Per maze (token grids ``[B, h, w]``), None where the answer marks a shortest route, else what is wrong:
+    the maze rules of `PuzzleProcessor.check_solution`, also what a Maze-Hard CSV's records are checked by."""
+    check = check_mazes(questions, answers)
+    return [_maze_solution_problem(question, answer, check, i)
+            for i, (question, answer) in enumerate(zip(np.asarray(questions), np.asarray(answers)))]
 
 
 def _maze_givens_problem(question, check: MazeCheck, index: int) -> str | None:

@@ -26,9 +26,9 @@ def test_any_shortest_path_is_a_valid_answer(tmp_path):
 
 
 @pytest.mark.parametrize("answer, rating, message", [
-    (LONG, 6, "line 2: answer path has 8 moves, the shortest path has 6"),
-    ("".join(["So  ", " # o", " ooo", "   G"]), 6, "line 2: answer 'o' cells do not connect S to G"),
-    ("".join(["Sooo", " # o", "   o", "  #G"]), 6, "differs from the question in a cell other than an open cell"),
+    (LONG, 6, "line 2: the path has 7 cells 'o'; a shortest route from 'S' to 'G' passes 5"),
+    ("".join(["So  ", " # o", " ooo", "   G"]), 6, "line 2: the path cells 'o' do not connect 'S' to 'G'"),
+    ("".join(["Sooo", " # o", "   o", "  #G"]), 6, "line 2: row 3, column 2 changes ' ' to '#'"),
     (A1, 7, "line 2: rating 7 is not the shortest path length 6"),
     (A1[:-1] + "x", 6, "line 2: invalid character 'x' in answer at position 15"),
     (A1[:-1], 6, "line 2: question and answer must have 16 characters, got 16 and 15"),
@@ -41,10 +41,10 @@ def test_bad_answers_are_named(tmp_path, answer, rating, message):
 
 
 def test_questions_need_one_start_and_a_reachable_goal(tmp_path):
-    with pytest.raises(ValueError, match="exactly one S and one G, has 2 S and 1 G"):
+    with pytest.raises(ValueError, match="line 2: the puzzle has no solution: a maze needs exactly one start 'S', this one has 2"):
         read_maze_csv(write(tmp_path, [f"x,{'SS' + Q[2:]},{'SS' + A1[2:]},6"]))
     walled = "".join(["S#  ", "##  ", "    ", "   G"])
-    with pytest.raises(ValueError, match="G is not reachable from S"):
+    with pytest.raises(ValueError, match="the goal 'G' at row 3, column 3 cannot be reached from 'S' through open cells"):
         read_maze_csv(write(tmp_path, [f"x,{walled},{walled},6"]))
 
 
