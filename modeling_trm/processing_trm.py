@@ -510,6 +510,7 @@ class MazeCheck:
     shortest: np.ndarray  # [B] moves of a shortest route from S to G through open cells; -1: none
     changed: np.ndarray | None = None  # [B, h, w] a wall, S or G changed, an open cell neither ' ' nor 'o'
     stray: np.ndarray | None = None  # [B, h, w] path cells not connected to S through path cells
+    detour: np.ndarray | None = None  # [B, h, w] path cells on no shortest route from S to G
     connected: np.ndarray | None = None  # [B] the path cells connect S to G
     path_cells: np.ndarray | None = None  # [B] path cells in the answer
 
@@ -530,8 +531,8 @@ class MazeCheck:
 
     @property
     def wrong_cells(self) -> np.ndarray:
-        """[B, h, w]: changed cells and path cells not connected to S."""
-        return self.changed | self.stray
+        """[B, h, w]: changed cells, path cells not connected to S, and path cells no shortest route passes."""
+        return self.changed | self.stray | self.detour
 
 
 def check_mazes(questions, answers=None) -> MazeCheck:
@@ -540,7 +541,9 @@ def check_mazes(questions, answers=None) -> MazeCheck:
     start, goal = questions == MAZE_START_ID, questions == MAZE_GOAL_ID
     starts, goals = start.sum((1, 2)), goal.sum((1, 2))
     start &= ((starts == 1) & (goals == 1))[:, None, None]  # no route without one S and one G
-    shortest = np.where(goal, maze_distances(questions != MAZE_WALL_ID, start), -1).max((1, 2))
+    open_cells = questions != MAZE_WALL_ID
+    from_start = maze_distances(open_cells, start)
+    shortest = np.where(goal, from_start, -1).max((1, 2))
     question = dict(starts=starts, goals=goals, given_path=questions == MAZE_PATH_ID, shortest=shortest)
     if answers is None:
         return MazeCheck(**question)
@@ -548,8 +551,11 @@ def check_mazes(questions, answers=None) -> MazeCheck:
     path = answers == MAZE_PATH_ID
     reached = maze_distances(path | goal, start) >= 0  # through path cells, from S
     changed = np.where(questions == MAZE_OPEN_ID, ~np.isin(answers, (MAZE_OPEN_ID, MAZE_PATH_ID)), answers != questions)
-    return MazeCheck(**question, changed=changed, stray=path & ~reached, connected=(reached & goal).any((1, 2)),
-                     path_cells=path.sum((1, 2)))
+    # a cell lies on a shortest route exactly when its distances from S and from G add up to the shortest one
+    from_goal = maze_distances(open_cells, goal & start.any((1, 2), keepdims=True))
+    on_route = (from_start >= 0) & (from_goal >= 0) & (from_start + from_goal == shortest[:, None, None])
+    return MazeCheck(**question, changed=changed, stray=path & ~reached, detour=path & ~on_route,
+                     connected=(reached & goal).any((1, 2)), path_cells=path.sum((1, 2)))
 
 
 def _sudoku_repeat_problem(grid: np.ndarray, repeats: np.ndarray) -> str | None:
@@ -608,8 +614,11 @@ def _maze_solution_problem(question, answer, check: MazeCheck, index: int) -> st
     for r, c in np.argwhere(check.stray[index]):
         return f"the path cell at row {r}, column {c} is not connected to the path"
     if not check.shortest_path[index]:  # a valid path by now, so only its length can be wrong
-        return (f"the path has {check.path_cells[index]} cells 'o'; a shortest route from 'S' to 'G' passes "
-                f"{check.shortest[index] - 1}")
+        problem = (f"the path has {check.path_cells[index]} cells 'o'; a shortest route from 'S' to 'G' passes "
+                   f"{check.shortest[index] - 1}")
+        for r, c in np.argwhere(check.detour[index]):  # none where the extra cells all lie on other shortest routes
+            return f"{problem}, and none passes row {r}, column {c}"
+        return problem
     return None
 
 

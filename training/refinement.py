@@ -114,8 +114,8 @@ def changed_cells(processor: PuzzleProcessor, refinement: Refinement, step: int)
 def wrong_cells(processor: PuzzleProcessor, refinement: Refinement, step: int) -> np.ndarray:
     """Cells of the answer at ``step`` that break the puzzle's rules, to mark in red (none for step 0 and
     ARC). Sudoku: blanks, changed givens and every digit twice in a row, column or box; maze: changed
-    walls, start or goal, and path cells not connected to the start (the processor's rules; a connected
-    path longer than a shortest route breaks them without a wrong cell to mark)."""
+    walls, start or goal, path cells not connected to the start, and path cells that no shortest route
+    passes (a path too long only by cells of other shortest routes has none to mark)."""
     if step == 0 or refinement.problems is None or refinement.problems[step - 1] is None:
         answer = refinement.step_ids[step - 1] if step else refinement.input_ids
         return np.zeros(drawable_grid(processor, answer).shape, bool)  # an ARC answer's shape may differ

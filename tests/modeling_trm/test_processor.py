@@ -433,6 +433,21 @@ def test_check_solution_maze_path():
 MAZE_TOKEN = {char: token for token, char in enumerate("# SGo", start=1)}
 
 
+def test_a_maze_path_that_takes_a_detour_names_and_marks_the_cells_no_shortest_route_passes():
+    from modeling_trm.processing_trm import check_mazes
+
+    processor = PuzzleProcessor("maze", grid_size=4)
+    puzzle = processor([["S#G ", " #  ", " #  ", "    "]])["input_ids"][0]  # shortest: down, across, up (8 moves)
+    detour = torch.tensor([MAZE_TOKEN[char] for char in "".join(["S#Go", "o# o", "o# o", "oooo"])])
+    assert processor.check_solution(puzzle, detour) == (
+        "the path has 9 cells 'o'; a shortest route from 'S' to 'G' passes 7, and none passes row 0, column 3")
+    wrong = check_mazes(puzzle.reshape(1, 4, 4).numpy(), detour.reshape(1, 4, 4).numpy()).wrong_cells[0]
+    assert np.argwhere(wrong).tolist() == [[0, 3], [1, 3], [2, 3], [3, 3]]  # what the demo marks in red
+    shortest = torch.tensor([MAZE_TOKEN[char] for char in "".join(["S#G ", "o#o ", "o#o ", "ooo "])])
+    assert processor.check_solution(puzzle, shortest) is None
+    assert not check_mazes(puzzle.reshape(1, 4, 4).numpy(), shortest.reshape(1, 4, 4).numpy()).wrong_cells.any()
+
+
 def test_check_solution_agrees_with_the_evaluation_metrics():
     from training.metrics import maze_path_validity, sudoku_validity_from_tokens
 
