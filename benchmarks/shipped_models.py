@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     items = args.model or [f"{name}={path}" for name, path in shipped_models().items()]
-    results = {"models": {}}
+    # bf16 results depend a little on the CPU (docs/recipes.md#bfloat16-on-the-cpu): say which one scored them
+    results = {"machine": harness.machine("cpu_model", "bf16", "threads", "torch"), "models": {}}
     for name, model_dir, model in harness.trained_models(parser, items):
         test, metadata, _ = harness.load_test_split(model_dir)
         where = Path(model_dir).resolve()

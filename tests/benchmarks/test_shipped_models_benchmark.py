@@ -79,3 +79,19 @@ def test_the_readme_quotes_the_shipped_9x9_model_and_the_seeds_of_its_preset():
     assert (f"the three seeds solve\n{span([retry['solved'] for retry in retried])}, and every 0-guess puzzle, "
             f"at {min(steps):.1f}–{max(steps):.1f} steps") in readme
     assert all(model["bands"][0]["exact_accuracy_retries"] == 1.0 for model in preset.values())
+
+
+def test_the_docs_scores_on_another_cpu_are_the_committed_ones():
+    """docs/recipes.md quotes what the shipped models solve when scored on an AMD EPYC (bf16 rounds in the CPU's
+    own order), from benchmarks/results/shipped_models_epyc, beside the README's table."""
+    epyc, readme = _scored_models("shipped_models_epyc"), _scored_models("shipped_models")
+    recipes = " ".join((harness.REPO_ROOT / "docs" / "recipes.md").read_text().split())
+
+    def fixed(models: dict) -> str:
+        return " / ".join(f"{100 * models[name]['fixed']['solved']:.1f}" for name in ("sudoku6x6", "sudoku9x9", "maze11x11"))
+
+    assert f"solve {fixed(epyc)}% (6×6 / 9×9 / maze) at their trained 8 steps, against {fixed(readme)}%" in recipes
+    maze = epyc["maze11x11"]
+    assert f"the run's {100 * maze['fixed']['solved']:.1f}% and {100 * maze['adaptive']['solved']:.1f}% again" in recipes
+    assert json.loads((harness.RESULTS_ROOT / "shipped_models_epyc" / "results.json").read_text())["machine"][
+        "cpu_model"].startswith("AMD EPYC")
