@@ -508,6 +508,24 @@ def memory_section(args, name, kind, batch_size) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+def bfloat16_table(report: dict) -> str:
+    """The bf16 rows as docs/benchmarks.md shows them: seconds of each side, and our bf16 against our fp32 and
+    against the official bf16 (bold where it reaches the 2x our fp32 asked of bf16)."""
+    lines = ["| | model | batch | official bf16 s | ours bf16 s | ours fp32 s | bf16 × our fp32 | bf16 × official bf16 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in report["rows"]:
+        if row.get("dtype") != "bfloat16" or row["section"] not in ("solve", "train"):
+            continue
+        ours, fp32 = ("solve", "solve fp32") if row["section"] == "solve" else ("ours", "ours fp32")
+        seconds = [row["results"][name]["seconds"] for name in ("official", ours, fp32)]
+        over_fp32 = row["results"][ours]["speedup_over_our_float32"]
+        lines.append(f"| {'`solve`' if row['section'] == 'solve' else 'train step'} | {row['model']} | "
+                     f"{row['batch_size']} | " + " | ".join(f"{t:.2f}" if t >= 0.1 else f"{t:.3f}" for t in seconds)
+                     + f" | {'**' if over_fp32 >= 2 else ''}{over_fp32:.2f}{'**' if over_fp32 >= 2 else ''} | "
+                     f"{row['results'][ours]['speedup_over_official']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(report: dict) -> str:
     machine = report["machine"]
     lines = [(f"CPU, {machine['threads']} threads, fp32 matmul peak {report['matmul_peak_gflops']:.0f} GFLOP/s, "
@@ -615,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
                     r["fraction_of_matmul_peak"] = r["gflops"] / peak_after
         peak = peak_after
 
-    machine = harness.machine("cpu", "threads", "torch", load_average_before=load_before,
+    machine = harness.machine("cpu", "cpu_model", "bf16", "threads", "torch", load_average_before=load_before,
                               load_average_after=os.getloadavg())
     for row in rows:
         if row["section"] == "adaptive":  # no peak fraction: the machine's state goes with the row itself

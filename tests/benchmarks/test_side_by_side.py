@@ -1,9 +1,12 @@
-"""benchmarks/side_by_side.py without the official code: the skip, the timing protocol and its arithmetic."""
+"""benchmarks/side_by_side.py without the official code: the skip, the timing protocol and its arithmetic, and the
+docs' table of a committed run."""
 
 from __future__ import annotations
 
 import itertools
+import json
 
+import harness
 import pytest
 from benchmark_scripts import load_benchmark
 
@@ -112,3 +115,9 @@ def test_bfloat16_rows_sit_beside_float32_rows_and_relate_to_our_float32_model()
     side_by_side.add_speedup_over(results, "solve fp32")
     assert results["solve"]["speedup_over_our_float32"] == pytest.approx(2.5)
     assert results["solve fp32"]["speedup_over_our_float32"] == 1.0
+
+
+def test_the_docs_bfloat16_table_without_amx_is_the_committed_results():
+    report = json.loads((harness.RESULTS_ROOT / "side_by_side_epyc.json").read_text())
+    assert all(row["max_abs_logit_difference"] == 0.0 for row in report["rows"] if row["section"] == "solve")
+    assert side_by_side.bfloat16_table(report) in (harness.REPO_ROOT / "docs" / "benchmarks.md").read_text()
