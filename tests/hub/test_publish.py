@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import HfApi
 
+import modeling_trm
 from training.publish import IncompleteModelFolderError, check_model_folder, push_model_folder
 
 REMOTE_CODE = ["configuration_trm.py", "modeling_trm.py", "pipeline_trm.py", "processing_trm.py", "solving_trm.py"]
@@ -171,3 +172,16 @@ def test_a_truncated_file_in_the_folder_is_named(tmp_path):
     (folder / "processor_config.json").write_text("")
     with pytest.raises(ValueError, match=f"^{folder / 'processor_config.json'} is not valid JSON \\(empty file\\)$"):
         check_model_folder(folder)
+
+
+def test_a_shipped_model_folder_is_published_with_its_code_as_files(hub_server, tmp_path):
+    """The shipped folders hold their remote code as links into modeling_trm/; the Hub repo gets the files."""
+    from training.pretrained import shipped_models
+
+    folder = shipped_models()["sudoku6x6"]
+    push_model_folder(folder, "test-user/sudoku6x6", render_card=False)
+    api = HfApi()
+    assert set(REMOTE_CODE) <= set(api.list_repo_files("test-user/sudoku6x6"))
+    for name in REMOTE_CODE:
+        published = api.hf_hub_download("test-user/sudoku6x6", name, cache_dir=tmp_path / "c")
+        assert Path(published).read_bytes() == (Path(modeling_trm.__file__).parent / name).read_bytes(), name
