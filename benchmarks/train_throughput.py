@@ -16,7 +16,7 @@ compile=true`` compiles its training step (inductor). ``--dtypes float32 bfloat1
 both instead, the comparison that decides whether ``auto`` pays on this CPU; the results record the CPU.
 
     python benchmarks/train_throughput.py --presets --batch-size 64 --steps 40 --dtypes float32 bfloat16 \
-        --output benchmarks/results/train_throughput_presets_dtypes.json
+        --output benchmarks/results/train_throughput_presets_epyc.json     # as run on a 2-core AMD EPYC
 """
 
 from __future__ import annotations
