@@ -52,8 +52,12 @@ class PuzzleDatasetMetadata:
         return cls(**data)
 
     def save(self, directory: str | Path) -> Path:
+        """Write ``directory/metadata.json`` whole or not at all: a build pushed to the Hub rewrites it in the
+        finished dataset folder (the Hub id), where a truncated file would leave the dataset unreadable."""
+        from modeling_trm.folders import write_text_atomically
+
         path = Path(directory) / METADATA_FILENAME
-        path.write_text(json.dumps(self.to_dict()))
+        write_text_atomically(path, json.dumps(self.to_dict()))
         return path
 
     @classmethod
