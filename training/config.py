@@ -54,6 +54,11 @@ class TrainingConfig:
     ema: bool = True
     ema_rate: float = 0.999
     seed: int = 0
+    # Progressive depth curriculum (CGAR, arXiv 2511.08653): the fractions of training at which the recursion
+    # depth steps up. With K fractions, stage k of K+1 trains with ceil(k/(K+1)) of the model's outer and inner
+    # loop counts (TRM: T recursions, n latent updates; HRM: high, low cycles); the last stage, evaluation and the
+    # saved model use the full depth. [0.3, 0.6] is CGAR's schedule: T x n = 1x2, 2x4, 3x6 for the paper's 3x6.
+    depth_curriculum: list[float] | None = None
     # torch.compile the training step: True (inductor, or eager where the CPU has no C++ compiler:
     # training/hardware.py) or a backend name, as `SolveConfig.compile`.
     compile: bool | str = False
@@ -102,6 +107,11 @@ class TrainingConfig:
                              f"got {self.new_puzzle_embedding_init!r}")
         if self.freeze_weights and self.init_from is None:
             raise ValueError("freeze_weights trains only the puzzle embeddings of a pretrained model: set init_from")
+        if self.depth_curriculum is not None:
+            starts = self.depth_curriculum
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < 1 for x in starts) \
+                    or sorted(set(starts)) != list(starts):
+                raise ValueError(f"depth_curriculum must be increasing fractions of training in (0, 1), got {starts!r}")
         if self.epochs % self.eval_interval:
             raise ValueError(f"epochs ({self.epochs}) must be divisible by eval_interval ({self.eval_interval})")
 
@@ -139,9 +149,10 @@ def _did_you_mean(key: str, known) -> str:
 
 # field annotation -> accepted Python types (ints are accepted where floats are; bools are not numbers here)
 _TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "dict[str, Any]": (dict,),
-          "bool | str": (bool, str)}
+          "bool | str": (bool, str), "list[float]": (list,)}
 _TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-               "dict[str, Any]": "a mapping", "bool | str": "true, false or a torch.compile backend name"}
+               "dict[str, Any]": "a mapping", "bool | str": "true, false or a torch.compile backend name",
+               "list[float]": "a list of numbers"}
 
 
 def _check_types(config: TrainingConfig) -> None:

@@ -93,6 +93,32 @@ class InterruptFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
+# The model config fields that set the recursion depth, outer loop first: what `depth_curriculum` scales.
+DEPTH_FIELDS = {"trm": ("num_recursions", "num_latent_updates"), "hrm": ("high_cycles", "low_cycles")}
+
+
+def curriculum_depth(full_depth: tuple[int, ...], stage_starts: list[float], done: float) -> tuple[int, ...]:
+    """The loop counts of the depth-curriculum stage at ``done`` (the fraction of training steps already taken):
+    stage k of K trains with ceil(k/K) of each full count (CGAR, arXiv 2511.08653)."""
+    stages = len(stage_starts) + 1
+    stage = 1 + sum(done >= start for start in stage_starts)
+    return tuple(math.ceil(stage * count / stages) for count in full_depth)
+
+
+@contextlib.contextmanager
+def recursion_depth(model, depth: tuple[int, ...]):
+    """Run ``model`` with other loop counts; the full ones come back afterwards (evaluation, saving)."""
+    fields = DEPTH_FIELDS[model.config.model_type]
+    full_depth = tuple(getattr(model.config, name) for name in fields)
+    for name, count in zip(fields, depth):
+        setattr(model.config, name, count)
+    try:
+        yield
+    finally:
+        for name, count in zip(fields, full_depth):
+            setattr(model.config, name, count)
+
+
 HALT_CALIBRATION_FILENAME = "halt_calibration.json"  # the halting choice of a run, in its model folder
 
 
@@ -165,6 +191,7 @@ class Trainer:
         if config.max_steps is not None:
             self.total_steps = min(self.total_steps, config.max_steps)
         self.eval_every = max(1, int(config.eval_interval * steps_per_epoch))
+        self.full_depth = tuple(getattr(self.unwrapped.config, name) for name in DEPTH_FIELDS[config.model_type])
         self.progress = TrainingProgress()
         self.act_states: list[Any] = [None] * accumulation  # one carry per micro-batch slice
         # Sampler, progress and EMA are saved by `training.checkpointing` as JSON/safetensors, not
@@ -191,19 +218,20 @@ class Trainer:
         first = accelerator.process_index * self.rank_batch_size
         rank_rows = global_rows[first : first + self.rank_batch_size]
         sums: dict[str, torch.Tensor] = {}
-        for micro, state in enumerate(self.act_states):
-            rows = rank_rows[micro * self.micro_batch_size : (micro + 1) * self.micro_batch_size]
-            batch = collate(self.dataset["train"], rows, accelerator.device)
-            # Gradients are all-reduced only on the last micro-batch.
-            sync = contextlib.nullcontext() if micro == accumulation - 1 else accelerator.no_sync(self.model)
-            with sync:
-                output = self.training_forward(**batch, state=state)
-                # output.loss = total / micro batch; DDP averages over ranks -> total / global batch.
-                accelerator.backward(output.loss / accumulation)
-            self.act_states[micro] = output.state
-            if self.sign_sgd is not None:
-                self.sign_sgd.collect()
-            add_sums(sums, {"loss": output.loss.detach().double() / accumulation, **output.metrics})
+        with recursion_depth(self.unwrapped, self.depth_at(step)):
+            for micro, state in enumerate(self.act_states):
+                rows = rank_rows[micro * self.micro_batch_size : (micro + 1) * self.micro_batch_size]
+                batch = collate(self.dataset["train"], rows, accelerator.device)
+                # Gradients are all-reduced only on the last micro-batch.
+                sync = contextlib.nullcontext() if micro == accumulation - 1 else accelerator.no_sync(self.model)
+                with sync:
+                    output = self.training_forward(**batch, state=state)
+                    # output.loss = total / micro batch; DDP averages over ranks -> total / global batch.
+                    accelerator.backward(output.loss / accumulation)
+                self.act_states[micro] = output.state
+                if self.sign_sgd is not None:
+                    self.sign_sgd.collect()
+                add_sums(sums, {"loss": output.loss.detach().double() / accumulation, **output.metrics})
 
         # One small all-reduce: the global loss (a non-finite one never reaches the weights) and Ctrl-C.
         stop = float(interrupt is not None and interrupt.requested)
@@ -221,6 +249,21 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.unwrapped)
         return sums, global_loss, flags[1].item() > 0
+
+    def depth_at(self, step: int) -> tuple[int, ...]:
+        """The recursion depth of training step ``step`` (1-based): the full one without a depth curriculum."""
+        if not self.config.depth_curriculum:
+            return self.full_depth
+        return curriculum_depth(self.full_depth, self.config.depth_curriculum, (step - 1) / self.total_steps)
+
+    def _depth_schedule_text(self) -> str:
+        stages = [(1, self.depth_at(1))]
+        for start in self.config.depth_curriculum or ():
+            step = math.ceil(start * self.total_steps) + 1
+            stages.append((step, self.depth_at(step)))
+        fields = " x ".join(DEPTH_FIELDS[self.config.model_type])
+        return f"depth curriculum ({fields}): " + ", ".join(
+            f"{'x'.join(map(str, depth))} from step {step:,}" for step, depth in stages)
 
     # ----------------------------------------------------------------------------- the loop
     def run(self) -> Path:
@@ -240,6 +283,8 @@ class Trainer:
         accelerator.print(f"forward dtype {self.unwrapped.config.forward_dtype} ({dtype_reason}); training step "
                           f"{self.compile_reason}; {self.num_threads} CPU thread(s) per process "
                           f"({self.threads_reason}); halting calibration: {self.calibration_source}")
+        if config.depth_curriculum:
+            accelerator.print(self._depth_schedule_text())
         if config.eval_at_start and progress.step == 0 and not progress.history["eval"]:
             self._log_eval(0)
 
