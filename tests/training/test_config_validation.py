@@ -23,6 +23,10 @@ from training.train import parse_args
     (["keep_checkpoints=0"], r"keep_checkpoints must be positive"),
     (["ema=maybe"], r"ema must be true or false, got 'maybe'"),
     (["compile=2"], r"compile must be true, false or a torch.compile backend name, got 2"),
+    (["depth_curriculum=0.3"], r"depth_curriculum must be a list of numbers or null, got 0.3"),
+    (["depth_curriculum=[0.6, 0.3]"], r"depth_curriculum must be increasing fractions of training in \(0, 1\)"),
+    (["depth_curriculum=[0.5, 1]"], r"depth_curriculum must be increasing fractions"),
+    (["depth_curriculum=[early]"], r"depth_curriculum must be increasing fractions"),
 ])
 def test_bad_settings_are_refused_naming_the_key(argv, message):
     with pytest.raises(ValueError, match=message):
@@ -34,3 +38,4 @@ def test_valid_settings_still_parse():
     assert (config.model["hidden_size"], config.max_steps, config.lr, config.ema) == (32, 3, 3e-4, False)
     assert parse_args(["compile=true"]).compile is True
     assert parse_args(["compile=aot_eager"]).compile == "aot_eager"
+    assert parse_args(["depth_curriculum=[0.3, 0.6]"]).depth_curriculum == [0.3, 0.6]
