@@ -259,7 +259,9 @@ class Trainer:
     def _depth_schedule_text(self) -> str:
         stages = [(1, self.depth_at(1))]
         for start in self.config.depth_curriculum or ():
-            step = math.ceil(start * self.total_steps) + 1
+            step = math.floor(start * self.total_steps) + 1  # the first step with (step - 1) / total >= start
+            while (step - 1) / self.total_steps < start:
+                step += 1
             stages.append((step, self.depth_at(step)))
         fields = " x ".join(DEPTH_FIELDS[self.config.model_type])
         return f"depth curriculum ({fields}): " + ", ".join(

@@ -47,7 +47,7 @@ def _count_network_calls_per_training_step(trainer: Trainer) -> list[int]:
     return per_step
 
 
-def test_training_steps_follow_the_stages_and_the_saved_model_has_full_depth(tiny_config):
+def test_training_steps_follow_the_stages_and_the_saved_model_has_full_depth(tiny_config, capsys):
     # T = 2 recursions of n = 2 latent updates: a supervision step calls the network T * (n + 1) times
     model = {"num_recursions": 2, "num_latent_updates": 2}
     config = tiny_config(max_steps=8, depth_curriculum=[0.5], model={**tiny_config().model, **model})
@@ -55,6 +55,7 @@ def test_training_steps_follow_the_stages_and_the_saved_model_has_full_depth(tin
     per_step = _count_network_calls_per_training_step(trainer)
     trainer.run()
     assert per_step == [1 * (1 + 1)] * 4 + [2 * (2 + 1)] * 4
+    assert "depth curriculum (num_recursions x num_latent_updates): 1x1 from step 1, 2x2 from step 5" in capsys.readouterr().out
     saved = json.loads((Path(config.output_dir) / "config.json").read_text())
     assert (saved["num_recursions"], saved["num_latent_updates"]) == (2, 2)
     assert (trainer.unwrapped.config.num_recursions, trainer.unwrapped.config.num_latent_updates) == (2, 2)
