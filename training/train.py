@@ -191,7 +191,9 @@ class Trainer:
         if config.max_steps is not None:
             self.total_steps = min(self.total_steps, config.max_steps)
         self.eval_every = max(1, int(config.eval_interval * steps_per_epoch))
-        self.full_depth = tuple(getattr(self.unwrapped.config, name) for name in DEPTH_FIELDS[config.model_type])
+        # the loaded model's own depth fields: a fine-tuned init_from decides whether they are T, n or HRM cycles
+        self.full_depth = tuple(getattr(self.unwrapped.config, name)
+                                for name in DEPTH_FIELDS[self.unwrapped.config.model_type])
         self.progress = TrainingProgress()
         self.act_states: list[Any] = [None] * accumulation  # one carry per micro-batch slice
         # Sampler, progress and EMA are saved by `training.checkpointing` as JSON/safetensors, not
@@ -263,7 +265,7 @@ class Trainer:
             while (step - 1) / self.total_steps < start:
                 step += 1
             stages.append((step, self.depth_at(step)))
-        fields = " x ".join(DEPTH_FIELDS[self.config.model_type])
+        fields = " x ".join(DEPTH_FIELDS[self.unwrapped.config.model_type])
         return f"depth curriculum ({fields}): " + ", ".join(
             f"{'x'.join(map(str, depth))} from step {step:,}" for step, depth in stages)
 
