@@ -30,7 +30,7 @@ def test_small_preset_builds_its_data_and_trains_at_tiny_scale(name, seq_len, vo
         "log_with": "none", "log_interval": 1, "solve_sample": False, "eval_at_start": False,
         "halt_calibration_puzzles": 8,
         "dataset_options": {"num_train": 4, "num_test": 8, "num_aug": 0 if name.startswith("maze") else 1},
-        "model.hidden_size": 16, "compile": name == "sudoku9x9"}))  # one run through inductor (compile=true)
+        "model.hidden_size": 16}))  # the 9x9 preset compiles: one run through inductor
     model, loading = TRMForPuzzleSolving.from_pretrained(train(config), output_loading_info=True)
     assert not loading["missing_keys"]  # a compiled run's weights load too
     assert (model.config.seq_len, model.config.vocab_size) == (seq_len, vocab_size)
@@ -48,6 +48,9 @@ def test_small_preset_builds_its_data_and_trains_at_tiny_scale(name, seq_len, vo
     summary = capsys.readouterr().out  # and the run's last lines say it
     # the summary says how the training step ran (inductor, or eager where the CPU has no C++ compiler)
     assert f"training step {resolve_compile(config.compile, 'cpu')[1]};" in summary
+    # the 9x9 preset trains shallow first: of two steps, the first at 1x1 and the second at 2x2
+    assert ("depth curriculum (num_recursions x num_latent_updates): 1x1 from step 1, 2x2 from step 2, "
+            in summary) == (name == "sudoku9x9")
     assert ("Test exact accuracy by difficulty" in summary) == name.startswith("sudoku")
     for band in bands or []:
         if band["num_puzzles"]:
