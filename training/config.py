@@ -330,15 +330,15 @@ PRESETS["sudoku6x6"] = TrainingConfig(
 # three seeds 86.3-89.5% exact, against 78.1-91.4% at 2e-3, whose slowest seed stalled once the rate had decayed.
 # EMA 0.999 (the paper's) rather than the small presets' 0.99: the average does not feed back into training, and
 # over the same trainings of three seeds it solved 90.2-92.2% against 86.3-89.5%. The training step compiled and the
-# recursion shallow first (CGAR's depth curriculum: 1x1, 2x2, then 3x3 from 30% and 60% of the steps): three seeds
-# as accurate as at full depth on 2304 held-out puzzles, in 0.69x the time: 59-65 minutes on a 2-core EPYC where
-# full depth takes 84-93 compiled and about 110 eagerly. The shipped model is seed 0 at full depth, eagerly
+# recursion shallow first (CGAR's depth curriculum: 1x1, 2x2, then 3x3 from 40% and 70% of the steps): three seeds
+# as accurate as at full depth on 2304 held-out puzzles in 53-59 minutes on a 2-core EPYC where full depth takes
+# 84-93 compiled and CGAR's own [0.3, 0.6] 59-65. The shipped model is seed 0 at full depth, eagerly
 # (compile=false depth_curriculum=null). All measured in docs/recipes.md.
 PRESETS["sudoku9x9"] = TrainingConfig(
     dataset_recipe="sudoku-gen-small",
     dataset_options={"size": 9, "num_train": 16000, "num_test": 256, "num_aug": 31},
     model={**_SUDOKU_MLP_MODEL, "num_recursions": 3, "num_latent_updates": 3},
-    epochs=96, eval_interval=12, compile=True, depth_curriculum=[0.3, 0.6], output_dir="trm-sudoku9x9",
+    epochs=96, eval_interval=12, compile=True, depth_curriculum=[0.4, 0.7], output_dir="trm-sudoku9x9",
     **{**_SMALL_OPTIM, "lr": 1.5e-3, "lr_min_ratio": 0.1, "ema_rate": 0.999},
 )
 # 11x11 mazes from the package's generator with a single shortest path of more than 20 moves (so that the

@@ -79,21 +79,39 @@ def test_the_readme_quotes_the_committed_two_hour_run():
             f"{100 * _zero_guess_band(entry)['exact_accuracy']:.1f}% of their 0-guess puzzles") in readme
 
 
-def test_the_docs_quote_the_committed_depth_curriculum_runs():
-    """The README's and docs/recipes.md's numbers for the depth-curriculum runs (the preset's three seeds) are those of
-    benchmarks/results/sudoku9x9_depth_curriculum (256 puzzles) and more_held_out_depth_curriculum (2304)."""
-    shipped = json.loads((harness.RESULTS_ROOT / "sudoku9x9_depth_curriculum" / "results.json").read_text())["models"]
-    more = json.loads((harness.RESULTS_ROOT / "more_held_out_depth_curriculum" / "results.json").read_text())["models"]
-    fixed = [100 * shipped[f"seed{seed}-depth-curriculum"]["fixed"]["exact_accuracy"] for seed in range(3)]
-    more_exact = [100 * more[f"seed{seed}-depth-curriculum"]["exact_accuracy"] for seed in range(3)]
-    readme = (harness.REPO_ROOT / "README.md").read_text()
-    assert (f"three seeds at {fixed[0]:.1f}, {fixed[1]:.1f} and {fixed[2]:.1f}%, and {min(more_exact):.1f}–"
-            f"{max(more_exact):.1f}% of 2304 puzzles") in readme
+@pytest.mark.parametrize(("suffix", "label"), [("", "curriculum"), ("_0.4_0.7", "`[0.4, 0.7]`")])
+def test_the_recipes_quote_the_committed_depth_curriculum_runs(suffix, label):
+    """docs/recipes.md's rows for the depth-curriculum runs (three seeds each of CGAR's [0.3, 0.6] and of the
+    preset's [0.4, 0.7]) show the numbers of benchmarks/results/sudoku9x9_depth_curriculum* (256 puzzles) and
+    more_held_out_depth_curriculum* (2304)."""
+    shipped, more = _depth_curriculum_results(suffix)
     recipes = (harness.REPO_ROOT / "docs" / "recipes.md").read_text()
-    for seed in range(3):
-        entry = more[f"seed{seed}-depth-curriculum"]
+    for seed, (name, entry) in enumerate(more.items()):
+        fixed = 100 * shipped[name]["fixed"]["exact_accuracy"]
         error = f"(± {100 * entry['standard_error']:.1f})"
-        row = (f"| seed {seed}, curriculum | ", f"| **{fixed[seed]:.1f}** / ",
+        row = (f"| seed {seed}, {label} | ", f"| **{fixed:.1f}** / ",
                f"| **{100 * entry['exact_accuracy']:.1f}** {error} |", f"| **{100 * _zero_guess_band(entry)['exact_accuracy']:.1f}** |")
         line = next(line for line in recipes.splitlines() if line.startswith(row[0]) and error in line)
         assert all(part in line for part in row[1:]), line
+
+
+def test_the_readme_quotes_the_presets_three_seeds():
+    """The README's numbers for the preset today (depth curriculum [0.4, 0.7]): exact % of the recipe's 256 puzzles
+    and of its 0-guess ones, and of 2304 puzzles."""
+    shipped, more = _depth_curriculum_results("_0.4_0.7")
+    fixed = [100 * entry["fixed"]["exact_accuracy"] for entry in shipped.values()]
+    more_exact = [100 * entry["exact_accuracy"] for entry in more.values()]
+    no_guesses = [100 * _zero_guess_band(entry)["exact_accuracy"] for entry in shipped.values()]
+    readme = (harness.REPO_ROOT / "README.md").read_text()
+    assert (f"at {fixed[0]:.1f}, {fixed[1]:.1f} and {fixed[2]:.1f}% of the 256 puzzles, {min(more_exact):.1f}–"
+            f"{max(more_exact):.1f}% of 2304, and {min(no_guesses):.1f}–{max(no_guesses):.1f}% of the 256's 0-guess "
+            "puzzles") in readme
+
+
+def _depth_curriculum_results(suffix: str) -> tuple[dict, dict]:
+    """The three seeds' entries (in seed order, same names) of sudoku9x9_depth_curriculum{suffix} (256 puzzles) and
+    more_held_out_depth_curriculum{suffix} (2304)."""
+    shipped = json.loads((harness.RESULTS_ROOT / f"sudoku9x9_depth_curriculum{suffix}" / "results.json").read_text())
+    more = json.loads((harness.RESULTS_ROOT / f"more_held_out_depth_curriculum{suffix}" / "results.json").read_text())
+    names = [f"seed{seed}-depth-curriculum{suffix.replace('_', '-')}" for seed in range(3)]
+    return {name: shipped["models"][name] for name in names}, {name: more["models"][name] for name in names}
