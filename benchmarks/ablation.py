@@ -542,6 +542,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None,
                         help="override the scale's training length (passes over the train puzzles; cpu: 160 = 1280 steps)")
     parser.add_argument("--lr", type=float, default=None, help="override the scale's learning rate")
+    parser.add_argument("--num-train", type=int, default=None,
+                        help="override the scale's number of generated training puzzles (mind --epochs: steps = "
+                        "epochs x puzzles / batch)")
     parser.add_argument("--jobs", type=int, default=2, help="trainings in parallel (worker processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per training")
     parser.add_argument("--paper-dataset", default=None,
@@ -560,6 +563,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def chosen_scale(args: argparse.Namespace) -> Scale:
+    """The scale of ``--scale`` with ``--epochs``, ``--lr`` and ``--num-train`` applied."""
+    scale = SCALES[args.scale]
+    if args.epochs is not None:
+        if args.epochs % scale.evaluations:
+            raise SystemExit(f"--epochs must be a multiple of the {scale.evaluations} evaluations of scale {args.scale!r}")
+        scale = dataclasses.replace(scale, epochs=args.epochs)
+    if args.lr is not None:
+        scale = dataclasses.replace(scale, lr=args.lr)
+    if args.num_train is not None:
+        scale = dataclasses.replace(scale, dataset_options={**scale.dataset_options, "num_train": args.num_train})
+    return scale
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     models = [m for m in MODELS if m in args.models]
@@ -571,13 +588,7 @@ def main(argv: list[str] | None = None) -> int:
                 subprocess.run(command, check=True, cwd=REPO_ROOT)
         return 0
 
-    scale = SCALES[args.scale]
-    if args.epochs is not None:
-        if args.epochs % scale.evaluations:
-            raise SystemExit(f"--epochs must be a multiple of the {scale.evaluations} evaluations of scale {args.scale!r}")
-        scale = dataclasses.replace(scale, epochs=args.epochs)
-    if args.lr is not None:
-        scale = dataclasses.replace(scale, lr=args.lr)
+    scale = chosen_scale(args)
     args.work_dir.mkdir(parents=True, exist_ok=True)
     args.output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

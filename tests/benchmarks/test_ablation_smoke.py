@@ -4,6 +4,7 @@ paper's `accelerate launch` lines."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -171,3 +172,16 @@ def test_doc_results_block_is_the_committed_study_output():
     for picture in results["pictures"].values():  # the page shows every picture, linked from where it stands
         assert (ablation.RESULTS_DIR / picture).is_file()
         assert harness.relink(f"](benchmarks/results/ablation/{picture})", block.path.parent) in page
+
+
+def test_more_training_puzzles_for_the_same_steps():
+    """--num-train with --epochs scaled down keeps the optimizer steps (epochs x puzzles / batch) and only the data
+    changes: docs/reproduction.md's 8192-puzzle run of the attention models trains as long as the study's."""
+    cpu = ablation.SCALES["cpu"]
+    scale = ablation.chosen_scale(ablation.parse_args(["--num-train", "8192", "--epochs", "10"]))
+    assert scale.dataset_options == {**cpu.dataset_options, "num_train": 8192}
+    steps = scale.epochs * scale.dataset_options["num_train"] // scale.global_batch_size
+    assert steps == cpu.epochs * cpu.dataset_options["num_train"] // cpu.global_batch_size == 1280
+    assert dataclasses.replace(scale, dataset_options=cpu.dataset_options, epochs=cpu.epochs) == cpu
+    with pytest.raises(SystemExit):  # the evaluations must divide the training length
+        ablation.chosen_scale(ablation.parse_args(["--epochs", "7"]))
