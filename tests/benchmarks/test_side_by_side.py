@@ -121,3 +121,22 @@ def test_the_docs_bfloat16_table_without_amx_is_the_committed_results():
     report = json.loads((harness.RESULTS_ROOT / "side_by_side_epyc.json").read_text())
     assert all(row["max_abs_logit_difference"] == 0.0 for row in report["rows"] if row["section"] == "solve")
     assert side_by_side.bfloat16_table(report) in (harness.REPO_ROOT / "docs" / "benchmarks.md").read_text()
+
+
+def test_the_docs_float32_sentence_on_the_epyc_is_the_committed_results():
+    """docs/benchmarks.md's float32 ratios on the AMD EPYC are those of benchmarks/results/side_by_side_epyc_fp32.json."""
+    report = json.loads((harness.RESULTS_ROOT / "side_by_side_epyc_fp32.json").read_text())
+    assert report["machine"]["cpu_model"].startswith("AMD EPYC")
+    rows = {(row["section"], row["model"], row["batch_size"]): row for row in report["rows"]}
+    assert all(row["max_abs_logit_difference"] == 0.0 for row in report["rows"] if row["section"] == "solve")
+
+    def solve(model: str) -> str:
+        return " / ".join(f"{rows['solve', model, batch]['results']['solve']['speedup_over_official']:.2f}" for batch in (16, 64))
+
+    def train(model: str) -> str:
+        return f"{rows['train', model, 16]['results']['ours']['speedup_over_official']:.2f}×"
+
+    docs = " ".join((harness.REPO_ROOT / "docs" / "benchmarks.md").read_text().split())
+    assert (f"`solve` {solve('TRM-MLP')}× the official loop for TRM-MLP (batch 16 / 64), {solve('TRM-Att')}× for TRM-Att, "
+            f"{solve('HRM')}× for HRM; the training step {train('TRM-MLP')} (TRM-MLP), {train('TRM-Att')} (TRM-Att) and "
+            f"{train('HRM')} (HRM)") in docs
