@@ -95,3 +95,32 @@ def test_the_docs_scores_on_another_cpu_are_the_committed_ones():
     assert f"the run's {100 * maze['fixed']['solved']:.1f}% and {100 * maze['adaptive']['solved']:.1f}% again" in recipes
     assert json.loads((harness.RESULTS_ROOT / "shipped_models_epyc" / "results.json").read_text())["machine"][
         "cpu_model"].startswith("AMD EPYC")
+
+
+def test_the_recipes_quote_the_committed_maze_runs_on_the_epyc():
+    """docs/recipes.md's maze section on the AMD EPYC: the preset's time there follows from the committed step rates
+    (benchmarks/results/train_throughput_presets_epyc.json), and the run with a narrower token mixer scored what
+    benchmarks/results/maze11x11_expansion2 holds."""
+    from training.config import PRESETS
+
+    recipes = " ".join((harness.REPO_ROOT / "docs" / "recipes.md").read_text().split())
+    throughput = json.loads((harness.RESULTS_ROOT / "train_throughput_presets_epyc.json").read_text())
+    rate = {result["mode"]: result["steps_per_second"] for result in throughput["results"]
+            if result["model"] == "maze11x11" and result["forward_dtype"] == "bfloat16"}
+    preset = PRESETS["maze11x11"]
+    steps = preset.epochs * preset.dataset_options["num_train"] // preset.global_batch_size
+    assert (f"it runs at {rate['eager']:.2f} eagerly and {rate['compiled']:.2f} compiled (`train_throughput_presets_epyc.json`): "
+            f"the preset's {steps} steps take about {steps / rate['eager'] / 60:.0f} minutes there, "
+            f"{steps / rate['compiled'] / 60:.0f} compiled") in recipes
+
+    results = json.loads((harness.RESULTS_ROOT / "maze11x11_expansion2" / "results.json").read_text())
+    assert results["machine"]["cpu_model"].startswith("AMD EPYC")
+    shallow_first, compiled = (results["models"][f"seed1-expansion2-{name}"] for name in ("depth-curriculum-0.4", "compiled"))
+    assert (f"{100 * shallow_first['fixed']['solved']:.1f}% at the trained 8 steps, "
+            f"**{100 * shallow_first['adaptive']['solved']:.1f}% with adaptive halting** at "
+            f"{shallow_first['adaptive']['mean_steps']:.2f} steps (confidence {shallow_first['halt_confidence']:g}), "
+            f"{100 * shallow_first['adaptive_4x']['solved']:.1f}% with a 32-step budget, "
+            f"{100 * shallow_first['retries']['fixed']['solved']:.0f}% within 8 tries") in recipes
+    assert (f"{100 * compiled['fixed']['solved']:.1f}% at 8 steps, {100 * compiled['adaptive']['solved']:.1f}% with "
+            f"adaptive halting at {compiled['adaptive']['mean_steps']:.2f} steps (confidence {compiled['halt_confidence']:g}), "
+            f"{100 * compiled['retries']['fixed']['solved']:.1f}% within 8 tries") in recipes
