@@ -113,9 +113,10 @@ def test_the_recipes_quote_the_committed_maze_runs_on_the_epyc():
             f"the preset's {steps} steps take about {steps / rate['eager'] / 60:.0f} minutes there, "
             f"{steps / rate['compiled'] / 60:.0f} compiled") in recipes
 
-    results = json.loads((harness.RESULTS_ROOT / "maze11x11_expansion2" / "results.json").read_text())
-    assert results["machine"]["cpu_model"].startswith("AMD EPYC")
-    shallow_first, compiled = (results["models"][f"seed1-expansion2-{name}"] for name in ("depth-curriculum-0.4", "compiled"))
+    runs = _scored_models("maze11x11_expansion2")
+    assert json.loads((harness.RESULTS_ROOT / "maze11x11_expansion2" / "results.json").read_text())["machine"][
+        "cpu_model"].startswith("AMD EPYC")
+    shallow_first, compiled = (runs[f"seed1-expansion2-{name}"] for name in ("depth-curriculum-0.4", "compiled"))
     assert (f"{100 * shallow_first['fixed']['solved']:.1f}% at the trained 8 steps, "
             f"**{100 * shallow_first['adaptive']['solved']:.1f}% with adaptive halting** at "
             f"{shallow_first['adaptive']['mean_steps']:.2f} steps (confidence {shallow_first['halt_confidence']:g}), "
