@@ -125,3 +125,22 @@ def test_the_recipes_quote_the_committed_maze_runs_on_the_epyc():
     assert (f"{100 * compiled['fixed']['solved']:.1f}% at 8 steps, {100 * compiled['adaptive']['solved']:.1f}% with "
             f"adaptive halting at {compiled['adaptive']['mean_steps']:.2f} steps (confidence {compiled['halt_confidence']:g}), "
             f"{100 * compiled['retries']['fixed']['solved']:.1f}% within 8 tries") in recipes
+
+
+def test_the_recipes_quote_the_maze_runs_with_four_supervision_steps():
+    """docs/recipes.md's table of the maze runs with `model.max_supervision_steps=4` is what
+    benchmarks/results/maze11x11_4steps holds: the trained 4 steps, 2× and 4× as many, adaptive halting at the
+    saved confidence, with a 16-step budget, and retries."""
+    results = json.loads((harness.RESULTS_ROOT / "maze11x11_4steps" / "results.json").read_text())
+    assert results["machine"]["cpu_model"].startswith("AMD EPYC")
+    recipes = (harness.REPO_ROOT / "docs" / "recipes.md").read_text()
+    runs = {"seed1-4steps": "seed 1, 6000 steps", "seed1-4steps-ema0.999": "seed 1, EMA 0.999, 5500 steps",
+            "seed2-4steps-ema0.999": "seed 2, EMA 0.999, 5500 steps"}
+    assert set(results["models"]) == set(runs)
+    for name, row in runs.items():
+        m = results["models"][name]
+        assert m["task"] == "maze" and m["trained_steps"] == 4
+        assert (f"| {row} | **{100 * m['fixed']['solved']:.1f}** | {100 * m['fixed_2x']['solved']:.1f} / "
+                f"{100 * m['fixed_4x']['solved']:.1f} | **{100 * m['adaptive']['solved']:.1f}%** at "
+                f"{m['adaptive']['mean_steps']:.2f} steps ({m['halt_confidence']:g}) | "
+                f"{100 * m['adaptive_4x']['solved']:.1f}% | {100 * m['retries']['fixed']['solved']:.1f}% |") in recipes
