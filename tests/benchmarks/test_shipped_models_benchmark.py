@@ -54,6 +54,13 @@ def _scored_models(folder: str) -> dict:
     return json.loads((harness.RESULTS_ROOT / folder / "results.json").read_text())["models"]
 
 
+def _scored_on_the_epyc(folder: str) -> dict:
+    """`_scored_models`, for a folder the docs say was scored on the 2-core AMD EPYC: its results say so."""
+    results = json.loads((harness.RESULTS_ROOT / folder / "results.json").read_text())
+    assert results["machine"]["cpu_model"].startswith("AMD EPYC")
+    return results["models"]
+
+
 def test_the_readme_quotes_the_shipped_9x9_model_and_the_seeds_of_its_preset():
     """The shipped 9×9 model is seed 0 of benchmarks/results/sudoku9x9_ema0.999 (the preset as it is); the README
     gives its scores, the range of the preset's three seeds, and that of the same three trainings with the weight
@@ -84,7 +91,7 @@ def test_the_readme_quotes_the_shipped_9x9_model_and_the_seeds_of_its_preset():
 def test_the_docs_scores_on_another_cpu_are_the_committed_ones():
     """docs/recipes.md quotes what the shipped models solve when scored on an AMD EPYC (bf16 rounds in the CPU's
     own order), from benchmarks/results/shipped_models_epyc, beside the README's table."""
-    epyc, readme = _scored_models("shipped_models_epyc"), _scored_models("shipped_models")
+    epyc, readme = _scored_on_the_epyc("shipped_models_epyc"), _scored_models("shipped_models")
     recipes = " ".join((harness.REPO_ROOT / "docs" / "recipes.md").read_text().split())
 
     def fixed(models: dict) -> str:
@@ -93,8 +100,6 @@ def test_the_docs_scores_on_another_cpu_are_the_committed_ones():
     assert f"solve {fixed(epyc)}% (6×6 / 9×9 / maze) at their trained 8 steps, against {fixed(readme)}%" in recipes
     maze = epyc["maze11x11"]
     assert f"the run's {100 * maze['fixed']['solved']:.1f}% and {100 * maze['adaptive']['solved']:.1f}% again" in recipes
-    assert json.loads((harness.RESULTS_ROOT / "shipped_models_epyc" / "results.json").read_text())["machine"][
-        "cpu_model"].startswith("AMD EPYC")
 
 
 def test_the_recipes_quote_the_committed_maze_runs_on_the_epyc():
@@ -113,9 +118,7 @@ def test_the_recipes_quote_the_committed_maze_runs_on_the_epyc():
             f"the preset's {steps} steps take about {steps / rate['eager'] / 60:.0f} minutes there, "
             f"{steps / rate['compiled'] / 60:.0f} compiled") in recipes
 
-    runs = _scored_models("maze11x11_expansion2")
-    assert json.loads((harness.RESULTS_ROOT / "maze11x11_expansion2" / "results.json").read_text())["machine"][
-        "cpu_model"].startswith("AMD EPYC")
+    runs = _scored_on_the_epyc("maze11x11_expansion2")
     shallow_first, compiled = (runs[f"seed1-expansion2-{name}"] for name in ("depth-curriculum-0.4", "compiled"))
     assert (f"{100 * shallow_first['fixed']['solved']:.1f}% at the trained 8 steps, "
             f"**{100 * shallow_first['adaptive']['solved']:.1f}% with adaptive halting** at "
@@ -131,14 +134,13 @@ def test_the_recipes_quote_the_maze_runs_with_four_supervision_steps():
     """docs/recipes.md's table of the maze runs with `model.max_supervision_steps=4` is what
     benchmarks/results/maze11x11_4steps holds: the trained 4 steps, 2× and 4× as many, adaptive halting at the
     saved confidence, with a 16-step budget, and retries."""
-    results = json.loads((harness.RESULTS_ROOT / "maze11x11_4steps" / "results.json").read_text())
-    assert results["machine"]["cpu_model"].startswith("AMD EPYC")
+    scored = _scored_on_the_epyc("maze11x11_4steps")
     recipes = (harness.REPO_ROOT / "docs" / "recipes.md").read_text()
-    runs = {"seed1-4steps": "seed 1, 6000 steps", "seed1-4steps-ema0.999": "seed 1, EMA 0.999, 5500 steps",
+    rows = {"seed1-4steps": "seed 1, 6000 steps", "seed1-4steps-ema0.999": "seed 1, EMA 0.999, 5500 steps",
             "seed2-4steps-ema0.999": "seed 2, EMA 0.999, 5500 steps"}
-    assert set(results["models"]) == set(runs)
-    for name, row in runs.items():
-        m = results["models"][name]
+    assert set(scored) == set(rows)
+    for name, row in rows.items():
+        m = scored[name]
         assert m["task"] == "maze" and m["trained_steps"] == 4
         assert (f"| {row} | **{100 * m['fixed']['solved']:.1f}** | {100 * m['fixed_2x']['solved']:.1f} / "
                 f"{100 * m['fixed_4x']['solved']:.1f} | **{100 * m['adaptive']['solved']:.1f}%** at "
