@@ -139,7 +139,8 @@ def test_the_recipes_quote_the_maze_runs_with_four_supervision_steps():
     rows = {"seed1-4steps": "seed 1, 6000 steps", "seed1-4steps-ema0.999": "seed 1, EMA 0.999, 5500 steps",
             "seed2-4steps-ema0.999": "seed 2, EMA 0.999, 5500 steps",
             "seed1-4steps-batch32": "seed 1, batch 32, 9000 steps", "seed2-4steps-batch32": "seed 2, batch 32, 9000 steps",
-            "seed1-4steps-batch16": "seed 1, batch 16, 18000 steps"}
+            "seed1-4steps-batch16": "seed 1, batch 16, 18000 steps",
+            "seed0-4steps-batch32-11000": "seed 0, batch 32, 11000 steps"}
     assert set(scored) == set(rows)
     for name, row in rows.items():
         m = scored[name]
