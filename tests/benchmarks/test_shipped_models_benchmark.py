@@ -49,14 +49,19 @@ def test_a_model_is_scored_by_the_rules_on_its_own_held_out_split(tiny_sudoku_mo
     assert solved_in_bands == pytest.approx(retried["exact_accuracy"] * len(test))
 
 
+def _results(folder: str) -> dict:
+    """A committed `shipped_models.py` results folder under benchmarks/results: its machine and models."""
+    return json.loads((harness.RESULTS_ROOT / folder / "results.json").read_text())
+
+
 def _scored_models(folder: str) -> dict:
-    """The models of a committed `shipped_models.py` results folder under benchmarks/results."""
-    return json.loads((harness.RESULTS_ROOT / folder / "results.json").read_text())["models"]
+    """The models of a committed `shipped_models.py` results folder."""
+    return _results(folder)["models"]
 
 
 def _scored_on_the_epyc(folder: str) -> dict:
     """`_scored_models`, for a folder the docs say was scored on the 2-core AMD EPYC: its results say so."""
-    results = json.loads((harness.RESULTS_ROOT / folder / "results.json").read_text())
+    results = _results(folder)
     assert results["machine"]["cpu_model"].startswith("AMD EPYC")
     return results["models"]
 
