@@ -13,7 +13,7 @@ shipped = load_benchmark("shipped_models")
 
 
 def test_the_readme_block_is_the_committed_results():
-    results = json.loads((shipped.RESULTS_DIR / "results.json").read_text())
+    results = _results(shipped.RESULTS_DIR.name)
     assert shipped.DOC_BLOCK.read() == shipped.doc_section(shipped.results_table(results)).strip()
     assert (shipped.RESULTS_DIR / "results.md").read_text() == shipped.results_table(results)
     for name, entry in results["models"].items():
@@ -71,7 +71,7 @@ def test_the_readme_quotes_the_shipped_9x9_model_and_the_seeds_of_its_preset():
     gives its scores, the range of the preset's three seeds, and that of the same three trainings with the weight
     average at 0.99 (sudoku9x9_lr1.5e-3)."""
     preset, shorter_average = _scored_models("sudoku9x9_ema0.999"), _scored_models("sudoku9x9_lr1.5e-3")
-    shipped_9x9 = json.loads((shipped.RESULTS_DIR / "results.json").read_text())["models"]["sudoku9x9"]
+    shipped_9x9 = _scored_models(shipped.RESULTS_DIR.name)["sudoku9x9"]
     same_model = ("task", "num_puzzles", "trained_steps", "halt_confidence", "parameters", "forward_dtype")
     assert {k: preset["seed0-ema0.999"][k] for k in same_model} == {k: shipped_9x9[k] for k in same_model}
     readme = shipped.DOC_BLOCK.path.read_text()
@@ -136,17 +136,21 @@ def test_the_recipes_quote_the_committed_maze_runs_on_the_epyc():
 
 
 def test_the_recipes_quote_the_maze_runs_with_four_supervision_steps():
-    """docs/recipes.md's table of the maze runs with `model.max_supervision_steps=4` is what
-    benchmarks/results/maze11x11_4steps holds: the trained 4 steps, 2× and 4× as many, adaptive halting at the
-    saved confidence, with a 16-step budget, and retries."""
+    """docs/recipes.md's tables of the maze runs with `model.max_supervision_steps=4` are what
+    benchmarks/results/maze11x11_4steps and maze11x11_batch32 hold: the trained 4 steps, 2× and 4× as many,
+    adaptive halting at the saved confidence, with a 16-step budget, and retries."""
     scored = _scored_on_the_epyc("maze11x11_4steps")
+    batch32 = _scored_on_the_epyc("maze11x11_batch32")
     recipes = (harness.REPO_ROOT / "docs" / "recipes.md").read_text()
     rows = {"seed1-4steps": "seed 1, 6000 steps", "seed1-4steps-ema0.999": "seed 1, EMA 0.999, 5500 steps",
             "seed2-4steps-ema0.999": "seed 2, EMA 0.999, 5500 steps",
             "seed1-4steps-batch32": "seed 1, batch 32, 9000 steps", "seed2-4steps-batch32": "seed 2, batch 32, 9000 steps",
             "seed1-4steps-batch16": "seed 1, batch 16, 18000 steps",
             "seed0-4steps-batch32-11000": "seed 0, batch 32, 11000 steps"}
-    assert set(scored) == set(rows)
+    batch32_rows = {"seed1-4steps-batch32-11000": "seed 1, batch 32, 11000 steps",
+                    "seed2-4steps-batch32-11000": "seed 2, batch 32, 11000 steps"}
+    assert set(scored) == set(rows) and set(batch32) == {*batch32_rows, "seed1-8steps-batch32-11000"}
+    scored, rows = {**scored, **batch32}, {**rows, **batch32_rows}
     for name, row in rows.items():
         m = scored[name]
         assert m["task"] == "maze" and m["trained_steps"] == 4
@@ -154,3 +158,23 @@ def test_the_recipes_quote_the_maze_runs_with_four_supervision_steps():
                 f"{100 * m['fixed_4x']['solved']:.1f} | **{100 * m['adaptive']['solved']:.1f}%** at "
                 f"{m['adaptive']['mean_steps']:.2f} steps ({m['halt_confidence']:g}) | "
                 f"{100 * m['adaptive_4x']['solved']:.1f}% | {100 * m['retries']['fixed']['solved']:.1f}% |") in recipes
+
+    # the README and the section's title give the three seeds of batch 32 for 11000 steps
+    adaptive = [100 * scored[name]["adaptive"]["solved"] for name in
+                ("seed0-4steps-batch32-11000", "seed1-4steps-batch32-11000", "seed2-4steps-batch32-11000")]
+    span = f"{min(adaptive):.1f}–{max(adaptive):.1f}%"
+    assert f"### Smaller batches: about 30 minutes on the EPYC, {span} over three seeds" in recipes
+    readme = (harness.REPO_ROOT / "README.md").read_text()
+    assert f"4 supervision steps at batch 32, {span} adaptive over three seeds" in readme
+
+
+def test_the_recipes_quote_the_maze_run_with_eight_supervision_steps_at_batch_32():
+    """docs/recipes.md's sentence on the preset's 8 supervision steps at batch 32 is what
+    benchmarks/results/maze11x11_batch32 holds for that run."""
+    m = _scored_on_the_epyc("maze11x11_batch32")["seed1-8steps-batch32-11000"]
+    recipes = " ".join((harness.REPO_ROOT / "docs" / "recipes.md").read_text().split())
+    assert m["task"] == "maze" and m["trained_steps"] == 8
+    assert (f"{100 * m['fixed']['solved']:.1f}% at 8 steps, {100 * m['fixed_2x']['solved']:.1f}% at 16 and "
+            f"{100 * m['fixed_4x']['solved']:.1f}% at 32, **{100 * m['adaptive']['solved']:.1f}% adaptive** at "
+            f"{m['adaptive']['mean_steps']:.2f} steps (confidence {m['halt_confidence']:g}), "
+            f"{100 * m['retries']['fixed']['solved']:.1f}% within 8 tries") in recipes
