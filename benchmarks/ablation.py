@@ -99,8 +99,7 @@ SCALES: dict[str, Scale] = {
     ),
     "cpu": Scale(
         description="6x6 sudoku (generated, unique solutions, 15 symmetry augmentations per train puzzle), "
-        "width 64, bfloat16 where the CPU computes it natively (the small presets' dtype; float32 elsewhere); "
-        "about 35 minutes for 8 models x 3 seeds on 2 cores",
+        "width 64, bfloat16 where the CPU computes it natively (the small presets' dtype; float32 elsewhere)",
         recipe="sudoku6x6-gen",
         dataset_options=dict(num_train=512, num_test=256, num_aug=15),
         hidden_size=64, num_attention_heads=4, num_recursions=2, num_latent_updates=4, max_supervision_steps=8,

@@ -185,3 +185,39 @@ def test_more_training_puzzles_for_the_same_steps():
     assert dataclasses.replace(scale, dataset_options=cpu.dataset_options, epochs=cpu.epochs) == cpu
     with pytest.raises(SystemExit):  # the evaluations must divide the training length
         ablation.chosen_scale(ablation.parse_args(["--epochs", "7"]))
+
+
+def test_three_times_longer_study_in_the_docs_is_its_committed_output():
+    """docs/reproduction.md's 3840-step section shows the committed run of five models at three times the
+    study's length: its tables are that results.json rendered, and the claim count the page and the README
+    give is what the two studies' claims judge beyond the seed spread."""
+    folder = harness.RESULTS_ROOT / "ablation_3840steps"
+    longer = json.loads((folder / "results.json").read_text())
+    study = json.loads((ablation.RESULTS_DIR / "results.json").read_text())
+    assert longer["scale"] == "cpu" and longer["seeds"] == 3 and longer["settings"]["epochs"] == 3 * ablation.SCALES["cpu"].epochs
+    assert {row["optimizer_steps"] for row in longer["models"].values()} == {3840}
+    page = (REPO_ROOT / "docs" / "reproduction.md").read_text()
+    section = page[page.index("## Three times as long"):page.index("## Results (cpu scale)")]
+    for row in ablation.results_table(longer).splitlines():
+        if row.startswith("| "):
+            assert row in section, row
+    for run in longer["runs"]:  # the exact-accuracy curve of every run, and its final score on all test puzzles
+        points = " | ".join(f"{100 * p['exact_accuracy']:.1f}" for p in run["training_curve"][1:])
+        assert f"| {run['model']}, {run['seed']} | {points} | {100 * run['exact_accuracy']:.1f} |" in section
+    assert harness.relink("](benchmarks/results/ablation_3840steps/accuracy_vs_training_step.png)",
+                          ablation.DOC_BLOCK.path.parent) in section
+    assert (folder / "accuracy_vs_training_step.png").is_file()
+
+    def reproduced(results):
+        return {c["claim"] for c in results["claims"]
+                if c["exact_accuracy"]["agrees"] and c["exact_accuracy"]["separated"]}
+
+    def contradicted(results):
+        return {c["claim"] for c in results["claims"]
+                if not c["exact_accuracy"]["agrees"] and c["exact_accuracy"]["separated"]}
+
+    held = reproduced(study) | reproduced(longer)
+    assert len(held) == 6 and contradicted(longer) == {"TRM with attention beats HRM"}
+    assert f"**{len(held)} of the {len(ablation.CLAIMS)} claims** in all" in page
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert f"Reproduced beyond seed spread ({len(held)} of {len(ablation.CLAIMS)} claims)" in readme
