@@ -188,7 +188,7 @@ def test_more_training_puzzles_for_the_same_steps():
 
 
 def test_three_times_longer_study_in_the_docs_is_its_committed_output():
-    """docs/reproduction.md's 3840-step section shows the committed run of five models at three times the
+    """docs/reproduction.md's 3840-step section shows the committed run of six models at three times the
     study's length: its tables are that results.json rendered, and the claim count the page and the README
     give is what the two studies' claims judge beyond the seed spread."""
     folder = harness.RESULTS_ROOT / "ablation_3840steps"
