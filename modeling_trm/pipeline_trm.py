@@ -10,6 +10,9 @@ where this package is not installed:
     solver("1.3.....2..1....")                        # one puzzle -> one dict
     solver([puzzle_a, puzzle_b], halting="adaptive")  # a list -> a list of dicts
 
+With this package installed, ``pipeline("puzzle-solving", model=..., pipeline_class=PuzzleSolvingPipeline)`` runs
+the installed code instead of the folder's copies (no ``trust_remote_code`` needed).
+
 Each answer: ``solution`` (the grid, as lists), ``text`` (the grid as the processor prints it), ``steps``
 (supervision steps run), ``halt_confidence`` (sigmoid of the final halting logit: the model's belief that
 the answer is right), ``valid`` and ``problem`` (the puzzle's rules checked on the answer: ``None`` for ARC,

@@ -68,6 +68,17 @@ def test_pipeline_answers_are_solve_answers(sudoku_folder):
         solver(SUDOKUS[0], max_step=3)
 
 
+def test_with_the_package_installed_pipeline_class_runs_its_own_code(sudoku_folder):
+    """A saved folder names its pipeline in config.json, so transformers asks for `trust_remote_code` (the folder's
+    copies of the code) unless `pipeline_class` is given: then the installed package's classes run."""
+    with pytest.raises(ValueError, match="trust_remote_code=True"):
+        pipeline("puzzle-solving", model=str(sudoku_folder))
+    solver = pipeline("puzzle-solving", model=str(sudoku_folder), pipeline_class=PuzzleSolvingPipeline)
+    assert type(solver) is PuzzleSolvingPipeline and type(solver.model) is TRMForPuzzleSolving
+    remote = pipeline("puzzle-solving", model=str(sudoku_folder), trust_remote_code=True)
+    assert solver(SUDOKUS, max_steps=5) == remote(SUDOKUS, max_steps=5)
+
+
 def test_maze_and_arc_inputs_and_puzzle_names():
     maze = _model("maze", grid_size=4, vocab_size=6)
     solver = PuzzleSolvingPipeline(model=maze, processor=PuzzleProcessor("maze", grid_size=4), device=-1)
