@@ -217,6 +217,11 @@ def test_three_times_longer_study_in_the_docs_is_its_committed_output():
         return {c["claim"] for c in results["claims"]
                 if not c["exact_accuracy"]["agrees"] and c["exact_accuracy"]["separated"]}
 
+    probe = json.loads((harness.RESULTS_ROOT / "ablation_7680steps_seed0" / "results.json").read_text())
+    assert probe["settings"]["epochs"] == 6 * ablation.SCALES["cpu"].epochs and probe["seeds"] == 1
+    for name in ("trm-att", "hrm"):  # the one-seed run twice as long again, as the section quotes it
+        assert f"**{100 * probe['models'][name]['exact_accuracy']['mean']:.1f}%**" in section, name
+
     held = reproduced(study) | reproduced(longer)
     assert len(held) == 7 and len(reproduced(longer)) == 6 and contradicted(longer) == {"TRM with attention beats HRM"}
     assert f"**{len(held)} of the {len(ablation.CLAIMS)} claims** hold beyond seed spread" in page
