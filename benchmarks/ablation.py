@@ -19,12 +19,12 @@ then evaluated on the test split:
 * ``trm-single-z`` TRM-MLP with one latent feature instead of y and z (``single_latent=True``)
 
     python benchmarks/ablation.py --scale tiny --seeds 1                 # CI smoke run, ~30 s
-    python benchmarks/ablation.py --scale cpu --seeds 3 --jobs 2         # the study, about 35 minutes on 2 cores;
-                                                                         # and docs/reproduction.md's table
+    python benchmarks/ablation.py --scale cpu --seeds 3 --jobs 2         # the study, about 35 minutes on 2 cores
     python benchmarks/ablation.py --scale paper --paper-dataset DATA --dry-run   # the paper's GPU launch lines
 
 Writes ``results.json``, ``results.md`` and PNGs (accuracy vs training step, accuracy vs inference steps
-including more steps than trained with, one puzzle refined step by step) to ``--output``; the trained
+including more steps than trained with, one puzzle refined step by step) to ``--output``, and, for a folder
+of ``benchmarks/results`` that docs/reproduction.md shows, the page's block of it (``doc_block``); the trained
 models go to ``--work-dir`` (finished runs with the same settings are reused, so an interrupted study
 resumes).
 """
@@ -50,10 +50,22 @@ import numpy as np
 REPO_ROOT = harness.REPO_ROOT
 RESULTS_DIR = harness.RESULTS_ROOT / "ablation"
 RUN_RESULT = "ablation_run.json"
-# docs/reproduction.md holds the cpu-scale table between these markers; `--scale cpu` rewrites it (and
-# tests/benchmarks checks it against results.json), so its numbers are never typed by hand.
-DOC_BLOCK = harness.GeneratedBlock(REPO_ROOT / "docs" / "reproduction.md", "ablation-results",
-                                   "benchmarks/ablation.py --scale cpu")
+DOC_PAGE = REPO_ROOT / "docs" / "reproduction.md"
+
+
+def doc_block(output: Path) -> harness.GeneratedBlock | None:
+    """The block of docs/reproduction.md that shows a committed results folder (``benchmarks/results/NAME``), named
+    after it: the script rewrites it with the folder whenever the page has one (tests/benchmarks checks each against
+    its results.json), so the page's study numbers are never typed by hand. None for a folder outside the results."""
+    output = output.resolve()
+    if output.parent != harness.RESULTS_ROOT.resolve():
+        return None
+    writer = "benchmarks/ablation.py" + ("" if output == RESULTS_DIR.resolve() else
+                                         f" --output {output.relative_to(REPO_ROOT.resolve()).as_posix()}")
+    return harness.GeneratedBlock(DOC_PAGE, f"{output.name.replace('_', '-')}-results", writer)
+
+
+DOC_BLOCK = doc_block(RESULTS_DIR)  # the study at its own length, the page's "Results (cpu scale)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,15 +374,31 @@ def markdown_table(summary: dict[str, dict], claims: list[dict], scale_name: str
     return "\n".join(lines) + "\n"
 
 
+def learning_curves_table(runs: list[dict], models: list[str], evaluated_puzzles: int | None) -> str:
+    """Every run's exact accuracy at each evaluation during training, then on the whole test split."""
+    runs = sorted(runs, key=lambda r: (models.index(r["model"]), r["seed"]))
+    steps = [point["step"] for point in runs[0]["training_curve"][1:]]  # the first point is the untrained model
+    during = f"the first {evaluated_puzzles}" if evaluated_puzzles else "all"
+    lines = ["## Learning curves", "",
+             f"Exact % of {during} test puzzles during training (the final column: all "
+             f"{runs[0]['num_test_puzzles']}):", "",
+             "| model, seed | " + " | ".join(map(str, steps)) + f" | final, {runs[0]['num_test_puzzles']} puzzles "
+             "| train time |",
+             "|---|" + "---|" * (len(steps) + 2)]
+    for run in runs:
+        points = " | ".join(f"{100 * point['exact_accuracy']:.1f}" for point in run["training_curve"][1:])
+        lines.append(f"| {run['model']}, {run['seed']} | {points} | {100 * run['exact_accuracy']:.1f} | "
+                     f"{run['train_seconds']:.0f} s |")
+    return "\n".join(lines) + "\n"
+
+
 def results_table(results: dict) -> str:
     """``results.md`` of a ``results.json``."""
-    return markdown_table(results["models"], results["claims"], results["scale"], Scale(**results["settings"]),
-                          results["seeds"])
-
-
-def doc_section(table: str) -> str:
-    """The block of docs/reproduction.md for a ``results.md`` table: headings demoted under the page's "Results"."""
-    return DOC_BLOCK.section(table, demote_headings=True)
+    models = list(results["models"])
+    study = markdown_table(results["models"], results["claims"], results["scale"], Scale(**results["settings"]),
+                           results["seeds"])
+    curves = learning_curves_table(results["runs"], models, results["settings"]["eval_max_examples"])
+    return study + "\n" + curves
 
 
 def _plt():
@@ -620,9 +648,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     table = results_table(results)
     harness.write_results_folder(args.output, results, table)
-    if args.scale == "cpu" and args.output == RESULTS_DIR and set(models) == set(MODELS):
-        DOC_BLOCK.write(doc_section(table))
-        print(f"Updated the results block of {DOC_BLOCK.path}")
+    block = doc_block(args.output)
+    if block is not None and block.begin in block.path.read_text():
+        block.write(block.section(table, demote_headings=True))
+        print(f"Updated the block '{block.name}' of {block.path}")
     print(f"Study finished in {wall_seconds / 60:.1f} min; results in {args.output}")
     return 0
 

@@ -105,6 +105,29 @@ def test_table_and_pictures_are_written(study):
         assert image.std() > 0.01, f"{name} is blank"
     assert set(results["pictures"].values()) == {"accuracy_vs_training_step.png", "accuracy_vs_inference_steps.png",
                                                  "refinement.png"}
+    for run in results["runs"]:  # the learning curve of every run, then its score on all test puzzles
+        points = " | ".join(f"{100 * p['exact_accuracy']:.1f}" for p in run["training_curve"][1:])
+        assert f"| {run['model']}, {run['seed']} | {points} | {100 * run['exact_accuracy']:.1f} |" in table
+
+
+def test_a_committed_study_shown_in_the_docs_has_a_block_named_after_its_folder(tmp_path):
+    """`ablation.py --output benchmarks/results/NAME` rewrites docs/reproduction.md's block of NAME when the page has
+    one, and each such block is its folder's committed results.json rendered: the page's numbers are never typed.
+    A folder anywhere else never touches the page, whatever its name."""
+    assert ablation.doc_block(tmp_path / "ablation") is None
+    assert ablation.DOC_BLOCK == ablation.doc_block(ablation.RESULTS_DIR)
+    assert ablation.DOC_BLOCK.writer == "benchmarks/ablation.py"
+    page = ablation.DOC_PAGE.read_text()
+    shown = [folder for folder in sorted(harness.RESULTS_ROOT.iterdir())
+             if (block := ablation.doc_block(folder)) is not None and block.begin in page]
+    assert [folder.name for folder in shown] == ["ablation", "ablation_3840steps"]
+    for folder in shown:
+        block = ablation.doc_block(folder)
+        assert block.writer == "benchmarks/ablation.py" + (
+            "" if folder == ablation.RESULTS_DIR else f" --output benchmarks/results/{folder.name}")
+        results = json.loads((folder / "results.json").read_text())
+        assert block.read() == block.section(ablation.results_table(results), demote_headings=True).strip()
+        assert (folder / "results.md").read_text() == ablation.results_table(results)
 
 
 def test_ablations_change_only_the_ablated_field():
@@ -160,14 +183,14 @@ def test_paper_scale_multi_gpu_launch_line(tmp_path):
     assert evaluation[:3] == ["trm", "eval", str(tmp_path / "trm-att-seed0")]
 
 
-def test_doc_results_block_is_the_committed_study_output():
-    """docs/reproduction.md's numbers are the committed cpu-scale results.json rendered, not typed."""
+def test_the_study_in_the_docs_has_three_seeds_of_every_model_and_its_pictures():
+    """docs/reproduction.md's "Results (cpu scale)" is the committed cpu-scale study: every model, every claim judged
+    against the seed spread, every picture on the page."""
     results = json.loads((ablation.RESULTS_DIR / "results.json").read_text())
     assert results["scale"] == "cpu" and results["seeds"] >= 3 and list(results["models"]) == list(ablation.MODELS)
     for check in results["claims"]:  # three seeds: every claim is judged against the seed spread
         assert check["exact_accuracy"]["separated"] is not None
     block = ablation.DOC_BLOCK
-    assert block.read() == ablation.doc_section(ablation.results_table(results)).strip()
     page = block.path.read_text()
     for picture in results["pictures"].values():  # the page shows every picture, linked from where it stands
         assert (ablation.RESULTS_DIR / picture).is_file()
@@ -197,14 +220,10 @@ def test_three_times_longer_study_in_the_docs_is_its_committed_output():
     assert longer["scale"] == "cpu" and longer["seeds"] == 3 and longer["settings"]["epochs"] == 3 * ablation.SCALES["cpu"].epochs
     assert list(longer["models"]) == list(ablation.MODELS)
     assert {row["optimizer_steps"] for row in longer["models"].values()} == {3840}
-    page = (REPO_ROOT / "docs" / "reproduction.md").read_text()
+    block = ablation.doc_block(folder)
+    page = block.path.read_text()
     section = page[page.index("## Three times as long"):page.index("## Results (cpu scale)")]
-    for row in ablation.results_table(longer).splitlines():
-        if row.startswith("| "):
-            assert row in section, row
-    for run in longer["runs"]:  # the exact-accuracy curve of every run, and its final score on all test puzzles
-        points = " | ".join(f"{100 * p['exact_accuracy']:.1f}" for p in run["training_curve"][1:])
-        assert f"| {run['model']}, {run['seed']} | {points} | {100 * run['exact_accuracy']:.1f} |" in section
+    assert block.begin in section  # its tables: test_a_committed_study_shown_in_the_docs_has_a_block_named_after_its_folder
     assert harness.relink("](benchmarks/results/ablation_3840steps/accuracy_vs_training_step.png)",
                           ablation.DOC_BLOCK.path.parent) in section
     assert (folder / "accuracy_vs_training_step.png").is_file()

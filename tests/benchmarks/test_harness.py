@@ -52,11 +52,12 @@ def test_every_generated_block_marker_is_written_by_a_script_that_names_it():
                                        page.read_text()):
             found[name] = (page, writer)
             assert f"<!-- {name}: end -->" in page.read_text()
-    assert set(found) == {"shipped-models", "test-time-compute", "ablation-results", "finetune-results", "profile-bf16",
-                          "freed-memory"}
+    assert set(found) == {"shipped-models", "test-time-compute", "ablation-results", "ablation-3840steps-results",
+                          "finetune-results", "profile-bf16", "freed-memory"}
     for name, (page, writer) in found.items():
         script = (harness.REPO_ROOT / writer).read_text()
-        assert f'"{name}"' in script, (name, writer)
+        # ablation.py names a block after the results folder it shows (tests/benchmarks/test_ablation_smoke.py)
+        assert f'"{name}"' in script or writer == "benchmarks/ablation.py", (name, writer)
         relative = page.relative_to(harness.REPO_ROOT).parts
         assert all(f'"{part}"' in script for part in relative), (name, page, writer)
 
