@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -92,9 +93,12 @@ def check_model_folder(model_dir: str | Path) -> None:
         missing.append("solve_config.json (the solve settings; written by model.save_pretrained)")
     if not (model_dir / "README.md").is_file():
         missing.append("README.md (the model card; render it with `trm card`)")
-    missing += [f"{name} (remote code named in config.json or the processor config)"
-                for name in sorted(_remote_code_modules(model_dir, auto_map))
-                if not (model_dir / name).is_file()]
+    for name in sorted(_remote_code_modules(model_dir, auto_map)):
+        path = model_dir / name
+        if path.is_symlink() and not path.exists():  # e.g. a shipped folder copied without its links' targets
+            missing.append(f"{name} (a link to {os.readlink(path)}, which is not there: copy such folders with `cp -rL`)")
+        elif not path.is_file():
+            missing.append(f"{name} (remote code named in config.json or the processor config)")
 
     if missing:
         raise IncompleteModelFolderError(

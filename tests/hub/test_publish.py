@@ -51,6 +51,14 @@ def test_incomplete_folders_are_rejected_naming_every_missing_piece(tmp_path):
     assert "solving_trm.py" in str(code.value) and "processing_trm.py" in str(code.value)
     assert "modeling_trm.py" not in str(code.value)
 
+    # a code file that is a link leading nowhere (a shipped folder copied with `cp -r`) is named as such
+    folder = write_model_folder(tmp_path / "copied")
+    (folder / "solving_trm.py").unlink()
+    (folder / "solving_trm.py").symlink_to("../../modeling_trm/solving_trm.py")
+    with pytest.raises(IncompleteModelFolderError, match=r"solving_trm\.py \(a link to \.\./\.\./modeling_trm/solving_trm"
+                                                         r"\.py, which is not there: copy such folders with `cp -rL`\)"):
+        check_model_folder(folder)
+
     # and the module of a pipeline named in config.json's custom_pipelines, which the pipeline loads by itself
     folder = write_model_folder(tmp_path / "other-pipeline")
     config = json.loads((folder / "config.json").read_text())
