@@ -394,10 +394,9 @@ def learning_curves_table(runs: list[dict], models: list[str], evaluated_puzzles
 
 def results_table(results: dict) -> str:
     """``results.md`` of a ``results.json``."""
-    models = list(results["models"])
     study = markdown_table(results["models"], results["claims"], results["scale"], Scale(**results["settings"]),
                            results["seeds"])
-    curves = learning_curves_table(results["runs"], models, results["settings"]["eval_max_examples"])
+    curves = learning_curves_table(results["runs"], list(results["models"]), results["settings"]["eval_max_examples"])
     return study + "\n" + curves
 
 
