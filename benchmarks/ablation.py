@@ -400,6 +400,11 @@ def results_table(results: dict) -> str:
     return study + "\n" + curves
 
 
+def doc_section(block: harness.GeneratedBlock, table: str) -> str:
+    """What ``block`` of docs/reproduction.md holds for a ``results.md`` table: headings demoted under the page's own."""
+    return block.section(table, demote_headings=True)
+
+
 def _plt():
     import matplotlib
 
@@ -649,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     harness.write_results_folder(args.output, results, table)
     block = doc_block(args.output)
     if block is not None and block.begin in block.path.read_text():
-        block.write(block.section(table, demote_headings=True))
+        block.write(doc_section(block, table))
         print(f"Updated the block '{block.name}' of {block.path}")
     print(f"Study finished in {wall_seconds / 60:.1f} min; results in {args.output}")
     return 0

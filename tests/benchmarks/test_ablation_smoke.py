@@ -118,15 +118,14 @@ def test_a_committed_study_shown_in_the_docs_has_a_block_named_after_its_folder(
     assert ablation.DOC_BLOCK == ablation.doc_block(ablation.RESULTS_DIR)
     assert ablation.DOC_BLOCK.writer == "benchmarks/ablation.py"
     page = ablation.DOC_PAGE.read_text()
-    shown = [folder for folder in sorted(harness.RESULTS_ROOT.iterdir())
-             if (block := ablation.doc_block(folder)) is not None and block.begin in page]
+    blocks = {folder: ablation.doc_block(folder) for folder in sorted(harness.RESULTS_ROOT.iterdir())}
+    shown = {folder: block for folder, block in blocks.items() if block is not None and block.begin in page}
     assert [folder.name for folder in shown] == ["ablation", "ablation_3840steps"]
-    for folder in shown:
-        block = ablation.doc_block(folder)
+    for folder, block in shown.items():
         assert block.writer == "benchmarks/ablation.py" + (
             "" if folder == ablation.RESULTS_DIR else f" --output benchmarks/results/{folder.name}")
         results = json.loads((folder / "results.json").read_text())
-        assert block.read() == block.section(ablation.results_table(results), demote_headings=True).strip()
+        assert block.read() == ablation.doc_section(block, ablation.results_table(results)).strip()
         assert (folder / "results.md").read_text() == ablation.results_table(results)
 
 
