@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -620,6 +621,20 @@ def _maze_solution_problem(question, answer, check: MazeCheck, index: int) -> st
             return f"{problem}, and none passes row {r}, column {c}"
         return problem
     return None
+
+
+PUZZLE_ROW_OR_COLUMN = re.compile(r"\b(puzzles?|rows?|columns?) (\d+)(?:-(\d+))?")
+
+
+def one_based(message: str) -> str:
+    """A message of this module for a person: its puzzles, rows and columns count from 0, as Python indexes
+    them; a person counts from 1 (``trm solve``, ``trm demo`` and ``trm train``'s sample say what they show
+    this way): "puzzle 0: row 0, column 2" -> "puzzle 1: row 1, column 3", "rows 0-1" -> "rows 1-2"."""
+    def shift(match: re.Match) -> str:
+        word, first, last = match.groups()
+        return f"{word} {int(first) + 1}" + (f"-{int(last) + 1}" if last else "")
+
+    return PUZZLE_ROW_OR_COLUMN.sub(shift, message)
 
 
 def _maze_char(token: int) -> str:

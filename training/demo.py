@@ -18,7 +18,6 @@ import argparse
 import html
 import json
 import math
-import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modeling_trm.processing_trm import SUDOKU_BOX_SHAPES, PuzzleProcessor
+from modeling_trm.processing_trm import SUDOKU_BOX_SHAPES, PuzzleProcessor, one_based
 from training.refinement import Refinement, draw_step, refine, solve_with_refinements
 from training.retries import solve_with_retries
 
@@ -206,19 +205,6 @@ def _first_bad_character(text: str, allowed: set[str], hint: str) -> None:
         for position, char in enumerate(line, 1):
             if char not in allowed:
                 raise ValueError(f"{char!r} at line {line_number}, character {position} is not a cell: {hint}")
-
-
-ROW_OR_COLUMN = re.compile(r"\b(rows?|columns?) (\d+)(?:-(\d+))?")
-
-
-def one_based(message: str) -> str:
-    """The processor's messages count rows and columns from 0, as numpy indexes them; a person counts
-    from 1: "row 0, column 2" -> "row 1, column 3", "the box of rows 0-1" -> "rows 1-2"."""
-    def shift(match: re.Match) -> str:
-        word, first, last = match.groups()
-        return f"{word} {int(first) + 1}" + (f"-{int(last) + 1}" if last else "")
-
-    return ROW_OR_COLUMN.sub(shift, message)
 
 
 def random_puzzle(processor: PuzzleProcessor, difficulty: int, seed: int, recipe: dict | None = None) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from modeling_trm.processing_trm import IGNORE_LABEL_ID
+from modeling_trm.processing_trm import IGNORE_LABEL_ID, one_based
 from training.data import collate
 
 SAMPLE_CANDIDATES = 64  # test puzzles searched for one the model solves
@@ -30,7 +30,7 @@ def answer_verdict(processor, input_ids, answer_ids, solution_ids) -> tuple[bool
         return False, "wrong: differs from the held-out solution" + wrong
     problem = processor.check_solution(input_ids, answer_ids)
     rules = (f"valid solution ({RULES[processor.task].format(size=processor.grid_size)})" if problem is None
-             else f"not valid: {problem}")
+             else f"not valid: {one_based(problem)}")  # counted from 1, as the puzzle's number
     return matches and problem is None, rules + ("; matches the held-out solution" if matches
                                                  else "; differs from the held-out solution")
 

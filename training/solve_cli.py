@@ -10,6 +10,7 @@
 Puzzles whose givens contradict each other (a digit twice in a row, column or box; a maze without one
 start and one goal, or whose goal cannot be reached) are refused, naming the cell. Each answer is
 reported as a valid solution or not (sudoku rules and givens; a shortest start-to-goal maze path).
+Puzzles, rows and columns count from 1: puzzle 1 is the first given, row 1, column 1 the top-left cell.
 With ``--tries K``, a puzzle whose answer is not a valid solution is solved again as a symmetric variant
 (Sudoku: relabelled digits, shuffled bands, stacks, rows and columns, transposed; maze: rotated or
 reflected), up to K tries in all (`training.retries`); ``--show-steps`` and ``--animate`` then show the steps of
@@ -31,6 +32,7 @@ from transformers.utils import cached_file
 
 from hub_datasets.cli import positive_int
 from modeling_trm import PuzzleProcessor  # also registers the model classes with AutoModel
+from modeling_trm.processing_trm import one_based
 from training.loading import load_model_for_solving
 from training.refinement import save_refinement_animation, solve_with_refinements
 from training.retries import solve_with_retries
@@ -110,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model_for_solving(args.model, args.revision)
         processor = load_processor(args.model, args.task, model.config, args.revision)
         puzzles, names, solutions = read_puzzles(args, processor.task)
-        inputs = processor(puzzles, puzzle_names=names)
+        try:
+            inputs = processor(puzzles, puzzle_names=names)
+        except ValueError as error:  # names a puzzle and a cell: counted from 1, as printed below
+            raise ValueError(one_based(str(error))) from None
         overrides = {"max_steps": args.max_steps, "halting": args.halting, "batch_size": args.batch_size,
                      "halt_confidence": args.halt_confidence}
         if args.animate is not None and args.animate.suffix.lower() not in (".gif", ".png"):
@@ -128,13 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     for index, refinement in enumerate(refinements):
         grid, steps = processor.decode(refinement.step_ids[-1]), refinement.num_steps
         if retried is None:
-            header = (f"puzzle {index}: {steps} step{'s' if steps != 1 else ''}, "
+            header = (f"puzzle {index + 1}: {steps} step{'s' if steps != 1 else ''}, "
                       f"halting confidence {refinement.halt_confidence[-1]:.3f}")
         else:  # the steps shown are those of the try kept, mapped back onto the puzzle
             tries = int(retried.tries[index])
-            header = f"puzzle {index}: {tries} {'try' if tries == 1 else 'tries'}, {int(retried.steps[index])} steps in all"
+            header = f"puzzle {index + 1}: {tries} {'try' if tries == 1 else 'tries'}, {int(retried.steps[index])} steps in all"
         if refinement.problems is not None:
-            header += f", {refinement.validity_message()}"
+            header += f", {one_based(refinement.validity_message())}"
         if solutions is not None:
             header += ", correct" if grid.tolist() == solutions[index] else ", wrong"
         print(header)
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"-- step {steps} (final)")
         print(processor.to_text(grid))
         if args.animate is not None:
-            path = args.animate if len(refinements) == 1 else args.animate.with_stem(f"{args.animate.stem}-{index}")
+            path = args.animate if len(refinements) == 1 else args.animate.with_stem(f"{args.animate.stem}-{index + 1}")
             save_refinement_animation(processor, refinement, path)
             print(f"refinement animation: {path}")
         print()

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoProcessor
 
-from modeling_trm.processing_trm import PuzzleProcessor, arc_canvas, crop_arc_grid
+from modeling_trm.processing_trm import PuzzleProcessor, arc_canvas, crop_arc_grid, one_based
 
 SUDOKU = "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
 SUDOKU_SOLUTION = "483921657967345821251876493548132976729564138136798245372689514814253769695417382"
@@ -368,6 +368,19 @@ def test_contradictory_sudoku_givens_are_refused_naming_the_cells(puzzle, messag
 def test_unsolvable_mazes_are_refused(maze, message):
     with pytest.raises(ValueError, match=rf"puzzle 0: {message}"):
         PuzzleProcessor("maze", grid_size=4)([maze])
+
+
+def test_messages_count_from_zero_and_one_based_counts_as_a_person_does():
+    """The processor counts puzzles, rows and columns as Python indexes them; what people read (``trm solve``,
+    ``trm demo``, ``trm train``'s sample) passes through `one_based`, which shifts those numbers and nothing else."""
+    with pytest.raises(ValueError) as refused:
+        PuzzleProcessor("sudoku", grid_size=6)(["." * 36, "5.5" + "." * 33])  # the second: two 5s in the top row
+    assert str(refused.value) == "puzzle 1: row 0 has two 5s (row 0, column 0 and row 0, column 2)."
+    assert one_based(str(refused.value)) == "puzzle 2: row 1 has two 5s (row 1, column 1 and row 1, column 3)."
+    assert one_based("the box of rows 0-1, columns 0-2 has two 5s (row 0, column 2 and row 1, column 0)") == (
+        "the box of rows 1-2, columns 1-3 has two 5s (row 1, column 3 and row 2, column 1)")
+    assert one_based("a maze needs 5 rows, got 4; a 9x9 sudoku string needs 81 cells") == (
+        "a maze needs 5 rows, got 4; a 9x9 sudoku string needs 81 cells")  # counts and sizes stay as they are
 
 
 def test_check_solution_sudoku():

@@ -57,7 +57,7 @@ def solve(client, model: str, text: str, max_steps: int = 4, halting: str = "fix
 
 
 def test_app_solves_shows_every_step_and_says_whether_the_answer_is_valid(demo_server):
-    from training.demo import one_based
+    from modeling_trm.processing_trm import one_based
 
     models, client = demo_server
     model, processor = models["sudoku"].model, models["sudoku"].processor
@@ -161,14 +161,6 @@ def test_app_shows_bad_grids_as_errors_a_person_understands(demo_server):
     assert "the goal 'G' at row 4, column 4 cannot be reached from 'S'" in status
     status, _, _ = solve(client, "maze", "#####\n#S  #\n#  G#\n#####")
     assert "this maze has 4 rows of 5 cells; this model solves 5×5 mazes (5 rows of 5)" in status
-
-
-def test_errors_count_rows_and_columns_from_one():
-    from training.demo import one_based
-
-    assert one_based("the box of rows 0-1, columns 0-2 has two 5s (row 0, column 2 and row 1, column 0)") == (
-        "the box of rows 1-2, columns 1-3 has two 5s (row 1, column 3 and row 2, column 1)")
-    assert one_based("a maze needs 5 rows, got 4") == "a maze needs 5 rows, got 4"  # counts stay as they are
 
 
 def test_app_halting_settings(demo_server):

@@ -67,4 +67,4 @@ def test_verdict_checks_the_rules_not_only_the_solution():
         True, "valid solution (every row, column and box holds 1..4 once; every given kept); matches the held-out solution")
     other = solution[[1, 0, 3, 2]]  # a valid grid, but it changes the givens on the diagonal
     solved, text = answer_verdict(processor, tokens(question), tokens(other), tokens(solution))
-    assert not solved and text == "not valid: row 0, column 0 changes the given 1 to 3; differs from the held-out solution"
+    assert not solved and text == "not valid: row 1, column 1 changes the given 1 to 3; differs from the held-out solution"

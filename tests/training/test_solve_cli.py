@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from modeling_trm import PuzzleProcessor, SolveConfig, TRMConfig, TRMForPuzzleSolving
+from modeling_trm.processing_trm import one_based
 from training.cli import main as trm_main
 from training.loading import load_model_for_solving
 from training.solve_cli import main
@@ -46,7 +47,8 @@ def test_sudoku_from_the_command_line(tmp_path, capsys):
     for index, grid in enumerate(grids):
         confidence = torch.sigmoid(out.halt_logits[2, index]).item()
         assert problems[index] is not None  # an untrained model breaks the rules, and the header says how
-        header = f"puzzle {index}: 3 steps, halting confidence {confidence:.3f}, not a valid solution: {problems[index]}"
+        header = (f"puzzle {index + 1}: 3 steps, halting confidence {confidence:.3f}, "  # counted from 1
+                  f"not a valid solution: {one_based(problems[index])}")
         assert f"{header}\n{grid}\n" in printed
 
 
@@ -61,7 +63,7 @@ def test_sudoku_file_show_steps_and_the_trm_dispatcher(tmp_path, capsys):
     for index in range(2):
         step1 = processor.to_text(processor.decode(out.intermediate_predictions[0, index]))
         final = processor.to_text(processor.decode(out.predictions[index]))
-        assert f"puzzle {index}: 2 steps" in printed
+        assert f"puzzle {index + 1}: 2 steps" in printed
         assert f"-- step 1\n{step1}\n-- step 2 (final)\n{final}\n" in printed
 
 
@@ -88,13 +90,13 @@ def test_adaptive_halting_option_reaches_solve(tmp_path, capsys):
         model.q_head.bias.fill_(5.0)  # every puzzle halts after its first step
     model.save_pretrained(tmp_path)
     assert main([str(tmp_path), SUDOKU, "--halting", "adaptive", "--max-steps", "5"]) == 0
-    assert "puzzle 0: 1 step, " in capsys.readouterr().out
+    assert "puzzle 1: 1 step, " in capsys.readouterr().out
     assert main([str(tmp_path), SUDOKU, "--halting", "fixed", "--max-steps", "5"]) == 0
-    assert "puzzle 0: 5 steps, " in capsys.readouterr().out
+    assert "puzzle 1: 5 steps, " in capsys.readouterr().out
     confidence = torch.sigmoid(torch.tensor(5.0)).item()  # the halt logit is 5 at every step: confidence 0.9933
     assert main([str(tmp_path), SUDOKU, "--halting", "adaptive", "--max-steps", "5",
                  "--halt-confidence", f"{confidence + 1e-3:.4f}"]) == 0
-    assert "puzzle 0: 5 steps, " in capsys.readouterr().out  # never confident enough
+    assert "puzzle 1: 5 steps, " in capsys.readouterr().out  # never confident enough
     assert main([str(tmp_path), SUDOKU, "--halting", "adaptive", "--halt-confidence", "1.5"]) == 2
     assert "halt_confidence must be a probability in (0, 1), got 1.5" in capsys.readouterr().err
 
@@ -104,7 +106,7 @@ def test_saved_solve_config_is_the_default(tmp_path, capsys):
     model.solve_config = SolveConfig(max_steps=4)
     model.save_pretrained(tmp_path)
     assert main([str(tmp_path), SUDOKU]) == 0
-    assert "puzzle 0: 4 steps, " in capsys.readouterr().out
+    assert "puzzle 1: 4 steps, " in capsys.readouterr().out
 
 
 def test_maze_blocks_without_a_saved_processor_need_task(tmp_path, capsys):
@@ -118,7 +120,7 @@ def test_maze_blocks_without_a_saved_processor_need_task(tmp_path, capsys):
     processor = PuzzleProcessor("maze", grid_size=4)  # what --task maze builds for a 16-token model
     out = model.solve(**processor(["####\n#S #\n# G#\n####", "####\n#SG#\n#  #\n####"]))
     for index, grid in enumerate(processor.decode(out.predictions)):
-        assert f"puzzle {index}: 2 steps, " in printed
+        assert f"puzzle {index + 1}: 2 steps, " in printed
         assert f"\n{processor.to_text(grid)}\n\n" in printed
 
 
@@ -132,15 +134,15 @@ def test_arc_task_file_uses_the_puzzle_name_and_reports_correctness(tmp_path, ca
     (tmp_path / "007bbfc7.json").write_text(json.dumps(task))
     assert main([str(tmp_path / "model"), "--file", str(tmp_path / "007bbfc7.json")]) == 0
     printed = capsys.readouterr().out
-    assert "puzzle 0: 2 steps" in printed and ", correct\n" in printed
-    assert "puzzle 1: 2 steps" in printed and ", wrong\n" in printed
+    assert "puzzle 1: 2 steps" in printed and ", correct\n" in printed
+    assert "puzzle 2: 2 steps" in printed and ", wrong\n" in printed
     assert processor.to_text(predicted) in printed
 
 
 def test_bad_puzzles_and_mismatched_task_are_reported(tmp_path, capsys):
     save_tiny(tmp_path, "sudoku", 9)
     assert main([str(tmp_path), SUDOKU[:-1]]) == 2
-    assert "puzzle 0: a 9x9 sudoku string needs 81 cells, got 80" in capsys.readouterr().err
+    assert "puzzle 1: a 9x9 sudoku string needs 81 cells, got 80" in capsys.readouterr().err
     assert main([str(tmp_path), SUDOKU, "--task", "maze"]) == 2
     assert "--task maze does not match the model's processor (task 'sudoku')" in capsys.readouterr().err
     assert main([str(tmp_path)]) == 2
@@ -151,13 +153,14 @@ def test_bad_puzzles_and_mismatched_task_are_reported(tmp_path, capsys):
 
 def test_contradictory_givens_are_refused_naming_the_cells(tmp_path, capsys):
     save_tiny(tmp_path, "sudoku", 6)
-    clash = "5" + SUDOKU_6X6[1:]  # a 5 at row 0, column 0 beside the given 5 at row 0, column 2
+    clash = "5" + SUDOKU_6X6[1:]  # a 5 in the top-left cell beside the given 5 two cells right of it
     assert main([str(tmp_path), SUDOKU_6X6, clash]) == 2
-    assert ("puzzle 1: row 0 has two 5s (row 0, column 0 and row 0, column 2)"
+    assert ("puzzle 2: row 1 has two 5s (row 1, column 1 and row 1, column 3)"  # as a person counts: from 1
             in capsys.readouterr().err)
-    box_clash = SUDOKU_6X6[:6] + "5" + SUDOKU_6X6[7:]  # row 1, column 0: same 2x3 box as row 0, column 2
+    box_clash = SUDOKU_6X6[:6] + "5" + SUDOKU_6X6[7:]  # the first cell of row 2: the same 2x3 box
     assert main([str(tmp_path), box_clash]) == 2
-    assert "the box of rows 0-1, columns 0-2 has two 5s (row 0, column 2 and row 1, column 0)" in capsys.readouterr().err
+    assert "puzzle 1: the box of rows 1-2, columns 1-3 has two 5s (row 1, column 3 and row 2, column 1)" in (
+        capsys.readouterr().err)
 
 
 def test_unreachable_maze_goal_is_refused(tmp_path, capsys):
@@ -165,7 +168,7 @@ def test_unreachable_maze_goal_is_refused(tmp_path, capsys):
     mazes = tmp_path / "mazes.txt"
     mazes.write_text("####\n#S #\n# G#\n####\n\n####\n#S##\n##G#\n####\n")
     assert main([str(tmp_path), "--file", str(mazes)]) == 2
-    assert "puzzle 1: the goal 'G' at row 2, column 2 cannot be reached from 'S'" in capsys.readouterr().err
+    assert "puzzle 2: the goal 'G' at row 3, column 3 cannot be reached from 'S'" in capsys.readouterr().err
 
 
 def _answer_with(solution_ids: torch.Tensor, monkeypatch):
@@ -194,7 +197,7 @@ def test_a_valid_answer_is_reported_valid_and_a_rule_break_is_named(tmp_path, ca
     broken[0, 0], broken[0, 3] = solution[0, 3], solution[0, 0]  # swap two non-given cells of row 0: columns clash
     _answer_with(broken, monkeypatch)
     assert main([str(tmp_path), SUDOKU_6X6]) == 0
-    assert ", not a valid solution: column 0 has two 6s (row 0, column 0 and row 1, column 0)\n" in capsys.readouterr().out
+    assert ", not a valid solution: column 1 has two 6s (row 1, column 1 and row 2, column 1)\n" in capsys.readouterr().out
 
 
 def test_animate_writes_one_frame_per_step_plus_the_puzzle(tmp_path, capsys):
@@ -206,7 +209,7 @@ def test_animate_writes_one_frame_per_step_plus_the_puzzle(tmp_path, capsys):
     with Image.open(tmp_path / "r.gif") as gif:
         assert gif.n_frames == 4
     assert main([str(tmp_path / "model"), SUDOKU_6X6, SUDOKU_6X6, "--animate", str(tmp_path / "r.png")]) == 0
-    assert (tmp_path / "r-0.png").exists() and (tmp_path / "r-1.png").exists()
+    assert (tmp_path / "r-1.png").exists() and (tmp_path / "r-2.png").exists()  # named as the puzzles are
     assert main([str(tmp_path / "model"), SUDOKU_6X6, "--animate", str(tmp_path / "r.mp4")]) == 2
     assert "--animate" in capsys.readouterr().err and not (tmp_path / "r.mp4").exists()
 
@@ -221,7 +224,8 @@ def test_tries_solves_a_rule_breaking_answer_again_and_says_how_many_tries_it_to
     problem = processor.check_solution(processor([SUDOKU_6X6])["input_ids"][0], retried.predictions[0])
     assert problem is not None  # an untrained model breaks the rules on every try: all 3 are made
     grid = processor.to_text(processor.decode(retried.predictions[0]))
-    assert f"puzzle 0: 3 tries, 6 steps in all, not a valid solution: {problem}\n{grid}\n" in capsys.readouterr().out
+    assert f"puzzle 1: 3 tries, 6 steps in all, not a valid solution: {one_based(problem)}\n{grid}\n" in (
+        capsys.readouterr().out)
 
 
 def test_tries_show_the_steps_of_the_try_kept_on_the_puzzle_as_given(capsys):
@@ -245,7 +249,7 @@ def test_tries_show_the_steps_of_the_try_kept_on_the_puzzle_as_given(capsys):
     grids = [processor.decode(step) for step in retried.refinements[0].step_ids]
     text = [processor.to_text(grid) for grid in grids]
     assert capsys.readouterr().out == (
-        f"puzzle 0: {int(retried.tries[0])} tries, {int(retried.steps[0])} steps in all, valid solution\n"
+        f"puzzle 1: {int(retried.tries[0])} tries, {int(retried.steps[0])} steps in all, valid solution\n"
         f"-- step 1\n{text[0]}\n-- step 2 (final)\n{text[1]}\n\n")
     assert processor.check_solution(inputs[0], processor.encode_labels([grids[1]])[0]) is None
 
