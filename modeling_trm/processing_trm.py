@@ -627,9 +627,9 @@ PUZZLE_ROW_OR_COLUMN = re.compile(r"\b(puzzles?|rows?|columns?) (\d+)(?:-(\d+))?
 
 
 def one_based(message: str) -> str:
-    """A message of this module for a person: its puzzles, rows and columns count from 0, as Python indexes
-    them; a person counts from 1 (``trm solve``, ``trm demo`` and ``trm train``'s sample say what they show
-    this way): "puzzle 0: row 0, column 2" -> "puzzle 1: row 1, column 3", "rows 0-1" -> "rows 1-2"."""
+    """This module's messages count puzzles, rows and columns from 0, as Python indexes them; people count from
+    1, so what ``trm solve``, ``trm demo`` and ``trm train``'s sample print passes through here: "puzzle 0: row 0,
+    column 2" -> "puzzle 1: row 1, column 3", "rows 0-1" -> "rows 1-2"; counts ("needs 5 rows") stay."""
     def shift(match: re.Match) -> str:
         word, first, last = match.groups()
         return f"{word} {int(first) + 1}" + (f"-{int(last) + 1}" if last else "")
