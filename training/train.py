@@ -36,6 +36,7 @@ from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
 
 from hub_datasets.builders import split_statistics
 from hub_datasets.progress import progress_bar, quiet_library_bars
+from model_cards.render import RESULTS_FILENAME, band_accuracy_text, render_model_card
 from modeling_trm.folders import write_text_atomically
 from training import checkpointing
 from training.config import (
@@ -47,10 +48,13 @@ from training.config import (
     parse_overrides,
 )
 from training.data import PuzzleIndex, TrainBatchSampler, collate, load_training_data, split_off_calibration
+from training.evaluation import calibrate_halt_confidence, evaluate, plot_training_curves, save_eval_results
 from training.hardware import choose_num_threads, resolve_compile, resolve_forward_dtype
 from training.metrics import add_sums, score_sums, summarize
 from training.models import build_model, check_dataset_fits, make_processor
 from training.optim import EMA, AdamATan2, SparsePuzzleEmbeddingSignSGD, lr_lambda
+from training.publish import push_model_folder
+from training.sample import sample_solution_text
 
 
 @dataclasses.dataclass
@@ -408,8 +412,6 @@ class Trainer:
         The card's scores are those of `training.evaluation.evaluate` on the saved weights, the function
         (and the default batch size) of ``trm eval``: the same model gives the same numbers either way.
         """
-        from model_cards.render import RESULTS_FILENAME, band_accuracy_text, render_model_card
-        from training.evaluation import evaluate, plot_training_curves, save_eval_results
 
         accelerator, config = self.accelerator, self.config
         self._write_log()
@@ -450,18 +452,13 @@ class Trainer:
         if config.solve_sample:
             print_sample_solution(solver, self.dataset["test"], processor, accelerator.device, scores.get("exact_accuracy"))
         if config.push_to_hub:
-            from training.publish import push_model_folder
-
             push_model_folder(self.output_dir, config.push_to_hub)
         print(f"Saved the trained model (EMA weights) to {self.output_dir}")
-
 
     def _calibrate_halting(self, solver) -> dict | None:
         """Choose ``solve_config.halt_confidence`` on the calibration puzzles (never train or test): the most
         exact confidence among those at which adaptive halting is as exact as fixed halting at the trained step
         count (`training.evaluation.calibrate_halt_confidence`)."""
-        from training.evaluation import calibrate_halt_confidence
-
         if self.calibration is None or len(self.calibration) == 0:
             print(f"Adaptive halting keeps confidence {solver.solve_config.halt_confidence}: {self.calibration_source}")
             return None
@@ -473,8 +470,6 @@ class Trainer:
     def _save_halting(self, solver, calibration: dict, fixed: dict, stage: Path) -> tuple[dict, str]:
         """Fixed against adaptive halting on the test split at the chosen confidence, saved with the choice in
         solve_config.json and halt_calibration.json; returns the adaptive scores and the line to print."""
-        from training.evaluation import evaluate
-
         adaptive = evaluate(solver, self.dataset["test"], self.metadata, halting="adaptive",
                             batch_size=self.config.eval_batch_size or 256, limit=self.config.eval_max_examples,
                             progress=False)
@@ -493,8 +488,6 @@ class Trainer:
 
 def print_sample_solution(model, test_dataset, processor, device, exact_accuracy: float | None = None) -> None:
     """Print a held-out puzzle the model solves (or its failure), with a computed verdict (training/sample.py)."""
-    from training.sample import sample_solution_text
-
     print(sample_solution_text(model, test_dataset, processor, device, exact_accuracy))
 
 
