@@ -412,7 +412,6 @@ class Trainer:
         The card's scores are those of `training.evaluation.evaluate` on the saved weights, the function
         (and the default batch size) of ``trm eval``: the same model gives the same numbers either way.
         """
-
         accelerator, config = self.accelerator, self.config
         self._write_log()
         if self.ema is not None:
@@ -450,7 +449,8 @@ class Trainer:
                   + ", ".join(f"{band['band']} {band_accuracy_text(band)}"
                               for band in scores["exact_accuracy_by_difficulty"] if band["num_puzzles"]))
         if config.solve_sample:
-            print_sample_solution(solver, self.dataset["test"], processor, accelerator.device, scores.get("exact_accuracy"))
+            print(sample_solution_text(solver, self.dataset["test"], processor, accelerator.device,
+                                       scores.get("exact_accuracy")))
         if config.push_to_hub:
             push_model_folder(self.output_dir, config.push_to_hub)
         print(f"Saved the trained model (EMA weights) to {self.output_dir}")
@@ -484,11 +484,6 @@ class Trainer:
                           f"calibration puzzles: {calibration['source']}).\nTest exact accuracy: fixed "
                           f"{fixed['exact_accuracy']:.4f} at {fixed['mean_steps']:.2f} steps, adaptive "
                           f"{adaptive['exact_accuracy']:.4f} at {adaptive['mean_steps']:.2f} mean steps")
-
-
-def print_sample_solution(model, test_dataset, processor, device, exact_accuracy: float | None = None) -> None:
-    """Print a held-out puzzle the model solves (or its failure), with a computed verdict (training/sample.py)."""
-    print(sample_solution_text(model, test_dataset, processor, device, exact_accuracy))
 
 
 # Trackers this package documents, with the module they need and the extra that installs it.
