@@ -332,8 +332,8 @@ PRESETS["sudoku6x6"] = TrainingConfig(
 # over the same trainings of three seeds it solved 90.2-92.2% against 86.3-89.5%. The training step compiled and the
 # recursion shallow first (CGAR's depth curriculum: 1x1, 2x2, then 3x3 from 40% and 70% of the steps): three seeds
 # as accurate as at full depth on 2304 held-out puzzles in 53-59 minutes on a 2-core EPYC where full depth takes
-# 84-93 compiled and CGAR's own [0.3, 0.6] 59-65. The shipped model is seed 0 at full depth, eagerly
-# (compile=false depth_curriculum=null). All measured in docs/recipes.md.
+# 84-93 compiled and CGAR's own [0.3, 0.6] 59-65. The shipped model is seed 0 stretched to 52000 steps (epochs=208,
+# about two hours there). All measured in docs/recipes.md.
 PRESETS["sudoku9x9"] = TrainingConfig(
     dataset_recipe="sudoku-gen-small",
     dataset_options={"size": 9, "num_train": 16000, "num_test": 256, "num_aug": 31},
