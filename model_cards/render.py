@@ -39,7 +39,8 @@ TASK_TITLES = {"sudoku": "Sudoku", "maze": "Maze", "arc": "ARC-AGI"}
 # training settings worth a row in the card, in this order (the rest of the config is in the yaml file)
 TRAINING_KEYS = (
     "dataset", "dataset_recipe", "global_batch_size", "epochs", "max_steps", "lr", "lr_warmup_steps", "lr_min_ratio",
-    "beta1", "beta2", "weight_decay", "puzzle_emb_lr", "puzzle_emb_weight_decay", "ema", "ema_rate", "seed",
+    "beta1", "beta2", "weight_decay", "puzzle_emb_lr", "puzzle_emb_weight_decay", "ema", "ema_rate", "depth_curriculum",
+    "seed",
     "init_from", "freeze_weights", "new_puzzle_embedding_init",
 )
 
@@ -162,6 +163,7 @@ def render_model_card(
         if task == "arc"
         else None,
         training_rows=[(k, training[k]) for k in TRAINING_KEYS if training.get(k) is not None],
+        depth_steps_up_at=_percentages(training.get("depth_curriculum")),
         lineage=lineage,
         example_code=_example_code(task, processor.get("grid_size")),
         pipeline_call={"arc": 'print(solver(test_input, puzzle_names="<task id>"))',
@@ -387,6 +389,14 @@ def _lineage(training: dict) -> dict | None:
     return {"base_model": base_model, "init_from": str(init_from), "freeze_weights": bool(training.get("freeze_weights")),
             "data": training.get("dataset") or training.get("dataset_recipe"),
             "new_puzzle_embedding_init": training.get("new_puzzle_embedding_init")}
+
+
+def _percentages(fractions: list[float] | None) -> str | None:
+    """``[0.4, 0.7]`` as "40% and 70%"; None for no list."""
+    if not fractions:
+        return None
+    words = [f"{100 * fraction:g}%" for fraction in fractions]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _dataset_title(result: dict, metadata: dict | None, task: str) -> str:

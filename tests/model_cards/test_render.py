@@ -125,6 +125,22 @@ def test_card_without_results_says_how_to_get_them(tmp_path):
     assert "No evaluation results were found" in card.text
 
 
+def test_a_depth_curriculum_is_in_the_recipe_and_said_in_words(tmp_path):
+    """A model trained shallow first says so: its `depth_curriculum` row and when the depth stepped up; a model
+    trained at full depth throughout says nothing of it."""
+    torch.manual_seed(0)
+    TRMForPuzzleSolving(TRMConfig(vocab_size=11, seq_len=81, hidden_size=32, num_attention_heads=2, num_layers=1,
+                                  puzzle_embedding_dim=0)).save_pretrained(tmp_path)
+    card = render_model_card(tmp_path, training_config={"epochs": 4, "depth_curriculum": [0.4, 0.7]}, save=False)
+    assert "| `depth_curriculum` | `[0.4, 0.7]` |" in card.text
+    assert "stepped up at 40% and 70% of the optimizer steps" in " ".join(card.text.split())
+    card = render_model_card(tmp_path, training_config={"epochs": 4, "depth_curriculum": [0.5]}, save=False)
+    assert "stepped up at 50% of the optimizer steps" in " ".join(card.text.split())
+    full_depth = render_model_card(tmp_path, training_config={"epochs": 4, "depth_curriculum": None}, save=False)
+    assert "| `depth_curriculum` |" not in full_depth.text and "shallow first" not in full_depth.text
+    assert "embeddings use sparse sign-SGD.\n\n## How to use" in full_depth.text
+
+
 def test_bad_inputs_are_named(tmp_path, arc_model_dir):
     with pytest.raises(FileNotFoundError, match="no config.json"):
         render_model_card(tmp_path)
