@@ -22,27 +22,29 @@ from pathlib import Path
 import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
 
 
-def rebuilt_test_split(config, num_test: int):
+def rebuilt_test_split(config, num_test: int, recipe_test):
     """The test split of ``config``'s generated recipe rebuilt with ``num_test`` puzzles (no augmentation: only
-    the test split is used), and its metadata."""
+    the test split is used), and its metadata; its first puzzles must be the recipe's own test split
+    ``recipe_test``, else the others are not known to be held out."""
+    import numpy as np
+
     import hub_datasets
 
     options = {**config.dataset_options, "num_test": num_test, "num_aug": 0}
     dataset, metadata = hub_datasets.build_dataset(config.dataset_recipe, seed=config.dataset_seed, **options)
+    known = min(len(recipe_test), num_test)
+    if not np.array_equal(np.asarray(dataset["test"][:known]["inputs"]), np.asarray(recipe_test[:known]["inputs"])):
+        raise SystemExit("the rebuilt recipe's first test puzzles are not the recipe's test split: "
+                         "its generator is not sequential, so the extra puzzles are not known to be held out")
     return dataset["test"], metadata
 
 
 def measure(model, test, recipe_test, metadata) -> dict:
-    """Exact accuracy on all of ``test``, on its first ``len(recipe_test)`` puzzles (the recipe's own test split,
-    which they must equal) and on the rest."""
-    import numpy as np
-
+    """Exact accuracy on all of ``test``, on its first ``len(recipe_test)`` puzzles (the recipe's own test split)
+    and on the rest."""
     from training.evaluation import evaluate
 
     known = len(recipe_test)
-    if not np.array_equal(np.asarray(test[:known]["inputs"]), np.asarray(recipe_test["inputs"])):
-        raise SystemExit("the rebuilt recipe's first test puzzles are not the recipe's test split: "
-                         "its generator is not sequential, so the extra puzzles are not known to be held out")
     steps = model.config.max_supervision_steps
     sudoku = metadata.task == "sudoku"
     everything = evaluate(model, test, metadata, progress=False, by_difficulty=sudoku, halting="fixed", max_steps=steps)
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--num-test {args.num_test}: the recipe's own test split already has {len(recipe_test)}")
         key = json.dumps([config.dataset_recipe, config.dataset_seed, config.dataset_options], sort_keys=True)
         if key not in rebuilt:  # the seeds of one recipe share their puzzles
-            rebuilt[key] = rebuilt_test_split(config, args.num_test)
+            rebuilt[key] = rebuilt_test_split(config, args.num_test, recipe_test)
         test, metadata = rebuilt[key]
         results["models"][name] = {"model_dir": str(model_dir), **measure(model, test, recipe_test, metadata)}
     harness.write_results_folder(args.output, results, results_table(results))
