@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {"machine": harness.machine("cpu_model", "bf16", "threads", "torch"), "num_test": args.num_test,
                "runs": {}}
     rebuilt = {}  # the runs of one recipe share their puzzles
-    for name, run_dir, ema_model in harness.trained_models(parser, args.run):
+    for name, run_dir, ema_model in harness.trained_models(parser, args.run, flag="--run"):
         run_dir = Path(run_dir)
         recipe_test, _, config = harness.load_test_split(run_dir)
         if config.dataset is not None or config.dataset_recipe not in GENERATED_RECIPES:

@@ -210,9 +210,10 @@ def relink(markdown: str, folder: Path) -> str:
 # ---------------------------------------------------------------------------------------------- trained models
 
 
-def trained_models(parser: argparse.ArgumentParser, items: list[str]) -> Iterator[tuple[str, Path, object]]:
-    """``(name, folder, model)`` for each ``--model NAME=DIR``: a folder written by ``trm train`` (it has a
-    ``training_config.yaml``), loaded through ``AutoModel`` in eval mode. A bad item is a parser error."""
+def trained_models(parser: argparse.ArgumentParser, items: list[str],
+                   flag: str = "--model") -> Iterator[tuple[str, Path, object]]:
+    """``(name, folder, model)`` for each ``NAME=DIR`` given with ``flag``: a folder written by ``trm train`` (it
+    has a ``training_config.yaml``), loaded through ``AutoModel`` in eval mode. A bad item is a parser error."""
     from transformers import AutoModel
 
     import modeling_trm  # noqa: F401  (registers "trm"/"hrm" with AutoModel)
@@ -220,7 +221,7 @@ def trained_models(parser: argparse.ArgumentParser, items: list[str]) -> Iterato
     for item in items:
         name, sep, folder = item.partition("=")
         if not sep or not name or not folder:
-            parser.error(f"--model takes NAME=DIR, got {item!r}")
+            parser.error(f"{flag} takes NAME=DIR, got {item!r}")
         model_dir = Path(folder)
         if not (model_dir / "training_config.yaml").is_file():
             parser.error(f"{model_dir}: no training_config.yaml (not a folder written by `trm train`)")

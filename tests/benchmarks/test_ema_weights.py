@@ -59,6 +59,12 @@ def test_a_run_without_the_checkpoint_of_its_published_step_is_refused(tiny_sudo
         ema_weights.published_raw_weights(run)
 
 
+def test_a_malformed_run_is_named_with_its_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        ema_weights.main(["--run", "no-equals-sign", "--output", str(tmp_path)])
+    assert "--run takes NAME=DIR, got 'no-equals-sign'" in capsys.readouterr().err
+
+
 def test_mcnemar_p_value_is_the_two_sided_binomial_tail_of_the_discordant_puzzles():
     assert ema_weights.mcnemar_p_value(0, 0) == 1.0
     assert ema_weights.mcnemar_p_value(5, 5) == 1.0
