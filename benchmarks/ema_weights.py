@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import sys
 from pathlib import Path
 
 import harness  # the repository root on sys.path; shared helpers (benchmarks/harness.py)
-from more_held_out import rebuilt_test_split
+from more_held_out import shared_rebuilt_split
 
 
 def published_raw_weights(run_dir: Path) -> tuple[int, Path]:
@@ -99,24 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from safetensors.torch import load_file
 
-    from training.data import GENERATED_RECIPES
-
     torch.set_num_threads(args.threads)
     results = {"machine": harness.machine("cpu_model", "bf16", "threads", "torch"), "num_test": args.num_test,
                "runs": {}}
-    rebuilt = {}  # the runs of one recipe share their puzzles
+    rebuilt = {}
     for name, run_dir, ema_model in harness.trained_models(parser, args.run, flag="--run"):
         run_dir = Path(run_dir)
         recipe_test, _, config = harness.load_test_split(run_dir)
-        if config.dataset is not None or config.dataset_recipe not in GENERATED_RECIPES:
-            parser.error(f"{run_dir}: trained on {config.dataset or config.dataset_recipe}, not a generated recipe")
         step, raw_path = published_raw_weights(run_dir)
         raw_model = copy.deepcopy(ema_model)
         raw_model.load_state_dict(load_file(raw_path))  # strict: the same tensors, other values
-        key = json.dumps([config.dataset_recipe, config.dataset_seed, config.dataset_options], sort_keys=True)
-        if key not in rebuilt:
-            rebuilt[key], _ = rebuilt_test_split(config, args.num_test, recipe_test)
-        test = rebuilt[key]
+        test, _ = shared_rebuilt_split(parser, run_dir, config, recipe_test, args.num_test, rebuilt)
         results["runs"][name] = {"run_dir": str(run_dir), "raw_weights": str(raw_path.relative_to(run_dir)),
                                  "ema_rate": config.ema_rate, "step": step,
                                  **measure(ema_model, raw_model, test)}

@@ -39,6 +39,20 @@ def rebuilt_test_split(config, num_test: int, recipe_test):
     return dataset["test"], metadata
 
 
+def shared_rebuilt_split(parser, model_dir, config, recipe_test, num_test: int, rebuilt: dict):
+    """`rebuilt_test_split` for the model in ``model_dir`` (its ``config`` and ``recipe_test``), built once per
+    recipe through the cache ``rebuilt``: the models of one recipe share their puzzles. A model trained on anything
+    but a generated recipe is a parser error."""
+    from training.data import GENERATED_RECIPES
+
+    if config.dataset is not None or config.dataset_recipe not in GENERATED_RECIPES:
+        parser.error(f"{model_dir}: trained on {config.dataset or config.dataset_recipe}, not a generated recipe")
+    key = json.dumps([config.dataset_recipe, config.dataset_seed, config.dataset_options], sort_keys=True)
+    if key not in rebuilt:
+        rebuilt[key] = rebuilt_test_split(config, num_test, recipe_test)
+    return rebuilt[key]
+
+
 def measure(model, test, recipe_test, metadata) -> dict:
     """Exact accuracy on all of ``test``, on its first ``len(recipe_test)`` puzzles (the recipe's own test split)
     and on the rest."""
@@ -90,20 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from training.data import GENERATED_RECIPES
-
     torch.set_num_threads(args.threads)
     results, rebuilt = {"num_test": args.num_test, "models": {}}, {}
     for name, model_dir, model in harness.trained_models(parser, args.model):
         recipe_test, _, config = harness.load_test_split(model_dir)
-        if config.dataset is not None or config.dataset_recipe not in GENERATED_RECIPES:
-            parser.error(f"{model_dir}: trained on {config.dataset or config.dataset_recipe}, not a generated recipe")
         if args.num_test <= len(recipe_test):
             parser.error(f"--num-test {args.num_test}: the recipe's own test split already has {len(recipe_test)}")
-        key = json.dumps([config.dataset_recipe, config.dataset_seed, config.dataset_options], sort_keys=True)
-        if key not in rebuilt:  # the seeds of one recipe share their puzzles
-            rebuilt[key] = rebuilt_test_split(config, args.num_test, recipe_test)
-        test, metadata = rebuilt[key]
+        test, metadata = shared_rebuilt_split(parser, model_dir, config, recipe_test, args.num_test, rebuilt)
         results["models"][name] = {"model_dir": str(model_dir), **measure(model, test, recipe_test, metadata)}
     harness.write_results_folder(args.output, results, results_table(results))
     return 0
